@@ -1,0 +1,44 @@
+"""`gateway` command line: one module per command group, listed explicitly below."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Each module defines register(subparsers) and sets `func` on its parsers.
+COMMAND_MODULES = (
+    "gateway.cli.serve",
+    "gateway.cli.sink",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gateway", description="District mail gateway (board policy 5.125 enforcement)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="PATH", default=None,
+                        help="service configuration (default: config/gateway.yaml)")
+
+
+def die(message: str, status: int = 2) -> int:
+    print(f"gateway: {message}", file=sys.stderr)
+    return status

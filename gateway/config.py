@@ -1,0 +1,388 @@
+"""`gateway.yaml` → typed, immutable settings.
+
+Every problem is collected and reported as `FILE:LINE:COLUMN: message` (SourceErrors). Relative
+paths and relative SQLite URLs resolve against the config file's folder (SPEC §4).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.yamlsrc import Located, SourceError, SourceErrors, YamlPath, did_you_mean, load_yaml
+
+DEFAULT_CONFIG = Path("config/gateway.yaml")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    cert: Path | None = None
+    key: Path | None = None
+    require: bool = False  # refuse MAIL before STARTTLS (from untrusted clients)
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """Limits of the listening side; the defaults follow Postfix's."""
+
+    hostname: str = field(default_factory=socket.getfqdn)
+    max_message_size: int = 25 * 1024 * 1024
+    max_recipients: int = 1000
+    max_sessions: int = 200
+    command_timeout: float = 300.0
+    data_timeout: float = 300.0
+    line_length: int = 8192
+    bare_newline: str = "reject"  # reject | normalize
+    processing_deadline: float = 240.0  # below Postfix's 600 s data-done timeout
+    drain_timeout: float = 30.0
+    tls: TlsSettings = TlsSettings()
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSettings:
+    host: str = "127.0.0.1"
+    port: int = 25
+    timeout: float = 60.0
+    pool_size: int = 16  # idle connections kept for reuse
+    idle_timeout: float = 30.0
+    starttls: str = "opportunistic"  # opportunistic | require | off
+    helo: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DistrictSettings:
+    staff_domains: tuple[str, ...] = ()
+    student_domains: tuple[str, ...] = ()
+    student_number_pattern: str = r"\b\d{6}\b"
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        return self.staff_domains + self.student_domains
+
+
+@dataclass(frozen=True, slots=True)
+class DirectorySettings:
+    people: Path | None = None
+    relationships: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineSettings:
+    url: str = "sqlite:///../var/quarantine.db"
+    path: Path | None = None  # resolved SQLite file, None for a server URL
+    notify_sender: bool = False
+    reviewers: tuple[str, ...] = ()
+    digest_interval: float = 0.0  # seconds; 0 disables the reviewers' digest
+
+
+@dataclass(frozen=True, slots=True)
+class InspectionSettings:
+    max_depth: int = 5
+    max_parts: int = 200
+    max_part_bytes: int = 20 * 1024 * 1024
+    max_extracted_bytes: int = 50 * 1024 * 1024
+    max_expansion_ratio: float = 100.0
+    time_budget: float = 30.0
+    workers: int = 0  # inspection worker processes; 0 = one per CPU
+
+
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    level: str = "info"
+    format: str = "auto"  # auto | json | console
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    source: Path
+    listen: Endpoint = Endpoint("127.0.0.1", 10025)
+    upstream: UpstreamSettings = UpstreamSettings()
+    trusted_networks: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"),)
+    district: DistrictSettings = DistrictSettings()
+    directory: DirectorySettings = DirectorySettings()
+    policies: Path | None = None
+    quarantine: QuarantineSettings = QuarantineSettings()
+    metrics_listen: Endpoint | None = None
+    smtp: SmtpSettings = SmtpSettings()
+    inspection: InspectionSettings = InspectionSettings()
+    log: LogSettings = LogSettings()
+    postmaster: str = "postmaster@localhost"
+    monitor_only: bool = False  # global monitor mode: decide and log, but relay
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent
+
+    def is_trusted(self, ip: str | None) -> bool:
+        if not ip:
+            return False
+        try:
+            addr = ipaddress.ip_address(ip.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+            addr = addr.ipv4_mapped
+        return any(addr in net for net in self.trusted_networks)
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Load and validate the service configuration; raise SourceErrors listing every problem."""
+    config_path = Path(path) if path else DEFAULT_CONFIG
+    located = load_yaml(config_path)
+    reader = _Reader(located, config_path.resolve().parent)
+    settings = reader.settings(config_path.resolve())
+    if reader.errors:
+        raise SourceErrors(reader.errors)
+    return settings
+
+
+# --- schema ---------------------------------------------------------------------------------
+
+_SECTIONS: dict[str, set[str]] = {
+    "": {"listen", "upstream", "trusted_networks", "district", "directory", "policies",
+         "quarantine", "metrics", "smtp", "inspection", "log", "postmaster", "monitor_only"},
+    "listen": {"host", "port"},
+    "upstream": {"host", "port", "timeout", "pool_size", "idle_timeout", "starttls", "helo"},
+    "district": {"staff_domains", "student_domains", "student_number_pattern"},
+    "directory": {"people", "relationships"},
+    "quarantine": {"url", "notify_sender", "reviewers", "digest_interval"},
+    "metrics": {"listen"},
+    "smtp": {"hostname", "max_message_size", "max_recipients", "max_sessions",
+             "command_timeout", "data_timeout", "line_length", "bare_newline",
+             "processing_deadline", "drain_timeout", "tls"},
+    "smtp.tls": {"cert", "key", "require"},
+    "inspection": {"max_depth", "max_parts", "max_part_bytes", "max_extracted_bytes",
+                   "max_expansion_ratio", "time_budget", "workers"},
+    "log": {"level", "format"},
+}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+class _Reader:
+    """Walks the YAML tree, checking types and collecting every error with its position."""
+
+    def __init__(self, located: Located, base_dir: Path):
+        self.src = located
+        self.base = base_dir
+        self.errors: list[SourceError] = []
+
+    # -- generic accessors ----------------------------------------------------------------
+    def section(self, path: YamlPath) -> dict[str, Any]:
+        node: Any = self.src.data
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is None:
+            return {}
+        if not isinstance(node, dict):
+            self.fail(path, "must be a mapping")
+            return {}
+        allowed = _SECTIONS[".".join(str(p) for p in path)]
+        for key in node:
+            if key not in allowed:
+                self.fail((*path, str(key)), f"unknown key '{key}'"
+                          + did_you_mean(str(key), allowed), key=True, code="unknown-key")
+        return node
+
+    def fail(self, path: YamlPath, message: str, *, key: bool = False,
+             code: str = "invalid") -> None:
+        self.errors.append(self.src.error(path, message, key=key, code=code))
+
+    def get(self, path: YamlPath, kind: type | tuple[type, ...], default: Any) -> Any:
+        value = self.section(path[:-1]).get(path[-1], default)
+        if value is default:
+            return default
+        if isinstance(value, bool) and kind in (int, float):
+            self.fail(path, f"'{path[-1]}' must be a number, not a boolean")
+            return default
+        if kind is float and isinstance(value, int):
+            return float(value)
+        if not isinstance(value, kind):
+            self.fail(path, f"'{path[-1]}' must be {_kind_name(kind)}")
+            return default
+        return value
+
+    def number(self, path: YamlPath, default: float, *, kind: type = float,
+               minimum: float = 0) -> Any:
+        value = self.get(path, kind, default)
+        if value < minimum:
+            self.fail(path, f"'{path[-1]}' must be at least {minimum}")
+            return default
+        return value
+
+    def size(self, path: YamlPath, default: int) -> int:
+        value = self.section(path[:-1]).get(path[-1], default)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+        match = _SIZE_RE.match(str(value))
+        if not match or isinstance(value, bool):
+            self.fail(path, f"'{path[-1]}' must be a size such as 25M or 1048576")
+            return default
+        unit = (match.group(2) or "").lower()[:1]
+        return int(float(match.group(1)) * _SIZE_UNITS[unit])
+
+    def choice(self, path: YamlPath, choices: tuple[str, ...], default: str) -> str:
+        value = self.get(path, str, default)
+        if value not in choices:
+            self.fail(path, f"'{path[-1]}' must be one of {', '.join(choices)}"
+                      + did_you_mean(str(value), choices))
+            return default
+        return value
+
+    def path(self, path: YamlPath, default: Path | None = None) -> Path | None:
+        value = self.get(path, str, None)
+        return self.base / value if value else default
+
+    def str_list(self, path: YamlPath) -> tuple[str, ...]:
+        value = self.get(path, list, [])
+        out = []
+        for i, item in enumerate(value):
+            if isinstance(item, str) and item.strip():
+                out.append(item.strip())
+            else:
+                self.fail((*path, i), "must be a non-empty string")
+        return tuple(out)
+
+    def endpoint(self, path: YamlPath, default: Endpoint) -> Endpoint:
+        host = self.get((*path, "host"), str, default.host)
+        port = self.get((*path, "port"), int, default.port)
+        if not 0 <= port <= 65535:
+            self.fail((*path, "port"), "'port' must be between 0 and 65535")
+            port = default.port
+        return Endpoint(host, port)
+
+    # -- sections -------------------------------------------------------------------------
+    def settings(self, source: Path) -> Settings:
+        self.section(())
+        metrics = self.metrics_listen()
+        return Settings(
+            source=source,
+            listen=self.endpoint(("listen",), Endpoint("127.0.0.1", 10025)),
+            upstream=self.upstream(),
+            trusted_networks=self.networks(),
+            district=self.district(),
+            directory=DirectorySettings(self.path(("directory", "people")),
+                                        self.path(("directory", "relationships"))),
+            policies=self.path(("policies",)),
+            quarantine=self.quarantine(),
+            metrics_listen=metrics,
+            smtp=self.smtp(),
+            inspection=self.inspection(),
+            log=LogSettings(self.choice(("log", "level"),
+                                        ("debug", "info", "warning", "error"), "info"),
+                            self.choice(("log", "format"), ("auto", "json", "console"), "auto")),
+            postmaster=self.get(("postmaster",), str, "postmaster@localhost"),
+            monitor_only=self.get(("monitor_only",), bool, False),
+        )
+
+    def upstream(self) -> UpstreamSettings:
+        p = ("upstream",)
+        endpoint = self.endpoint(p, Endpoint("127.0.0.1", 25))
+        return UpstreamSettings(
+            host=endpoint.host, port=endpoint.port,
+            timeout=self.number((*p, "timeout"), 60.0, minimum=0.1),
+            pool_size=self.number((*p, "pool_size"), 16, kind=int),
+            idle_timeout=self.number((*p, "idle_timeout"), 30.0),
+            starttls=self.choice((*p, "starttls"), ("opportunistic", "require", "off"),
+                                 "opportunistic"),
+            helo=self.get((*p, "helo"), str, None),
+        )
+
+    def networks(self) -> tuple[Network, ...]:
+        raw = self.get(("trusted_networks",), list, ["127.0.0.0/8"])
+        nets = []
+        for i, item in enumerate(raw):
+            try:
+                nets.append(ipaddress.ip_network(str(item), strict=False))
+            except ValueError:
+                self.fail(("trusted_networks", i), f"not an IP network: '{item}'")
+        return tuple(nets)
+
+    def district(self) -> DistrictSettings:
+        p = ("district",)
+        pattern = self.get((*p, "student_number_pattern"), str, r"\b\d{6}\b")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            self.fail((*p, "student_number_pattern"), f"bad regular expression: {exc}")
+        staff = tuple(d.lower().rstrip(".") for d in self.str_list((*p, "staff_domains")))
+        students = tuple(d.lower().rstrip(".") for d in self.str_list((*p, "student_domains")))
+        return DistrictSettings(staff, students, pattern)
+
+    def quarantine(self) -> QuarantineSettings:
+        p = ("quarantine",)
+        url = self.get((*p, "url"), str, "sqlite:///../var/quarantine.db")
+        path: Path | None = None
+        if url.startswith("sqlite:///"):
+            rest = url[len("sqlite:///"):]
+            path = Path(rest) if rest.startswith("/") else self.base / rest
+        elif not url.startswith(("postgresql://", "postgres://")):
+            self.fail((*p, "url"), "quarantine url must be sqlite:///PATH or postgresql://...")
+        return QuarantineSettings(
+            url=url, path=path,
+            notify_sender=self.get((*p, "notify_sender"), bool, False),
+            reviewers=self.str_list((*p, "reviewers")),
+            digest_interval=self.number((*p, "digest_interval"), 0.0),
+        )
+
+    def metrics_listen(self) -> Endpoint | None:
+        value = self.get(("metrics", "listen"), str, None)
+        if not value:
+            return None
+        host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit():
+            self.fail(("metrics", "listen"), "metrics listen must be HOST:PORT")
+            return None
+        return Endpoint(host.strip("[]") or "127.0.0.1", int(port))
+
+    def smtp(self) -> SmtpSettings:
+        p = ("smtp",)
+        d = SmtpSettings()
+        return SmtpSettings(
+            hostname=self.get((*p, "hostname"), str, d.hostname),
+            max_message_size=self.size((*p, "max_message_size"), d.max_message_size),
+            max_recipients=self.number((*p, "max_recipients"), d.max_recipients, kind=int,
+                                       minimum=1),
+            max_sessions=self.number((*p, "max_sessions"), d.max_sessions, kind=int, minimum=1),
+            command_timeout=self.number((*p, "command_timeout"), d.command_timeout, minimum=1),
+            data_timeout=self.number((*p, "data_timeout"), d.data_timeout, minimum=1),
+            line_length=self.number((*p, "line_length"), d.line_length, kind=int, minimum=1000),
+            bare_newline=self.choice((*p, "bare_newline"), ("reject", "normalize"), "reject"),
+            processing_deadline=self.number((*p, "processing_deadline"),
+                                            d.processing_deadline, minimum=1),
+            drain_timeout=self.number((*p, "drain_timeout"), d.drain_timeout),
+            tls=TlsSettings(self.path((*p, "tls", "cert")), self.path((*p, "tls", "key")),
+                            self.get((*p, "tls", "require"), bool, False)),
+        )
+
+    def inspection(self) -> InspectionSettings:
+        p = ("inspection",)
+        d = InspectionSettings()
+        return InspectionSettings(
+            max_depth=self.number((*p, "max_depth"), d.max_depth, kind=int, minimum=1),
+            max_parts=self.number((*p, "max_parts"), d.max_parts, kind=int, minimum=1),
+            max_part_bytes=self.size((*p, "max_part_bytes"), d.max_part_bytes),
+            max_extracted_bytes=self.size((*p, "max_extracted_bytes"), d.max_extracted_bytes),
+            max_expansion_ratio=self.number((*p, "max_expansion_ratio"),
+                                            d.max_expansion_ratio, minimum=1),
+            time_budget=self.number((*p, "time_budget"), d.time_budget, minimum=0.1),
+            workers=self.number((*p, "workers"), d.workers, kind=int),
+        )
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+             list: "a list", dict: "a mapping"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)

@@ -1,0 +1,257 @@
+"""Frozen values shared by every layer: the contract between the pure core and the I/O shell.
+
+Nothing here does I/O. Anything that carries student data (Finding.students, Finding.sample,
+Party.name) says so; `public()` views are the only shapes that may reach a log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class Role(StrEnum):
+    STAFF = "staff"
+    STUDENT = "student"
+    PARENT = "parent"
+    EXTERNAL = "external"
+
+
+class Action(StrEnum):
+    """What happens to one recipient's copy, weakest first."""
+
+    RELAY = "relay"
+    ANNOTATE = "annotate"
+    HOLD = "hold"
+    REJECT = "reject"
+
+    @property
+    def strength(self) -> int:
+        return _ACTION_ORDER.index(self)
+
+    @classmethod
+    def strongest(cls, actions: Iterable[Action]) -> Action:
+        return max(actions, key=lambda a: a.strength, default=cls.RELAY)
+
+
+_ACTION_ORDER = (Action.RELAY, Action.ANNOTATE, Action.HOLD, Action.REJECT)
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One SMTP transaction as received: the raw bytes are exactly what the client sent."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    content: bytes
+    client_ip: str | None = None
+    client_trusted: bool = True
+    helo: str | None = None
+    queue_id: str = ""
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """Who an address belongs to, as far as the directory and the District domains tell.
+
+    `name` is directory data (a student's name for students): never log it.
+    """
+
+    address: str
+    role: Role
+    district_account: bool
+    person_id: str | None = None
+    name: str | None = None
+    supervisor: str | None = None
+    children: frozenset[str] = frozenset()
+
+    @property
+    def known(self) -> bool:
+        return self.person_id is not None
+
+    def public(self) -> dict[str, Any]:
+        return {"address": self.address, "role": str(self.role),
+                "district_account": self.district_account}
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One text-bearing piece of a message after extraction.
+
+    `location` is safe to log ("body", "subject", "attachment grades.xlsx, sheet 1").
+    """
+
+    text: str
+    location: str
+    kind: str = "body"  # subject | body | attachment
+    content_type: str = "text/plain"
+    filename: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file in the message, identified by content sniffing, not only by its name."""
+
+    filename: str | None
+    content_type: str  # the sniffed type, e.g. audio/mpeg, application/pdf
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A detector's report about one location.
+
+    `students` (person_ids of identified students) and `sample` (a masked value) are for the
+    policy engine and the quarantine reviewer only; `public()` leaves them out.
+    """
+
+    detector: str
+    count: int
+    location: str
+    distinct: int = 0
+    students: frozenset[str] = field(default=frozenset(), compare=False)
+    sample: str | None = field(default=None, compare=False)
+
+    def public(self) -> dict[str, Any]:
+        return {"detector": self.detector, "count": self.count,
+                "distinct": self.distinct or self.count, "location": self.location}
+
+
+# Detector names fixed between inspection and policy. Term lists from policies.yaml become
+# `lexicon:<list name>` (e.g. lexicon:harassment, lexicon:restricted_subjects).
+STUDENT_RECORD_DETECTORS = (
+    "student_number",  # a known student number from the directory (exact match)
+    "student_number_format",  # district number format near "student"/"ID"/"SID"
+    "student_name",  # a directory student's full name next to record content
+    "dob",  # date of birth near a birth keyword and an identified student
+    "ssn",  # US Social Security number with keyword or column header
+    "record_category",  # grades/IEP/discipline/attendance/health/lunch with a student
+    "roster",  # several distinct identified students in one part (distinct = how many)
+)
+OTHER_DETECTORS = (
+    "media",  # audio or video attachment
+    "uninspectable",  # encrypted, corrupt or cut off by a limit: fail closed
+)
+LEXICON_PREFIX = "lexicon:"
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    """Everything the content inspection learned about one message."""
+
+    findings: tuple[Finding, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    subject: str = ""
+    message_id: str | None = None
+    from_header: str | None = None
+    has_dkim_signature: bool = False
+    complete: bool = True  # False when a limit or error cut inspection short
+
+
+@dataclass(frozen=True, slots=True)
+class Annotation:
+    """What an `annotate` rule adds to a relayed copy."""
+
+    headers: tuple[tuple[str, str], ...] = ()
+    subject_tag: str | None = None
+    notice: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A message the gateway itself sends because of a decision (supervisor, reviewers, sender).
+
+    The body may name people (it goes to an authorised person by mail); it never goes to a log.
+    """
+
+    kind: str  # supervisor | reviewers | sender
+    to: str
+    subject: str
+    body: str
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMatch:
+    """One rule that matched one recipient, with the reason in words (no student data)."""
+
+    rule: str
+    action: Action
+    reason: str
+    monitor: bool = False  # decided and logged, but not enforced
+    annotation: Annotation | None = None
+    reject_text: str | None = None
+    notify: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The action for one recipient and every rule that led to it."""
+
+    recipient: Party
+    action: Action
+    matches: tuple[RuleMatch, ...] = ()
+
+    @property
+    def rules(self) -> list[str]:
+        return [m.rule for m in self.matches]
+
+    @property
+    def annotations(self) -> tuple[Annotation, ...]:
+        return tuple(m.annotation for m in self.matches
+                     if m.annotation is not None and not m.monitor)
+
+    @property
+    def reject_text(self) -> str | None:
+        texts = [m.reject_text for m in self.matches
+                 if m.action is Action.REJECT and not m.monitor and m.reject_text]
+        return texts[0] if texts else None
+
+    def public(self) -> dict[str, Any]:
+        return {**self.recipient.public(), "action": str(self.action), "rules": self.rules}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One Verdict per envelope recipient, plus what inspection found."""
+
+    envelope: Envelope
+    sender: Party
+    verdicts: tuple[Verdict, ...]
+    inspection: Inspection = Inspection()
+    notifications: tuple[Notification, ...] = ()
+    contacts: tuple[tuple[str, str], ...] = ()  # (student_id, staff_id) pairs to record (P6)
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return self.inspection.findings
+
+    def public(self) -> dict[str, Any]:
+        """The `gateway check --json` shape; safe to log."""
+        return {
+            "sender": self.sender.public(),
+            "recipients": [v.public() for v in self.verdicts],
+            "findings": [f.public() for f in self.findings],
+        }
+
+
+class ContactHistory(Protocol):
+    """P5/P6 contact counting: student personal address → staff member, per pair."""
+
+    def count_contacts(self, student_id: str, staff_id: str, since: datetime) -> int: ...
+
+    def record_contact(self, student_id: str, staff_id: str, at: datetime) -> None: ...
+
+
+class NoHistory:
+    """A history that remembers nothing (used where no store is configured)."""
+
+    def count_contacts(self, student_id: str, staff_id: str, since: datetime) -> int:
+        return 0
+
+    def record_contact(self, student_id: str, staff_id: str, at: datetime) -> None:
+        return None

@@ -1,0 +1,49 @@
+"""Everything the pure core needs, loaded together and swapped as one value on reload.
+
+A Runtime is immutable: SIGHUP builds a new one and replaces the reference only if every file
+loaded cleanly, so a broken policy or directory never half-applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from gateway.config import Settings
+from gateway.model import ContactHistory, Decision, Envelope, Inspection, Party
+from gateway.yamlsrc import SourceError
+
+
+class Directory(Protocol):
+    def party(self, address: str) -> Party: ...
+
+
+class Inspector(Protocol):
+    def inspect(self, raw: bytes) -> Inspection: ...
+
+
+class Policy(Protocol):
+    def decide(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
+               inspection: Inspection, history: ContactHistory) -> Decision: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    settings: Settings
+    directory: Directory
+    inspector: Inspector
+    policy: Policy
+    warnings: tuple[SourceError, ...] = field(default=())  # e.g. skipped directory rows
+
+
+def load_runtime(settings: Settings) -> Runtime:
+    """Load directory, inspection and policy for `settings`; raise SourceErrors on any error."""
+    from gateway.directory import load_directory
+    from gateway.inspect import build_inspector
+    from gateway.policy.loader import load_policy
+
+    directory = load_directory(settings)
+    policy = load_policy(settings, directory)
+    inspector = build_inspector(settings, directory, policy.lexicons)
+    return Runtime(settings, directory, inspector, policy, tuple(directory.problems))
