@@ -1,0 +1,222 @@
+"""Relay a copy to the upstream mail server over a pool of reused SMTP connections.
+
+Why a pool: opening a connection (and EHLO, maybe STARTTLS) costs more than a small message's
+whole transaction, so idle connections are kept and reused (Postfix's connection cache does the
+same). A reused connection may have been closed by the upstream meanwhile; a failure *before*
+any recipient was accepted on a reused connection is retried once on a fresh one, which can
+never deliver twice.
+
+`send` never raises for network or SMTP errors: the caller gets a RelayResult and folds it
+into one reply for the client (SPEC §5: no 250 unless the upstream accepted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+import aiosmtplib
+import structlog
+
+from gateway import metrics
+from gateway.config import UpstreamSettings
+
+log = structlog.get_logger("gateway.relay")
+
+Reply = tuple[int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class RelayResult:
+    accepted: tuple[str, ...] = ()
+    refused: dict[str, Reply] = field(default_factory=dict)  # permanent (5xx) per recipient
+    temporary: Reply | None = None  # the whole copy must be retried later
+    reply: str = ""  # upstream's final reply, for the log
+
+    @property
+    def delivered(self) -> bool:
+        return self.temporary is None and bool(self.accepted)
+
+
+class _Retry(Exception):
+    """A reused connection turned out to be dead before anything was accepted."""
+
+
+@dataclass(slots=True)
+class _Idle:
+    smtp: aiosmtplib.SMTP
+    since: float
+
+
+class Relay:
+    """Sends copies upstream; safe to share between all sessions of one process."""
+
+    def __init__(self, settings: UpstreamSettings, helo_hostname: str):
+        self.settings = settings
+        self.helo = settings.helo or helo_hostname
+        self._idle: list[_Idle] = []
+        self._closed = False
+
+    async def send(self, mail_from: str, rcpts: tuple[str, ...] | list[str],
+                   content: bytes) -> RelayResult:
+        rcpts = tuple(rcpts)
+        for _attempt in range(2):
+            smtp, reused = await self._acquire_or_result()
+            if isinstance(smtp, RelayResult):
+                return smtp
+            try:
+                result = await self._transaction(smtp, mail_from, rcpts, content, reused)
+            except _Retry:
+                self._discard(smtp)
+                continue
+            return result
+        return self._temporary("dropped", (451, "4.4.2 upstream connection lost"))
+
+    async def check(self) -> bool:
+        """Readiness probe: can a connection be opened (or is one open) right now?"""
+        smtp, _ = await self._acquire_or_result()
+        if isinstance(smtp, RelayResult):
+            return False
+        self._release(smtp)
+        return True
+
+    async def close(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for item in idle:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(item.smtp.quit(), 2)
+            item.smtp.close()
+
+    # -- connections ----------------------------------------------------------------------
+    async def _acquire_or_result(self) -> tuple[aiosmtplib.SMTP | RelayResult, bool]:
+        now = time.monotonic()
+        while self._idle:
+            item = self._idle.pop()
+            if item.smtp.is_connected and now - item.since < self.settings.idle_timeout:
+                return item.smtp, True
+            item.smtp.close()
+        try:
+            return await self._connect(), False
+        except (aiosmtplib.SMTPTimeoutError, TimeoutError):
+            return self._temporary("timeout", (451, "4.4.1 upstream connection timed out")), False
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            code = getattr(exc, "code", 0)
+            if 400 <= code < 600:
+                # A greeting or EHLO refusal: the upstream is up but unwilling; retry later.
+                reply = (451, "4.4.1 upstream refused the connection")
+                return self._temporary("refused", reply), False
+            return self._temporary("connect", (451, "4.4.1 upstream unavailable")), False
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        start_tls = {"opportunistic": None, "require": True, "off": False}[s.starttls]
+        smtp = aiosmtplib.SMTP(hostname=s.host, port=s.port, timeout=s.timeout,
+                               local_hostname=self.helo, start_tls=start_tls,
+                               validate_certs=s.starttls == "require")
+        await smtp.connect()
+        return smtp
+
+    def _release(self, smtp: aiosmtplib.SMTP) -> None:
+        if self._closed or not smtp.is_connected or len(self._idle) >= self.settings.pool_size:
+            self._discard(smtp)
+            return
+        self._idle.append(_Idle(smtp, time.monotonic()))
+
+    @staticmethod
+    def _discard(smtp: aiosmtplib.SMTP) -> None:
+        smtp.close()
+
+    # -- one transaction ------------------------------------------------------------------
+    async def _transaction(self, smtp: aiosmtplib.SMTP, mail_from: str, rcpts: tuple[str, ...],
+                           content: bytes, reused: bool) -> RelayResult:
+        try:
+            return await self._mail_rcpt_data(smtp, mail_from, rcpts, content, reused)
+        except _Retry:
+            raise
+        except aiosmtplib.SMTPTimeoutError:
+            self._discard(smtp)
+            return self._temporary("timeout", (451, "4.4.2 upstream timed out"))
+        except (aiosmtplib.SMTPServerDisconnected, ConnectionError, OSError):
+            self._discard(smtp)
+            return self._temporary("dropped", (451, "4.4.2 upstream connection lost"))
+        except aiosmtplib.SMTPException:
+            self._discard(smtp)
+            return self._temporary("protocol", (451, "4.4.2 upstream protocol error"))
+
+    async def _mail_rcpt_data(self, smtp: aiosmtplib.SMTP, mail_from: str,
+                              rcpts: tuple[str, ...], content: bytes,
+                              reused: bool) -> RelayResult:
+        options, encoding = self._mail_options(smtp, mail_from, rcpts, content)
+        try:
+            await smtp.mail(mail_from, options=options, encoding=encoding)
+        except aiosmtplib.SMTPResponseException as exc:
+            return await self._refused_all(smtp, rcpts, (exc.code, exc.message), "MAIL")
+        except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+            if reused:
+                raise _Retry() from None
+            raise
+        accepted, refused = [], {}
+        for rcpt in rcpts:
+            try:
+                await smtp.rcpt(rcpt, encoding=encoding)
+                accepted.append(rcpt)
+            except aiosmtplib.SMTPRecipientRefused as exc:
+                if exc.code < 500:
+                    # One tempfailed recipient: nothing is sent, the client retries them all.
+                    await self._reset(smtp)
+                    return self._temporary("tempfail", (exc.code, exc.message))
+                refused[rcpt] = (exc.code, exc.message)
+        if not accepted:
+            await self._reset(smtp)
+            metrics.UPSTREAM_ERRORS.labels(kind="refused").inc()
+            return RelayResult(refused=refused, reply="all recipients refused")
+        try:
+            response = await smtp.data(content)
+        except aiosmtplib.SMTPDataError as exc:
+            await self._reset(smtp)
+            if exc.code < 500:
+                return self._temporary("tempfail", (exc.code, exc.message))
+            metrics.UPSTREAM_ERRORS.labels(kind="refused").inc()
+            refused.update({r: (exc.code, exc.message) for r in accepted})
+            return RelayResult(refused=refused, reply=f"{exc.code} {exc.message}")
+        self._release(smtp)
+        return RelayResult(accepted=tuple(accepted), refused=refused,
+                           reply=f"{response.code} {response.message}")
+
+    async def _refused_all(self, smtp: aiosmtplib.SMTP, rcpts: tuple[str, ...],
+                           reply: Reply, stage: str) -> RelayResult:
+        await self._reset(smtp)
+        if reply[0] < 500:
+            return self._temporary("tempfail", reply)
+        metrics.UPSTREAM_ERRORS.labels(kind="refused").inc()
+        return RelayResult(refused={r: reply for r in rcpts}, reply=f"{stage} refused")
+
+    async def _reset(self, smtp: aiosmtplib.SMTP) -> None:
+        """RSET after a refusal so the connection can be reused; drop it if that fails."""
+        try:
+            await smtp.rset()
+        except (aiosmtplib.SMTPException, OSError):
+            self._discard(smtp)
+            return
+        self._release(smtp)
+
+    def _mail_options(self, smtp: aiosmtplib.SMTP, mail_from: str, rcpts: tuple[str, ...],
+                      content: bytes) -> tuple[list[str], str]:
+        options: list[str] = []
+        if smtp.supports_extension("size"):
+            options.append(f"SIZE={len(content)}")
+        if smtp.supports_extension("8bitmime") and not content.isascii():
+            options.append("BODY=8BITMIME")
+        addresses = (mail_from, *rcpts)
+        if not all(a.isascii() for a in addresses) and smtp.supports_extension("smtputf8"):
+            options.append("SMTPUTF8")
+            return options, "utf-8"
+        return options, "ascii"
+
+    @staticmethod
+    def _temporary(kind: str, reply: Reply) -> RelayResult:
+        metrics.UPSTREAM_ERRORS.labels(kind=kind).inc()
+        return RelayResult(temporary=reply, reply=f"{reply[0]} {reply[1]}")
