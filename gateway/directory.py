@@ -1,0 +1,257 @@
+"""Who is who: the people and relationships CSV files plus the District domains.
+
+The policy is about roles (staff, student, parent, outsider) and accounts (District or
+personal), so every address is classified here once. A bad CSV row must not take the daemon
+down: it is reported as `file:line: reason` in `problems`, skipped, and the rest loads.
+Only an unreadable file or a missing header is fatal (SourceErrors), because then nothing in
+the file can be trusted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+from email_validator import EmailNotValidError, validate_email
+
+from gateway.config import Settings
+from gateway.model import Party, Role
+from gateway.yamlsrc import SourceError, SourceErrors
+
+log = structlog.get_logger("gateway.directory")
+
+PEOPLE_COLUMNS = ("address", "role", "person_id", "name", "supervisor", "students")
+RELATIONSHIP_COLUMNS = ("staff_id", "student_id", "relationship", "reported_to", "reported_on")
+_ROLES = {"staff": Role.STAFF, "student": Role.STUDENT, "parent": Role.PARENT}
+
+
+def normalize_address(address: str) -> str:
+    """One canonical spelling per mailbox, so lookups and comparisons agree.
+
+    email-validator handles IDN, quoting and domain case; the local part is lowercased too,
+    because district mail systems treat it case-insensitively and a student writing
+    `Alex.Jones@` must not slip past the directory. Addresses that are not strictly valid fall
+    back to a plain lowercase: a strange address must never crash the gateway.
+    """
+    text = address.strip().strip("<>").strip()
+    if not text:
+        return ""
+    try:
+        valid = validate_email(text, check_deliverability=False, allow_quoted_local=True,
+                               allow_smtputf8=True, allow_domain_literal=True)
+    except (EmailNotValidError, UnicodeError, ValueError):
+        return text.lower()
+    return valid.normalized.lower()
+
+
+def domain_of(address: str) -> str:
+    """The domain of a normalised address in ASCII (punycode) form, '' if there is none."""
+    _, sep, domain = address.rpartition("@")
+    return ascii_domain(domain) if sep else ""
+
+
+def ascii_domain(domain: str) -> str:
+    domain = domain.strip().rstrip(".").lower()
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return domain
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    address: str
+    role: Role
+    person_id: str
+    name: str
+    supervisor: str | None
+    children: frozenset[str]
+
+
+@dataclass(slots=True)
+class Directory:
+    """Address and person lookups; immutable once loaded (a reload builds a new one)."""
+
+    staff_domains: frozenset[str]
+    student_domains: frozenset[str]
+    rows: dict[str, _Row] = field(default_factory=dict)
+    relationships: frozenset[tuple[str, str]] = frozenset()
+    problems: list[SourceError] = field(default_factory=list)
+
+    # -- classification ---------------------------------------------------------------
+    def is_district(self, address: str) -> bool:
+        domain = domain_of(normalize_address(address))
+        return domain in self.staff_domains or domain in self.student_domains
+
+    def party(self, address: str) -> Party:
+        """Classify an address (SPEC §2); never raises."""
+        norm = normalize_address(address)
+        domain = domain_of(norm)
+        district = domain in self.staff_domains or domain in self.student_domains
+        row = self.rows.get(norm)
+        if row is not None:
+            return Party(norm, row.role, district, row.person_id, row.name or None,
+                         self.supervisor_of(row.person_id) if row.role is Role.STAFF else None,
+                         row.children)
+        if domain in self.staff_domains:
+            return Party(norm, Role.STAFF, True)
+        if domain in self.student_domains:
+            return Party(norm, Role.STUDENT, True)
+        return Party(norm, Role.EXTERNAL, False)
+
+    # -- person lookups ---------------------------------------------------------------
+    def addresses_of(self, person_id: str) -> list[str]:
+        return [r.address for r in self.rows.values() if r.person_id == person_id]
+
+    def district_address(self, person_id: str) -> str | None:
+        """The person's District account, used to tell staff where to reply (P5)."""
+        for address in self.addresses_of(person_id):
+            if self.is_district(address):
+                return address
+        return None
+
+    def name_of(self, person_id: str) -> str | None:
+        return next((r.name for r in self.rows.values()
+                     if r.person_id == person_id and r.name), None)
+
+    def supervisor_of(self, staff_id: str) -> str | None:
+        """The principal or designee named on any of the staff member's rows."""
+        return next((r.supervisor for r in self.rows.values()
+                     if r.person_id == staff_id and r.supervisor), None)
+
+    def students(self) -> Iterator[tuple[str, str]]:
+        """(person_id, full name) once per student, for the name and number detectors."""
+        seen: set[str] = set()
+        for row in self.rows.values():
+            if row.role is Role.STUDENT and row.person_id not in seen:
+                seen.add(row.person_id)
+                yield row.person_id, row.name
+
+    def has_relationship(self, staff_id: str | None, student_id: str | None) -> bool:
+        """A reported personal relationship (item 3) between this employee and student."""
+        if not staff_id or not student_id:
+            return False
+        return (staff_id, student_id) in self.relationships
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+def load_directory(settings: Settings) -> Directory:
+    """Build the Directory from settings; SourceErrors when a file cannot be used at all."""
+    district = settings.district
+    directory = Directory(frozenset(ascii_domain(d) for d in district.staff_domains),
+                          frozenset(ascii_domain(d) for d in district.student_domains))
+    errors: list[SourceError] = []
+    if settings.directory.people is not None:
+        try:
+            _load_people(settings.directory.people, directory)
+        except SourceErrors as exc:
+            errors.extend(exc.errors)
+    if settings.directory.relationships is not None:
+        try:
+            _load_relationships(settings.directory.relationships, directory)
+        except SourceErrors as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise SourceErrors(errors)
+    for problem in directory.problems:
+        log.warning("directory_row_skipped", file=problem.file, line=problem.line,
+                    reason=problem.message)
+    return directory
+
+
+def _read_csv(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) pairs; SourceErrors if unreadable or the header lacks a column."""
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
+        raise SourceErrors([SourceError(name, 1, 1, f"cannot read file: {reason}",
+                                        "unreadable")]) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise SourceErrors([SourceError(name, 1, 1, "missing column(s): " + ", ".join(missing),
+                                        "missing-column")])
+    reader.fieldnames = header
+    for row in reader:
+        clean = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}
+        if not any(clean.values()):
+            continue
+        yield reader.line_num, clean
+
+
+def _problem(directory: Directory, path: Path, line: int, message: str) -> None:
+    directory.problems.append(SourceError(str(path), line, 1, message, "bad-row"))
+
+
+def _load_people(path: Path, directory: Directory) -> None:
+    parent_lines: dict[str, int] = {}
+    for line, row in _read_csv(path, PEOPLE_COLUMNS):
+        reason = _people_row_problem(row, directory)
+        if reason:
+            _problem(directory, path, line, reason)
+            continue
+        address = normalize_address(row["address"])
+        role = _ROLES[row["role"].lower()]
+        supervisor = normalize_address(row["supervisor"]) if row["supervisor"] else None
+        children = frozenset(s.strip() for s in row["students"].split(";") if s.strip())
+        if role is not Role.PARENT:
+            children = frozenset()
+        directory.rows[address] = _Row(address, role, row["person_id"], row["name"],
+                                       supervisor, children)
+        if children:
+            parent_lines[address] = line
+    _check_children(path, directory, parent_lines)
+
+
+def _people_row_problem(row: dict[str, str], directory: Directory) -> str | None:
+    """Why a people row cannot be used (no personal data in the message), or None."""
+    if not row["address"] or "@" not in row["address"]:
+        return "row skipped: missing or malformed address"
+    if row["role"].lower() not in _ROLES:
+        return (f"row skipped: role must be staff, student or parent, not "
+                f"'{row['role'][:20]}'")
+    if not row["person_id"]:
+        return "row skipped: missing person_id"
+    existing = directory.rows.get(normalize_address(row["address"]))
+    if existing is not None:
+        return "row skipped: address already listed on an earlier row"
+    if row["supervisor"] and "@" not in row["supervisor"]:
+        return "row skipped: supervisor must be an address"
+    return None
+
+
+def _check_children(path: Path, directory: Directory, parent_lines: dict[str, int]) -> None:
+    """A parent row naming an unknown student is reported (kept: the student may come later)."""
+    students = {r.person_id for r in directory.rows.values() if r.role is Role.STUDENT}
+    for address, line in parent_lines.items():
+        unknown = directory.rows[address].children - students
+        if unknown:
+            directory.problems.append(SourceError(
+                str(path), line, 1, f"parent row lists {len(unknown)} student id(s) not in "
+                "the people file (row kept)", "unknown-student"))
+
+
+def _load_relationships(path: Path, directory: Directory) -> None:
+    staff = {r.person_id for r in directory.rows.values() if r.role is Role.STAFF}
+    students = {r.person_id for r in directory.rows.values() if r.role is Role.STUDENT}
+    pairs: set[tuple[str, str]] = set()
+    for line, row in _read_csv(path, RELATIONSHIP_COLUMNS):
+        if not row["staff_id"] or not row["student_id"]:
+            _problem(directory, path, line, "row skipped: staff_id and student_id are required")
+        elif staff and row["staff_id"] not in staff:
+            _problem(directory, path, line, "row skipped: staff_id is not a staff member "
+                     "in the people file")
+        elif students and row["student_id"] not in students:
+            _problem(directory, path, line, "row skipped: student_id is not a student "
+                     "in the people file")
+        else:
+            pairs.add((row["staff_id"], row["student_id"]))
+    directory.relationships = frozenset(pairs)

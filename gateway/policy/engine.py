@@ -1,0 +1,164 @@
+"""The policy engine: (sender, recipients, findings, history) → one Verdict per recipient.
+
+Pure: it reads the already-loaded directory and the contact history, and writes nothing.
+Every matching rule is reported with its reason (no student data in reasons); the strongest
+enforced action wins (reject > hold > annotate > relay). Exemptions are conditions on the rules
+they lift: a lifted rule is not applied, and the exemption is reported in its place so the
+decision still shows why mail that looks like P1 went through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from gateway.model import (
+    Action,
+    Annotation,
+    ContactHistory,
+    Decision,
+    Envelope,
+    Inspection,
+    Party,
+    RuleMatch,
+    Verdict,
+)
+from gateway.policy.conditions import Context, When
+from gateway.policy.notices import Notices, notifications_for
+
+POLICY_HEADER = "X-District-Policy"
+
+
+@dataclass(frozen=True, slots=True)
+class AnnotateSpec:
+    headers: tuple[tuple[str, str], ...] = ()
+    subject_tag: str | None = None
+    notice: str | None = None  # a key of `notices:`
+
+
+@dataclass(frozen=True, slots=True)
+class Exemption:
+    id: str
+    reason: str
+    when: When
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    action: Action
+    reason: str
+    when: When
+    item: str = ""
+    description: str = ""
+    monitor: bool = False
+    exempt: tuple[Exemption, ...] = ()
+    annotate: AnnotateSpec | None = None
+    reject_text: str | None = None
+    notify: tuple[str, ...] = ()
+    record_contact: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyOptions:
+    monitor_only: bool = False
+    notify_sender: bool = False
+    reviewers: tuple[str, ...] = ()
+    signed_external: str = "headers_only"  # headers_only | full
+
+
+@dataclass(frozen=True, slots=True)
+class PartyLookup:
+    """The directory functions the engine needs (pure, in-memory lookups)."""
+
+    has_relationship: Callable[[str | None, str | None], bool]
+    is_district: Callable[[str], bool]
+    district_address: Callable[[str], str | None]
+    name_of: Callable[[str], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    rules: tuple[Rule, ...]
+    lexicons: Mapping[str, tuple[str, ...]]
+    lookup: PartyLookup
+    notices: Notices
+    options: PolicyOptions = PolicyOptions()
+    source: str = ""
+    exemptions: tuple[Exemption, ...] = field(default=())
+
+    def rule(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+    def body_notice(self, envelope: Envelope, inspection: Inspection) -> bool:
+        """May the annotation touch the body and Subject? Not for DKIM-signed outside mail
+        (a changed body breaks the signature and DMARC downstream) unless configured."""
+        signed_outside = inspection.has_dkim_signature and not envelope.client_trusted
+        return not signed_outside or self.options.signed_external == "full"
+
+    def decide(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
+               inspection: Inspection, history: ContactHistory) -> Decision:
+        now = envelope.received_at or datetime.now(UTC)
+        verdicts: list[Verdict] = []
+        contacts: list[tuple[str, str]] = []
+        for recipient in recipients:
+            ctx = Context(envelope, sender, recipient, inspection, history, now,
+                          self.lookup.has_relationship, self.lookup.is_district)
+            verdicts.append(self._verdict(ctx, contacts))
+        notes = notifications_for(self, envelope, sender, verdicts)
+        return Decision(envelope, sender, tuple(verdicts), inspection, notes,
+                        tuple(dict.fromkeys(contacts)))
+
+    # -- one recipient ------------------------------------------------------------------
+    def _verdict(self, ctx: Context, contacts: list[tuple[str, str]]) -> Verdict:
+        matches: list[RuleMatch] = []
+        lifted: dict[str, list[str]] = {}
+        for rule in self.rules:
+            if not rule.when.test_static(ctx):
+                continue
+            if rule.record_contact or rule.when.history is not None:
+                _add_contact(ctx, contacts)
+            if not rule.when.test(ctx):
+                continue
+            exemption = next((e for e in rule.exempt if e.when.test(ctx)), None)
+            if exemption is not None:
+                lifted.setdefault(exemption.id, []).append(rule.id)
+                continue
+            matches.append(self._match(rule, ctx))
+        matches.extend(self._exemption_matches(lifted))
+        enforced = [m.action for m in matches if not m.monitor]
+        return Verdict(ctx.recipient, Action.strongest(enforced), tuple(matches))
+
+    def _match(self, rule: Rule, ctx: Context) -> RuleMatch:
+        monitor = rule.monitor or self.options.monitor_only
+        annotation = None
+        if rule.action is Action.ANNOTATE:
+            annotation = self._annotation(rule, ctx)
+        return RuleMatch(rule.id, rule.action, _reason(rule), monitor, annotation,
+                         rule.reject_text if rule.action is Action.REJECT else None,
+                         rule.notify)
+
+    def _annotation(self, rule: Rule, ctx: Context) -> Annotation:
+        spec = rule.annotate or AnnotateSpec()
+        headers = ((POLICY_HEADER, f"{rule.id}; annotate"), *spec.headers)
+        notice = self.notices.render(spec.notice, rule, ctx, self.lookup) if spec.notice else None
+        return Annotation(headers, spec.subject_tag, notice)
+
+    def _exemption_matches(self, lifted: dict[str, list[str]]) -> list[RuleMatch]:
+        out = []
+        for exemption_id, rule_ids in lifted.items():
+            exemption = next(e for r in self.rules for e in r.exempt if e.id == exemption_id)
+            reason = f"{exemption.reason}; lifts {', '.join(dict.fromkeys(rule_ids))}"
+            out.append(RuleMatch(exemption_id, Action.RELAY, reason))
+        return out
+
+
+def _reason(rule: Rule) -> str:
+    return f"{rule.reason} ({rule.item})" if rule.item else rule.reason
+
+
+def _add_contact(ctx: Context, contacts: list[tuple[str, str]]) -> None:
+    pair = ctx.staff_student_pair()
+    if pair is not None and pair[0].person_id and pair[1].person_id:
+        contacts.append((pair[1].person_id, pair[0].person_id))
