@@ -1,0 +1,219 @@
+"""Carry out a Decision: hold, relay, annotate, bounce, notify; fold it all into one SMTP reply.
+
+Order matters for "no mail lost" (SPEC §5):
+1. held copies are written to the quarantine first (durably). If that fails the client gets
+   451 and nothing has been relayed, so its retry repeats nothing;
+2. then relayed/annotated copies go upstream. A temporary failure of any copy gives 451 for
+   the whole message; on the retry the held copy is recognised (same bytes and recipients) and
+   not held twice;
+3. only then 250, with a bounce (DSN) to the sender for recipients refused by policy or by
+   the upstream, and the decision's notices (P6 supervisor, …).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+
+from gateway import metrics
+from gateway.actions.dsn import build_dsn
+from gateway.actions.relay import Relay, RelayResult
+from gateway.actions.trace import received_header
+from gateway.config import Settings
+from gateway.model import Action, Annotation, Decision, Notification, Verdict
+from gateway.quarantine.base import HoldRequest, QuarantineStore
+
+log = structlog.get_logger("gateway.actions")
+
+POLICY_REJECT = (550, "5.7.1 Message refused by district policy")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one message; `code`/`text` form the single reply to the client."""
+
+    code: int
+    text: str
+    outcome: str  # relayed | held | split | rejected | tempfail | error
+    delivered: tuple[str, ...] = ()
+    held: tuple[str, ...] = ()
+    refused: dict[str, tuple[int, str]] = field(default_factory=dict)
+    quarantine_id: str | None = None
+    upstream_reply: str = ""
+
+    @property
+    def line(self) -> str:
+        return f"{self.code} {self.text}"
+
+
+class Executor:
+    """Shared by all sessions of one daemon process."""
+
+    def __init__(self, settings: Settings, relay: Relay, store: QuarantineStore | None):
+        self.settings = settings
+        self.relay = relay
+        self.store = store
+
+    async def carry_out(self, decision: Decision) -> Outcome:
+        env = decision.envelope
+        by_action = _group(decision.verdicts)
+        held = tuple(v.recipient.address for v in by_action[Action.HOLD])
+        quarantine_id = None
+        if held:
+            try:
+                quarantine_id = await self._hold(decision, by_action[Action.HOLD])
+            except Exception:
+                log.exception("quarantine_write_failed", queue_id=env.queue_id)
+                return Outcome(451, "4.3.0 Temporary failure storing message, try again later",
+                               "tempfail")
+        results = await self._relay_copies(decision, by_action)
+        temporary = next((r.temporary for r in results if r.temporary), None)
+        upstream_reply = "; ".join(r.reply for r in results if r.reply)
+        if temporary:
+            return Outcome(451, f"4.4.1 Upstream temporarily unavailable ({temporary[0]}), "
+                           "try again later", "tempfail", held=held,
+                           quarantine_id=quarantine_id, upstream_reply=upstream_reply)
+        delivered = tuple(r for res in results for r in res.accepted)
+        refused = {r: reply for res in results for r, reply in res.refused.items()}
+        refused.update(_policy_refusals(by_action[Action.REJECT]))
+        return await self._fold(decision, delivered, held, refused, quarantine_id,
+                                upstream_reply)
+
+    # -- steps ----------------------------------------------------------------------------
+    async def _hold(self, decision: Decision, verdicts: Sequence[Verdict]) -> str:
+        if self.store is None:
+            raise RuntimeError("no quarantine store configured")
+        request = hold_request(decision, verdicts)
+        result = await asyncio.to_thread(self.store.hold, request)
+        if not result.duplicate:
+            metrics.QUARANTINE_HELD.inc()
+        return result.id
+
+    async def _relay_copies(self, decision: Decision,
+                            by_action: dict[Action, list[Verdict]]) -> list[RelayResult]:
+        env = decision.envelope
+        trace = received_header(env, self.settings.smtp.hostname)
+        copies: dict[tuple[Annotation, ...], list[str]] = defaultdict(list)
+        for verdict in by_action[Action.RELAY] + by_action[Action.ANNOTATE]:
+            copies[verdict.annotations].append(verdict.recipient.address)
+        sends = [self.relay.send(env.mail_from, rcpts,
+                                 trace + self._content(decision, annotations))
+                 for annotations, rcpts in copies.items()]
+        return list(await asyncio.gather(*sends))
+
+    def _content(self, decision: Decision, annotations: tuple[Annotation, ...]) -> bytes:
+        if not annotations:
+            return decision.envelope.content
+        from gateway.actions.annotate import annotate
+
+        env = decision.envelope
+        # A body notice would break a DKIM signature made outside the District.
+        body_notice = not (decision.inspection.has_dkim_signature and not env.client_trusted)
+        return annotate(env.content, annotations, body_notice=body_notice)
+
+    async def _fold(self, decision: Decision, delivered: tuple[str, ...], held: tuple[str, ...],
+                    refused: dict[str, tuple[int, str]], quarantine_id: str | None,
+                    upstream_reply: str) -> Outcome:
+        env = decision.envelope
+        if not delivered and not held:
+            code, text = _all_refused_reply(decision, refused)
+            return Outcome(code, text, "rejected", refused=refused, upstream_reply=upstream_reply)
+        if refused:
+            await self._bounce(decision, refused)
+        await self._notify(decision.notifications, env.queue_id)
+        outcome = "split" if (held and (delivered or refused)) or (delivered and refused) \
+            else ("held" if held else "relayed")
+        text = f"2.0.0 Ok: queued as {env.queue_id}"
+        return Outcome(250, text, outcome, delivered=delivered, held=held, refused=refused,
+                       quarantine_id=quarantine_id, upstream_reply=upstream_reply)
+
+    async def _bounce(self, decision: Decision, refused: dict[str, tuple[int, str]]) -> None:
+        env = decision.envelope
+        if not env.mail_from:
+            return  # never bounce a bounce
+        dsn = build_dsn(original=env.content, mail_from=env.mail_from,
+                        postmaster=self.settings.postmaster,
+                        reporting_mta=self.settings.smtp.hostname, queue_id=env.queue_id,
+                        failures=refused)
+        result = await self.relay.send("", (env.mail_from,), dsn)
+        sent = result.delivered
+        metrics.NOTIFICATIONS.labels(kind="dsn", result="sent" if sent else "failed").inc()
+        if not sent:
+            log.warning("dsn_failed", queue_id=env.queue_id, refused=len(refused),
+                        upstream_reply=result.reply)
+
+    async def _notify(self, notices: Sequence[Notification], queue_id: str) -> None:
+        for notice in notices:
+            message = notification_message(notice, self.settings)
+            result = await self.relay.send(self.settings.postmaster, (notice.to,), message)
+            ok = result.delivered
+            metrics.NOTIFICATIONS.labels(kind=notice.kind, result="sent" if ok else "failed").inc()
+            log.info("notification", queue_id=queue_id, kind=notice.kind, rule=notice.rule,
+                     sent=ok, upstream_reply=result.reply)
+
+
+# --- pure helpers ---------------------------------------------------------------------------
+
+def _group(verdicts: Sequence[Verdict]) -> dict[Action, list[Verdict]]:
+    grouped: dict[Action, list[Verdict]] = {a: [] for a in Action}
+    for verdict in verdicts:
+        grouped[verdict.action].append(verdict)
+    return grouped
+
+
+def _policy_refusals(verdicts: Sequence[Verdict]) -> dict[str, tuple[int, str]]:
+    out = {}
+    for v in verdicts:
+        text = v.reject_text or f"{POLICY_REJECT[1]} ({', '.join(v.rules)})"
+        code = int(text[:3]) if text[:3].isdigit() else POLICY_REJECT[0]
+        out[v.recipient.address] = (code, text[4:] if text[:3].isdigit() else text)
+    return out
+
+
+def _all_refused_reply(decision: Decision,
+                       refused: dict[str, tuple[int, str]]) -> tuple[int, str]:
+    """Every recipient refused: pass on the first refusal (a policy reply cites the rule)."""
+    for verdict in decision.verdicts:
+        reply = refused.get(verdict.recipient.address)
+        if reply:
+            return (reply[0] if 500 <= reply[0] < 600 else 550), reply[1]
+    return POLICY_REJECT
+
+
+def hold_request(decision: Decision, verdicts: Sequence[Verdict]) -> HoldRequest:
+    env = decision.envelope
+    reasons = tuple({"recipient": v.recipient.address, "rule": m.rule, "reason": m.reason,
+                     "action": str(m.action), "monitor": m.monitor}
+                    for v in verdicts for m in v.matches)
+    rules = tuple(dict.fromkeys(r for v in verdicts for r in v.rules))
+    samples = tuple({"detector": f.detector, "location": f.location, "sample": f.sample}
+                    for f in decision.findings if f.sample)
+    return HoldRequest(
+        queue_id=env.queue_id, received=env.received_at or datetime.now(UTC),
+        client_ip=env.client_ip, mail_from=env.mail_from,
+        recipients=tuple(v.recipient.address for v in verdicts),
+        message_id=decision.inspection.message_id, subject=decision.inspection.subject,
+        content=env.content, rules=rules, reasons=reasons,
+        findings=tuple(f.public() for f in decision.findings), samples=samples)
+
+
+def notification_message(notice: Notification, settings: Settings) -> bytes:
+    from email.message import EmailMessage
+    from email.policy import SMTP
+    from email.utils import formatdate, make_msgid
+
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = settings.postmaster
+    msg["To"] = notice.to
+    msg["Subject"] = notice.subject
+    msg["Date"] = formatdate()
+    msg["Message-ID"] = make_msgid(domain=settings.smtp.hostname)
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-District-Policy"] = notice.rule
+    msg.set_content(notice.body)
+    return msg.as_bytes()

@@ -1,0 +1,165 @@
+"""`gateway serve`: start-up, signals, live reload, health, and a bounded drain on shutdown.
+
+SIGTERM/SIGINT: stop accepting, let messages in DATA finish within `smtp.drain_timeout`, exit.
+SIGHUP: re-read gateway.yaml, the directory and policies.yaml in a thread; swap them in only if
+all loaded cleanly, otherwise log every error and keep the old ones (DESIGN habit 8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from typing import Any
+
+import structlog
+
+from gateway import metrics, sdnotify
+from gateway.config import Settings, load_settings
+from gateway.health import HealthServer
+from gateway.logsetup import configure_logging
+from gateway.quarantine.base import QuarantineStore
+from gateway.runtime import Runtime, load_runtime
+from gateway.server import Gateway
+from gateway.yamlsrc import SourceErrors
+
+log = structlog.get_logger("gateway.daemon")
+
+
+def check_config(config_path: str | None) -> tuple[Settings, Runtime]:
+    """Load everything `serve` would load; raise SourceErrors listing every problem."""
+    settings = load_settings(config_path)
+    return settings, load_runtime(settings)
+
+
+def open_quarantine(settings: Settings) -> QuarantineStore:
+    from gateway.quarantine import open_store
+    return open_store(settings)
+
+
+class Daemon:
+    """Owns the long-lived tasks of one serving process, and cancels them on shutdown."""
+
+    def __init__(self, config_path: str | None, settings: Settings, runtime: Runtime,
+                 store: QuarantineStore):
+        self.config_path = config_path
+        self.gateway = Gateway(settings, runtime, store)
+        self.store = store
+        self.stop_requested = asyncio.Event()
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.health: HealthServer | None = None
+        self.reload_lock = asyncio.Lock()
+
+    async def run(self) -> int:
+        settings = self.gateway.settings
+        await self.gateway.start()
+        if settings.metrics_listen is not None:
+            self.health = HealthServer(settings.metrics_listen, self.readiness)
+            await self.health.start()
+        self._install_signals()
+        self._keep(sdnotify.start_watchdog())
+        self._keep(self._digest_loop())
+        log.info("gateway_started", listen=f"{settings.listen.host}:{self.gateway.port}",
+                 upstream=f"{settings.upstream.host}:{settings.upstream.port}", pid=os.getpid())
+        sdnotify.ready(f"listening on {settings.listen.host}:{self.gateway.port}")
+        await self.stop_requested.wait()
+        sdnotify.stopping("draining")
+        log.info("gateway_draining", in_flight=self.gateway.busy,
+                 sessions=len(self.gateway.sessions))
+        await self.gateway.drain()
+        await self._shutdown()
+        log.info("gateway_stopped")
+        return 0
+
+    async def readiness(self) -> dict[str, bool]:
+        path = self.gateway.settings.quarantine.path
+        writable = path is None or os.access(path, os.W_OK)
+        try:
+            upstream = await asyncio.wait_for(self.gateway.relay.check(), 5)
+        except TimeoutError:
+            upstream = False
+        return {"policy_loaded": self.gateway.runtime is not None, "store_writable": writable,
+                "upstream_reachable": upstream, "accepting": not self.gateway.draining}
+
+    async def reload(self) -> bool:
+        async with self.reload_lock:
+            sdnotify.reloading("reloading configuration")
+            try:
+                settings, runtime = await asyncio.to_thread(check_config, self.config_path)
+            except SourceErrors as exc:
+                for error in exc.errors:
+                    log.error("reload_error", error=str(error), code=error.code)
+                log.error("reload_failed", errors=len(exc.errors), kept="previous configuration")
+                metrics.RELOADS.labels(result="failure").inc()
+                sdnotify.ready("reload failed; previous configuration kept")
+                return False
+            self.gateway.swap(settings, runtime)
+            for warning in runtime.warnings:
+                log.warning("directory_row_skipped", problem=str(warning))
+            metrics.RELOADS.labels(result="success").inc()
+            log.info("reloaded", warnings=len(runtime.warnings))
+            sdnotify.ready("configuration reloaded")
+            return True
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.stop_requested.set)
+        loop.add_signal_handler(signal.SIGINT, self.stop_requested.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._keep(self.reload()))
+
+    def _keep(self, job: Any) -> None:
+        """Keep a reference to background work so it is neither collected nor orphaned."""
+        if job is None:
+            return
+        task = job if isinstance(job, asyncio.Task) else asyncio.ensure_future(job)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _digest_loop(self) -> None:
+        from gateway.quarantine.digest import send_digest_forever
+
+        await send_digest_forever(self.gateway)
+
+    async def _shutdown(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        for task in list(self.tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.health is not None:
+            await self.health.stop()
+        await asyncio.to_thread(self.store.close)
+
+
+def serve(config_path: str | None) -> int:
+    try:
+        settings, runtime = check_config(config_path)
+    except SourceErrors as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging(settings.log)
+    for warning in runtime.warnings:
+        log.warning("directory_row_skipped", problem=str(warning))
+    try:
+        store = open_quarantine(settings)
+    except Exception as exc:
+        print(f"gateway: cannot open quarantine {settings.quarantine.url}: {exc}",
+              file=sys.stderr)
+        return 2
+    daemon = Daemon(config_path, settings, runtime, store)
+    try:
+        return _run(daemon.run())
+    except OSError as exc:
+        print(f"gateway: cannot listen on {settings.listen.host}:{settings.listen.port}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+
+def _run(coro: Any) -> int:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
