@@ -83,6 +83,11 @@ class QuarantineStore(ContactHistory, Protocol):
         """The append-only audit trail, oldest first."""
         ...
 
+    def record(self, actor: Actor, action: str, entry_id: str | None, reason: str,
+               detail: dict[str, Any]) -> None:
+        """Append one audit row for an action that changes nothing else (e.g. export)."""
+        ...
+
     def purge_contacts(self, before: datetime) -> int:
         """Forget P5/P6 contacts recorded before `before`; returns how many."""
         ...

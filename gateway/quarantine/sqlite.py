@@ -235,6 +235,12 @@ class SQLiteStore:
                  operator=actor.operator)
         return [r[0] for r in rows]
 
+    def record(self, actor: Actor, action: str, entry_id: str | None, reason: str,
+               detail: dict[str, Any]) -> None:
+        with self._tx(write=True) as db:
+            audit_chain.append(db, actor, action, entry_id, reason, detail)
+        log.info(f"quarantine_{action}", id=entry_id, operator=actor.operator)
+
     # -- integrity ------------------------------------------------------------------------
     def verify(self) -> list[str]:
         with self._tx(write=False) as db:
