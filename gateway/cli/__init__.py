@@ -11,6 +11,7 @@ from collections.abc import Sequence
 COMMAND_MODULES = (
     "gateway.cli.serve",
     "gateway.cli.sink",
+    "gateway.cli.quarantine",
 )
 
 
