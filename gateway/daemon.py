@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -118,9 +119,27 @@ class Daemon:
         task.add_done_callback(self.tasks.discard)
 
     async def _digest_loop(self) -> None:
-        from gateway.quarantine.digest import send_digest_forever
+        """Mail the reviewers what was held since the last digest, every `digest_interval`."""
+        from gateway.quarantine.digest import digest_entries, digest_notifications
 
-        await send_digest_forever(self.gateway)
+        since = datetime.now(UTC)
+        while True:
+            q = self.gateway.settings.quarantine
+            if not (q.digest_interval and q.reviewers):
+                await asyncio.sleep(60)  # re-checked so a reload can switch it on
+                since = datetime.now(UTC)
+                continue
+            await asyncio.sleep(q.digest_interval)
+            until = datetime.now(UTC)
+            try:
+                entries, waiting = await asyncio.to_thread(digest_entries, self.store, since,
+                                                           until)
+                notices = digest_notifications(entries, since=since, until=until,
+                                               reviewers=q.reviewers, waiting=waiting)
+                await self.gateway.executor.send_notifications(notices, "digest")
+                since = until
+            except Exception:
+                log.exception("digest_failed")
 
     async def _shutdown(self) -> None:
         for task in list(self.tasks):

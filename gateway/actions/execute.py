@@ -125,7 +125,7 @@ class Executor:
             return Outcome(code, text, "rejected", refused=refused, upstream_reply=upstream_reply)
         if refused:
             await self._bounce(decision, refused)
-        await self._notify(decision.notifications, env.queue_id)
+        await self.send_notifications(decision.notifications, env.queue_id)
         outcome = "split" if (held and (delivered or refused)) or (delivered and refused) \
             else ("held" if held else "relayed")
         text = f"2.0.0 Ok: queued as {env.queue_id}"
@@ -147,7 +147,7 @@ class Executor:
             log.warning("dsn_failed", queue_id=env.queue_id, refused=len(refused),
                         upstream_reply=result.reply)
 
-    async def _notify(self, notices: Sequence[Notification], queue_id: str) -> None:
+    async def send_notifications(self, notices: Sequence[Notification], queue_id: str) -> None:
         for notice in notices:
             message = notification_message(notice, self.settings)
             result = await self.relay.send(self.settings.postmaster, (notice.to,), message)
