@@ -11,6 +11,8 @@ from collections.abc import Sequence
 COMMAND_MODULES = (
     "gateway.cli.serve",
     "gateway.cli.sink",
+    "gateway.cli.check",
+    "gateway.cli.policy",
     "gateway.cli.quarantine",
 )
 
