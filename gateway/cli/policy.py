@@ -1,0 +1,75 @@
+"""`gateway policy validate` and `gateway policy test`: check policy edits before a reload."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gateway.cli import add_config_argument
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("policy", help="validate the policy or run policy test cases")
+    commands = parser.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    validate = commands.add_parser(
+        "validate", help="check config, directory and policies; errors as FILE:LINE:COL")
+    add_config_argument(validate)
+    validate.set_defaults(func=run_validate)
+    test = commands.add_parser("test", help="run YAML policy test cases")
+    add_config_argument(test)
+    test.add_argument("files", metavar="FILE", nargs="+", help="YAML case files")
+    test.set_defaults(func=run_test)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    """Every error from every file at once, so one run shows all that needs fixing."""
+    from gateway.config import load_settings
+    from gateway.directory import Directory, load_directory
+    from gateway.policy.loader import load_policy
+    from gateway.yamlsrc import SourceError, SourceErrors
+
+    try:
+        settings = load_settings(args.config)
+    except SourceErrors as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    errors: list[SourceError] = []
+    try:
+        directory = load_directory(settings)
+        errors.extend(directory.problems)
+    except SourceErrors as exc:
+        errors.extend(exc.errors)
+        directory = Directory(frozenset(), frozenset())
+    try:
+        policy = load_policy(settings, directory)
+    except SourceErrors as exc:
+        errors.extend(exc.errors)
+        policy = None
+    for error in errors:
+        print(error, file=sys.stderr)
+    if errors or policy is None:
+        return 1
+    print(f"gateway: {policy.source}: {len(policy.rules)} rules, "
+          f"{len(policy.lexicons)} lexicons; configuration {settings.source} is valid")
+    return 0
+
+
+def run_test(args: argparse.Namespace) -> int:
+    from gateway.config import load_settings
+    from gateway.policy.cases import describe, load_cases, run_case
+    from gateway.runtime import load_runtime
+    from gateway.yamlsrc import SourceErrors
+
+    try:
+        runtime = load_runtime(load_settings(args.config))
+        cases = [case for name in args.files for case in load_cases(Path(name))]
+    except SourceErrors as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    results = [run_case(case, runtime) for case in cases]
+    for line in describe(results):
+        print(line)
+    failed = sum(not r.passed for r in results)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0

@@ -1,0 +1,218 @@
+"""`gateway policy test`: YAML cases that pin what the policy must decide.
+
+IT edits policies.yaml; these cases say "this mail, to this recipient, must be held by P7" so
+an edit that changes behaviour is caught before a reload. A case is an .eml file or an inline
+envelope (built into real MIME, so the real inspection runs), plus the expected action and,
+optionally, the exact rules per recipient.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+from gateway.model import Action, Decision
+from gateway.policy.dryrun import envelope_for
+from gateway.policy.schema import Reader
+from gateway.runtime import Runtime
+from gateway.yamlsrc import SourceErrors, YamlPath, load_yaml
+
+_CASE_KEYS = {"name", "eml", "mail_from", "rcpt", "from", "subject", "body", "html",
+              "attachments", "headers", "client_ip", "history", "expect"}
+_ACTIONS = tuple(a.value for a in Action)
+
+
+class FixedHistory:
+    """A contact history that reports the same number of earlier contacts for every pair."""
+
+    def __init__(self, earlier: int):
+        self.earlier = earlier
+
+    def count_contacts(self, student_id: str, staff_id: str, since: datetime) -> int:
+        return self.earlier
+
+    def record_contact(self, student_id: str, staff_id: str, at: datetime) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    recipient: str
+    action: str
+    rules: tuple[str, ...] | None
+    where: str  # file:line:col of the expectation
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    name: str
+    where: str
+    raw: bytes
+    mail_from: str | None
+    rcpts: tuple[str, ...]
+    client_ip: str | None
+    earlier_contacts: int
+    expect: tuple[Expectation, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CaseResult:
+    case: Case
+    failures: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def load_cases(path: Path) -> list[Case]:
+    """Parse a case file; SourceErrors with positions for every problem."""
+    located = load_yaml(path)
+    r = Reader(located)
+    root: YamlPath = ("cases",) if isinstance(located.data, dict) else ()
+    if isinstance(located.data, dict):
+        r.mapping((), {"cases"})
+    cases = []
+    for i, _ in enumerate(r.seq(root)):
+        case = _case(r, (*root, i), path.parent)
+        if case is not None:
+            cases.append(case)
+    if r.errors:
+        raise SourceErrors(r.errors)
+    return cases
+
+
+def _case(r: Reader, p: YamlPath, base: Path) -> Case | None:
+    r.mapping(p, _CASE_KEYS)
+    line, col = r.src.where(p)
+    where = f"{r.src.file}:{line}:{col}"
+    name = r.get((*p, "name"), str, f"case at line {line}")
+    raw = _message(r, p, base)
+    history = r.mapping((*p, "history"), {"earlier_contacts"})
+    earlier = r.number((*p, "history", "earlier_contacts"), 0) if history else 0
+    expect = _expectations(r, (*p, "expect"))
+    if raw is None or not expect:
+        return None
+    return Case(name, where, raw, r.get((*p, "mail_from"), str, None),
+                r.str_list((*p, "rcpt")), r.get((*p, "client_ip"), str, None), earlier,
+                tuple(expect))
+
+
+def _message(r: Reader, p: YamlPath, base: Path) -> bytes | None:
+    eml = r.get((*p, "eml"), str, None)
+    if eml is not None:
+        try:
+            return (base / eml).read_bytes()
+        except OSError as exc:
+            r.fail((*p, "eml"), f"cannot read {eml}: {exc.strerror or exc}")
+            return None
+    if r.value((*p, "mail_from")) is None:
+        r.fail(p, "a case needs 'eml' or an inline message ('mail_from', 'rcpt', ...)")
+        return None
+    return _build(r, p)
+
+
+def _build(r: Reader, p: YamlPath) -> bytes | None:
+    msg = EmailMessage()
+    mail_from = r.get((*p, "mail_from"), str, "")
+    msg["From"] = r.get((*p, "from"), str, mail_from) or "unknown@invalid"
+    msg["To"] = ", ".join(r.str_list((*p, "rcpt")))
+    msg["Subject"] = r.get((*p, "subject"), str, "test")
+    msg["Date"] = format_datetime(datetime(2026, 9, 1, 9, 0))
+    msg["Message-ID"] = make_msgid(domain="policy-test.invalid")
+    for name, value in r.mapping((*p, "headers"), None).items():
+        msg[str(name)] = str(value)
+    msg.set_content(r.get((*p, "body"), str, "") or "\n")
+    html = r.get((*p, "html"), str, None)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+    for i, _ in enumerate(r.seq((*p, "attachments"))):
+        if not _attach(r, (*p, "attachments", i), msg):
+            return None
+    return msg.as_bytes()
+
+
+def _attach(r: Reader, p: YamlPath, msg: EmailMessage) -> bool:
+    r.mapping(p, {"filename", "content_type", "text", "base64"})
+    filename = r.get((*p, "filename"), str, "attachment.bin")
+    ctype = r.get((*p, "content_type"), str, "application/octet-stream")
+    maintype, _, subtype = ctype.partition("/")
+    text = r.get((*p, "text"), str, None)
+    try:
+        data = text.encode("utf-8") if text is not None else \
+            base64.b64decode(r.get((*p, "base64"), str, ""), validate=True)
+    except (binascii.Error, ValueError):
+        r.fail((*p, "base64"), "not valid base64")
+        return False
+    msg.add_attachment(data, maintype=maintype or "application",
+                       subtype=subtype or "octet-stream", filename=filename)
+    return True
+
+
+def _expectations(r: Reader, p: YamlPath) -> list[Expectation]:
+    out = []
+    node = r.mapping(p, None)
+    if r.value(p) is None:
+        r.fail(p[:-1], "a case needs 'expect' (recipient: action)")
+    for rcpt, value in node.items():
+        q: YamlPath = (*p, str(rcpt))
+        line, col = r.src.where(q)
+        where = f"{r.src.file}:{line}:{col}"
+        if isinstance(value, dict):
+            r.mapping(q, {"action", "rules"})
+            action = r.choice((*q, "action"), _ACTIONS, "")
+            rules: tuple[str, ...] | None = r.str_list((*q, "rules")) \
+                if r.value((*q, "rules")) is not None else None
+        else:
+            action, rules = r.choice(q, _ACTIONS, ""), None
+        if action:
+            out.append(Expectation(str(rcpt), action, rules, where))
+        elif not r.errors:
+            r.fail(q, "expected an action: " + ", ".join(_ACTIONS))
+    return out
+
+
+def run_case(case: Case, runtime: Runtime) -> CaseResult:
+    from gateway.pipeline import decide
+
+    envelope = envelope_for(case.raw, runtime.settings, mail_from=case.mail_from,
+                            rcpts=case.rcpts, client_ip=case.client_ip)
+    decision = decide(envelope, runtime, FixedHistory(case.earlier_contacts))
+    return CaseResult(case, tuple(compare(decision, case.expect)))
+
+
+def compare(decision: Decision, expect: Sequence[Expectation]) -> list[str]:
+    """Human-readable differences between a decision and the expectations."""
+    from gateway.directory import normalize_address
+
+    verdicts = {v.recipient.address: v for v in decision.verdicts}
+    failures = []
+    for exp in expect:
+        verdict = verdicts.get(normalize_address(exp.recipient))
+        if verdict is None:
+            failures.append(f"{exp.where}: {exp.recipient} is not a recipient of the message")
+            continue
+        got_rules = sorted(dict.fromkeys(verdict.rules))
+        if verdict.action.value != exp.action:
+            failures.append(f"{exp.where}: {exp.recipient}: expected {exp.action}, got "
+                            f"{verdict.action.value} (rules: {', '.join(got_rules) or 'none'})")
+        if exp.rules is not None and sorted(set(exp.rules)) != got_rules:
+            failures.append(f"{exp.where}: {exp.recipient}: expected rules "
+                            f"{', '.join(sorted(set(exp.rules))) or 'none'}, got "
+                            f"{', '.join(got_rules) or 'none'}")
+    return failures
+
+
+def describe(results: Sequence[CaseResult]) -> list[str]:
+    lines = []
+    for result in results:
+        status = "pass" if result.passed else "FAIL"
+        lines.append(f"{status}  {result.case.name}  ({result.case.where})")
+        lines.extend(f"      {failure}" for failure in result.failures)
+    return lines
