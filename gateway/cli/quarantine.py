@@ -260,7 +260,7 @@ def _runner(handler: Handler, *, write: bool) -> Callable[[argparse.Namespace], 
         except SourceErrors as exc:
             print(exc, file=sys.stderr)
             return 2
-        configure_logging(settings.log, stream=sys.stderr)  # stdout is for results (--json)
+        configure_logging(settings.log, stream=_Stderr())  # stdout is for results (--json)
         try:
             store = _open(settings, write=write)
             try:
@@ -270,6 +270,20 @@ def _runner(handler: Handler, *, write: bool) -> Callable[[argparse.Namespace], 
         except QuarantineError as exc:
             return die(str(exc), 1)
     return run
+
+
+class _Stderr:
+    """Whatever sys.stderr is at the time of writing (main() may run under a test's capture,
+    which is closed afterwards while the logging handler lives on)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
 
 
 def _load(config: str | None) -> Settings:
