@@ -45,7 +45,8 @@ class GatewaySMTP(SMTP):
         self.gateway = gateway
         self.started = time.monotonic()
         self.messages = 0
-        self.busy = False
+        self.busy = False  # deciding or delivering a message
+        self.receiving = False  # inside DATA
 
     async def _handle_client(self) -> None:
         gw = self.gateway
@@ -64,12 +65,28 @@ class GatewaySMTP(SMTP):
             self._log_session()
 
     async def smtp_DATA(self, arg: str) -> None:
-        # aiosmtpd has one idle timeout; give the (usually longer) data timeout while reading DATA.
+        # aiosmtpd times a whole command, DATA included; a large message on a slow link needs an
+        # idle timeout instead (as Postfix's smtpd_timeout): re-armed on every chunk received.
         self._timeout_duration = self.gateway.settings.smtp.data_timeout
+        self.receiving = True
         try:
             await super().smtp_DATA(arg)
         finally:
+            self.receiving = False
             self._timeout_duration = self.gateway.settings.smtp.command_timeout
+
+    def data_received(self, data: bytes) -> None:
+        if self.receiving:
+            self._reset_timeout()
+        super().data_received(data)
+
+    def _timeout_cb(self) -> None:
+        if self.busy:  # never cut off a message we are still deciding or delivering
+            self._reset_timeout()
+            return
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"421 4.4.2 Error: timeout exceeded\r\n")
+        super()._timeout_cb()
 
     def _log_session(self) -> None:
         session = self.session

@@ -342,3 +342,45 @@ async def test_starttls_offered_and_can_be_required(tmp_path, upstream):
         assert refused == 530 and accepted == 250
     finally:
         await gw.drain(0)
+
+
+async def test_idle_client_is_disconnected_after_command_timeout(tmp_path, upstream):
+    settings = write_settings(tmp_path, upstream.port, smtp="command_timeout: 1")
+    gw = await start_gateway(settings)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+        assert (await reader.readline()).startswith(b"220")
+        started = asyncio.get_running_loop().time()
+        rest = await asyncio.wait_for(reader.read(), 10)  # server closes the connection
+        assert rest.startswith(b"421")
+        assert asyncio.get_running_loop().time() - started < 9
+        writer.close()
+    finally:
+        await gw.drain(0)
+
+
+async def test_slow_but_steady_data_is_not_cut_off(tmp_path, upstream):
+    """The DATA timeout is an idle timeout: a transfer longer than it, but never silent
+    for that long, completes."""
+    settings = write_settings(tmp_path, upstream.port,
+                              smtp="command_timeout: 1, data_timeout: 1")
+    gw = await start_gateway(settings)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+        await reader.readline()
+        for line in (b"EHLO c\r\n", f"MAIL FROM:<{SENDER}>\r\n".encode(),
+                     f"RCPT TO:<{STUDENT}>\r\n".encode(), b"DATA\r\n"):
+            writer.write(line)
+            while (await reader.readline())[3:4] != b" ":
+                pass
+        writer.write(b"Subject: slow\r\n\r\n")
+        for i in range(8):  # 8 x 0.3 s = 2.4 s in total, more than the 1 s timeout
+            writer.write(f"line {i}\r\n".encode())
+            await asyncio.sleep(0.3)
+        writer.write(b".\r\n")
+        reply = await asyncio.wait_for(reader.readline(), 10)
+        assert reply.startswith(b"250"), reply
+        writer.close()
+        assert len(upstream.messages) == 1
+    finally:
+        await gw.drain(0)
