@@ -218,6 +218,20 @@ async def test_release_of_deleted_entry_is_refused(tmp_path: Path, upstream) -> 
     assert upstream.messages == []
 
 
+def test_release_while_another_release_runs_is_refused(
+        settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.quarantine.base import Actor
+
+    entry_id = hold(settings)
+    store = open_store(settings)
+    try:
+        store.claim_release(entry_id, Actor("other.reviewer", "gateway"), 600)
+    finally:
+        store.close()
+    code, _, err = cli(capsys, settings, "release", entry_id, "--reason", "ok")
+    assert code == 1 and "being released by other.reviewer" in err
+
+
 # --- delete / purge / audit / verify --------------------------------------------------------
 
 def test_delete_requires_a_reason_and_is_audited(
