@@ -122,7 +122,7 @@ metrics: {{listen: "127.0.0.1:0"}}
 postmaster: postmaster@staff.example.org
 smtp: {{hostname: gw.test, drain_timeout: 120}}
 inspection: {{workers: 1}}
-log: {{level: info, format: json}}
+log: {{level: info, format: auto}}   # stdout is a pipe: JSON
 """)
     return config
 
@@ -292,3 +292,19 @@ async def test_sigterm_drains_in_flight_mail_and_refuses_new_connections(
     assert await daemon.wait() == 0
     assert upstream.messages == [(STAFF, [COLLEAGUE])]
     assert daemon.found("gateway_stopped") is not None
+
+
+async def test_watchdog_pings_when_systemd_asks_for_them(
+        tmp_path: Path, upstream: Upstream, notify_socket: tuple[str, socket.socket]) -> None:
+    env = {**os.environ, "NOTIFY_SOCKET": notify_socket[0], "WATCHDOG_USEC": "200000"}
+    env.pop("WATCHDOG_PID", None)
+    proc = await DaemonProcess(write_config(tmp_path, upstream.port), env).start()
+    try:
+        seen: list[str] = []
+        while seen.count("WATCHDOG") < 3 or "READY" not in seen:
+            (note,) = await notifications(notify_socket[1], 1)
+            seen.extend(note)
+    finally:
+        await proc.close()
+    started = proc.found("watchdog_started")
+    assert started is not None and started["interval_seconds"] == 0.1
