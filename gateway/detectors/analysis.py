@@ -1,0 +1,195 @@
+"""One scan of one part, resolved into the facts every detector reads.
+
+The part's text is encoded once (UTF-8, line breaks and tabs turned into spaces so a name split
+across lines still matches) and scanned once by each engine. Here the raw hits become facts:
+which known student numbers and names occur (with word boundaries), which format numbers stand
+near a student keyword, which SSNs are valid and have a keyword, which dates stand near a birth
+keyword, and where record-category words are. Detectors then only combine these facts.
+All offsets are byte offsets into `data`.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from gateway.model import Part
+
+NEAR = 300  # student ↔ record content, SSN keyword (Microsoft's SSN definition uses 300)
+RAW_SSN_NEAR = 100  # nine undelimited digits need their keyword closer
+KEY_BEFORE, KEY_AFTER = 40, 20  # student-number keyword just before (or after) the number
+NEG_BEFORE = 25  # "order #", "invoice" right before a number: not a student number
+BIRTH_BEFORE, BIRTH_AFTER = 60, 20
+FAKE_SSNS = frozenset({"078051120", "219099999", "123456789"})
+
+_WS = bytes.maketrans(b"\r\n\t\x0b\x0c", b"     ")
+_ALNUM = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_DIGITS = frozenset(b"0123456789")
+
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """The literals: index → (kind, person_ids), kind is "number" or "name"."""
+
+    kinds: tuple[str, ...]
+    pids: tuple[tuple[str, ...], ...]
+
+
+@dataclass(slots=True)
+class Mention:
+    """One identified item in a part: where, the raw value, and the students it names."""
+
+    start: int
+    end: int
+    value: str
+    pids: tuple[str, ...] = ()
+    label: str = ""
+
+    @property
+    def key(self) -> str | tuple[str, ...]:
+        if not self.pids:
+            return "num:" + self.value
+        return self.pids[0] if len(self.pids) == 1 else self.pids
+
+
+@dataclass(slots=True)
+class Analysis:
+    part: Part
+    data: bytes
+    known: list[Mention] = field(default_factory=list)
+    names: list[Mention] = field(default_factory=list)
+    formatted: list[Mention] = field(default_factory=list)
+    ssns: list[Mention] = field(default_factory=list)
+    dates: list[Mention] = field(default_factory=list)
+    categories: list[Mention] = field(default_factory=list)
+    lexicon: dict[str, list[Mention]] = field(default_factory=dict)
+
+    def identities(self) -> list[Mention]:
+        """Known numbers, format numbers and directory names: who the part is about."""
+        return sorted(self.known + self.formatted + self.names, key=lambda m: m.start)
+
+    def record_content(self) -> list[Mention]:
+        """What makes a name next to it a record: numbers, SSNs, birth dates, categories."""
+        return sorted(self.known + self.formatted + self.ssns + self.dates + self.categories,
+                      key=lambda m: m.start)
+
+
+def prepare(text: str) -> bytes:
+    return text.encode("utf-8", "replace").translate(_WS)
+
+
+def analyse(part: Part, data: bytes, hits: Sequence[tuple[str, str, int, int]],
+            literal_hits: Sequence[tuple[int, int, int]], directory: Directory) -> Analysis:
+    """Resolve raw hits (kind, label, start, end) and literal hits into an Analysis."""
+    a = Analysis(part, data)
+    spans: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+    for kind, label, start, end in hits:
+        spans[kind].append((start, end, label))
+    strong = _starts(spans["kw_strong"])
+    keywords = _starts(spans["kw_strong"] + spans["kw_weak"])
+    negators = _starts(spans["neg"])
+    _literals(a, literal_hits, directory, strong, negators)
+    _formatted(a, spans["snum_fmt"], keywords, strong, negators)
+    _ssns(a, spans, _starts(spans["kw_ssn"]))
+    _dates(a, spans["date"], _starts(spans["kw_birth"]))
+    a.categories = [Mention(s, e, label, label=label) for s, e, label in spans["cat"]]
+    for s, e, label in spans["lex"]:
+        a.lexicon.setdefault(label, []).append(Mention(s, e, _text(data, s, e), label=label))
+    return a
+
+
+def _literals(a: Analysis, hits: Sequence[tuple[int, int, int]], directory: Directory,
+              strong: list[int], negators: list[int]) -> None:
+    data = a.data
+    for index, start, end in hits:
+        if not _bounded(data, start, end):
+            continue
+        mention = Mention(start, end, _text(data, start, end), directory.pids[index])
+        if directory.kinds[index] == "name":
+            a.names.append(mention)
+        elif not _embedded(data, start, end) and not _negated(start, strong, negators):
+            a.known.append(mention)
+
+
+def _formatted(a: Analysis, spans: list[tuple[int, int, str]], keywords: list[int],
+               strong: list[int], negators: list[int]) -> None:
+    taken = {(m.start, m.end) for m in a.known}
+    for start, end, _ in spans:
+        if (start, end) in taken or _embedded(a.data, start, end):
+            continue
+        keyed = (any_in(keywords, start - KEY_BEFORE, start)
+                 or any_in(keywords, end, end + KEY_AFTER))
+        if keyed and not _negated(start, strong, negators):
+            a.formatted.append(Mention(start, end, _text(a.data, start, end)))
+
+
+def _ssns(a: Analysis, spans: dict[str, list[tuple[int, int, str]]], keys: list[int]) -> None:
+    numbers = [(s, e, NEAR) for s, e, _ in spans["ssn"]]
+    numbers += [(s, e, RAW_SSN_NEAR) for s, e, _ in spans["ssn_raw"]]
+    for start, end, near in sorted(numbers):
+        value = _text(a.data, start, end)
+        if valid_ssn(value) and any_in(keys, start - near, end + near):
+            a.ssns.append(Mention(start, end, value))
+
+
+def valid_ssn(value: str) -> bool:
+    """SSA-issuable ranges only, and not one of the published fakes."""
+    digits = "".join(ch for ch in value if ch.isdigit())
+    if len(digits) != 9 or digits in FAKE_SSNS:
+        return False
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    return (area not in ("000", "666") and not area.startswith("9")
+            and group != "00" and serial != "0000")
+
+
+def _dates(a: Analysis, spans: list[tuple[int, int, str]], birth: list[int]) -> None:
+    for start, end, _ in spans:
+        if any_in(birth, start - BIRTH_BEFORE, start) or any_in(birth, end, end + BIRTH_AFTER):
+            a.dates.append(Mention(start, end, _text(a.data, start, end)))
+
+
+def near(items: Sequence[Mention], starts: list[int], m: Mention,
+         width: int = NEAR) -> list[Mention]:
+    """Items (sorted by start, with `starts` their start offsets) within `width` of `m`."""
+    lo = bisect_left(starts, m.start - width)
+    out = []
+    for item in items[lo:]:
+        if item.start > m.end + width:
+            break
+        if item is not m and (item.start, item.end) != (m.start, m.end):
+            out.append(item)
+    return out
+
+
+def any_in(starts: list[int], lo: int, hi: int) -> bool:
+    i = bisect_left(starts, lo)
+    return i < len(starts) and starts[i] <= hi
+
+
+def _starts(spans: list[tuple[int, int, str]]) -> list[int]:
+    return sorted(s for s, _, _ in spans)
+
+
+def _bounded(data: bytes, start: int, end: int) -> bool:
+    return ((start == 0 or data[start - 1] not in _ALNUM)
+            and (end >= len(data) or data[end] not in _ALNUM))
+
+
+def _embedded(data: bytes, start: int, end: int) -> bool:
+    """Part of a longer separated number (a phone number, 555-482913, 482913.25)."""
+    before = start >= 2 and data[start - 1] in b"-./" and data[start - 2] in _DIGITS
+    after = end + 1 < len(data) and data[end] in b"-./" and data[end + 1] in _DIGITS
+    return before or after
+
+
+def _negated(start: int, strong: list[int], negators: list[int]) -> bool:
+    return (any_in(negators, start - NEG_BEFORE, start)
+            and not any_in(strong, start - KEY_BEFORE, start))
+
+
+def _text(data: bytes, start: int, end: int) -> str:
+    return data[start:end].decode("utf-8", "replace")

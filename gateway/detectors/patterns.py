@@ -1,0 +1,84 @@
+"""The regexes behind the detectors, in one table so one engine pass can run them all.
+
+Every pattern is ASCII-caseless and starts and ends on a word boundary or a fixed character,
+so its matches never overlap themselves and all engines report the same hits.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+STRONG_STUDENT = (r"\bstudents?\b", r"\bpupils?\b", r"\bs\.?i\.?d\b", r"\bstu\b")
+WEAK_STUDENT = (r"\bid\b", r"\bnumber\b", r"\bno\.")
+NEGATORS = (
+    r"\b(?:order|invoice|inv|po|p\.o|ticket|tracking|confirmation|account|acct|reference|ref|"
+    r"case|receipt|transaction|serial|phone|fax|tel|zip|employee|emp|badge|claim|policy|"
+    r"customer|member|item|sku|model|room|check|cheque|routing|booking|reservation|job|ext|"
+    r"part|quote|shipment|package|parcel|loan|license|licence|permit|vendor|supplier)s?\b",
+)
+SSN_FORMATTED = (r"\b\d{3}-\d{2}-\d{4}\b", r"\b\d{3} \d{2} \d{4}\b", r"\b\d{3}\.\d{2}\.\d{4}\b")
+SSN_RAW = (r"\b\d{9}\b",)
+SSN_KEYWORDS = (r"\bssns?\b", r"\bss\s?#", r"\bssn\s?#", r"\bsocial\s+security\b",
+                r"\bsoc\.?\s*sec\b", r"\bssids?\b", r"\bsocial\s+sec\b")
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+          r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+DATES = (
+    r"\b\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})\b",
+    r"\b\d{4}-\d{1,2}-\d{1,2}\b",
+    rf"\b{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b",
+    rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\.?,?\s+\d{{4}}\b",
+)
+BIRTH_KEYWORDS = (r"\bd\.?o\.?b\b", r"\bbirth(?:\s*date|day)?s?\b", r"\bdate\s+of\s+birth\b",
+                  r"\bborn\b", r"\bbirthdates?\b")
+CATEGORIES: Mapping[str, Sequence[str]] = {
+    "grades": (r"\bgrades\b", r"\bgrade\s*[:=]", r"\b(?:final|letter|failing|course)\s+grades?\b",
+               r"\breport\s+cards?\b", r"\btranscripts?\b", r"\bgpa\b",
+               r"\bgrade\s+point\s+average\b", r"\bclass\s+rank(?:ing)?\b",
+               r"\btest\s+scores?\b", r"\bprogress\s+reports?\b", r"\bhonou?r\s+roll\b"),
+    "special_education": (r"\biep\b", r"\bindividuali[sz]ed\s+education\s+(?:program|plan)\b",
+                          r"\b504\s+plan\b", r"\bsection\s+504\b", r"\bspecial\s+ed(?:ucation)?\b",
+                          r"\b(?:psycho-?educational|special\s+education)\s+evaluation\b",
+                          r"\beligibility\s+(?:meeting|determination)\b",
+                          r"\blearning\s+disabilit(?:y|ies)\b"),
+    "discipline": (r"\bdisciplin(?:e|ary)\b", r"\bsuspen(?:sion|sions|ded)\b",
+                   r"\bexpul(?:sion|sions)\b", r"\bexpelled\b", r"\bdetentions?\b",
+                   r"\boffice\s+referrals?\b", r"\bbehaviou?r\s+(?:incident|referral|report|"
+                   r"plan|contract)s?\b"),
+    "attendance": (r"\battendance\b", r"\babsences?\b", r"\babsent\b", r"\btard(?:y|ies)\b",
+                   r"\btruan(?:cy|t)\b", r"\bunexcused\b"),
+    "health": (r"\bimmuni[sz]ations?\b", r"\bvaccinations?\b", r"\bmedical\b",
+               r"\bmedications?\b", r"\bdiagnos(?:is|ed|es)\b", r"\ballerg(?:y|ies|ic)\b",
+               r"\bhealth\s+(?:record|condition|plan|history)s?\b", r"\bnurse\s+visits?\b",
+               r"\bseizures?\b", r"\bdiabet(?:es|ic)\b", r"\basthma\b", r"\badhd\b"),
+    "lunch": (r"\bfree\s+(?:or|and|/)\s*reduced\b", r"\bfree\s*/\s*reduced\b",
+              r"\breduced[- ]price\s+(?:lunch|meals?)\b", r"\bfree\s+lunch\b",
+              r"\bfrl\b", r"\blunch\s+status\b"),
+}
+
+
+def lexicon_pattern(term: str) -> str:
+    """A whole-word, whitespace-tolerant pattern for one lexicon term or phrase."""
+    words = [re.escape(w) for w in term.split()]
+    body = r"\s+".join(words)
+    start = r"\b" if re.match(r"\w", term.strip()[:1]) else ""
+    end = r"\b" if re.search(r"\w$", term.strip()) else ""
+    return f"{start}{body}{end}"
+
+
+def table(student_number_pattern: str,
+          lexicons: Mapping[str, Sequence[str]]) -> list[tuple[str, str, str]]:
+    """Every pattern as (kind, label, regex); the index in this list is the engine's id."""
+    rows: list[tuple[str, str, str]] = [("snum_fmt", "", student_number_pattern)]
+    rows += [("kw_strong", "", p) for p in STRONG_STUDENT]
+    rows += [("kw_weak", "", p) for p in WEAK_STUDENT]
+    rows += [("neg", "", p) for p in NEGATORS]
+    rows += [("ssn", "", p) for p in SSN_FORMATTED]
+    rows += [("ssn_raw", "", p) for p in SSN_RAW]
+    rows += [("kw_ssn", "", p) for p in SSN_KEYWORDS]
+    rows += [("date", "", p) for p in DATES]
+    rows += [("kw_birth", "", p) for p in BIRTH_KEYWORDS]
+    rows += [("cat", label, p) for label, pats in CATEGORIES.items() for p in pats]
+    rows += [("lex", name, lexicon_pattern(term)) for name, terms in lexicons.items()
+             for term in terms if term.strip()]
+    return rows

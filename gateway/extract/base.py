@@ -1,0 +1,114 @@
+"""The per-message state every extractor shares: limits, the deadline, and what was found.
+
+Extraction is fail-closed. Anything an extractor cannot read (encrypted, corrupt, cut off by a
+limit, out of time) becomes a `Problem`, which the inspector turns into an `uninspectable`
+finding so the policy holds the message instead of waving it through.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gateway.config import InspectionSettings
+from gateway.model import Attachment, Part
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Why a location could not be (fully) inspected. Both fields are safe to log."""
+
+    location: str
+    reason: str
+
+
+@dataclass(slots=True)
+class Budget:
+    """Limits for one message; counters grow as the walk goes on."""
+
+    limits: InspectionSettings
+    clock: Clock = time.monotonic
+    deadline: float = 0.0
+    parts: int = 0
+    extracted: int = 0
+    out_of_time: bool = False
+
+    def __post_init__(self) -> None:
+        self.deadline = self.clock() + self.limits.time_budget
+
+    def expired(self) -> bool:
+        """Cooperative check between parts, pages, sheets and archive members."""
+        if not self.out_of_time and self.clock() >= self.deadline:
+            self.out_of_time = True
+        return self.out_of_time
+
+
+@dataclass(slots=True)
+class Sink:
+    """What the walk produced: text parts for the detectors, the file inventory, problems."""
+
+    parts: list[Part] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Context:
+    """Where in the message an extractor is working, and the shared budget and sink."""
+
+    budget: Budget
+    sink: Sink
+    depth: int = 0
+
+    def deeper(self) -> Context:
+        return Context(self.budget, self.sink, self.depth + 1)
+
+    def problem(self, location: str, reason: str) -> None:
+        self.sink.problems.append(Problem(location, reason))
+
+    def too_deep(self, location: str) -> bool:
+        if self.depth > self.budget.limits.max_depth:
+            self.problem(location, "nesting depth limit")
+            return True
+        return False
+
+    def out_of_time(self, location: str) -> bool:
+        if self.budget.expired():
+            self.problem(location, "time budget exceeded")
+            return True
+        return False
+
+    def take_part(self, location: str) -> bool:
+        """Count one more part; False (and a problem) once `max_parts` is passed."""
+        budget = self.budget
+        budget.parts += 1
+        if budget.parts > budget.limits.max_parts:
+            if budget.parts == budget.limits.max_parts + 1:
+                self.problem(location, "part count limit")
+            return False
+        return True
+
+    def add_text(self, text: str, location: str, *, kind: str = "attachment",
+                 content_type: str = "text/plain", filename: str | None = None) -> bool:
+        """Hand text to the detectors, within `max_extracted_bytes`; False when cut off."""
+        budget = self.budget
+        room = budget.limits.max_extracted_bytes - budget.extracted
+        cut = len(text) > room
+        if cut:
+            text = text[:max(room, 0)]
+            self.problem(location, "extracted text limit")
+        budget.extracted += len(text)
+        if text.strip():
+            self.sink.parts.append(Part(text, location, kind, content_type, filename))
+        return not cut
+
+
+def attachment_location(prefix: str, name: str | None) -> str:
+    """`attachment grades.xlsx`, or `attachment report.zip/inner.csv` inside an archive."""
+    label = name or "(unnamed)"
+    if prefix.startswith("attachment "):
+        return f"{prefix}/{label}"
+    return f"{prefix}, attachment {label}" if prefix else f"attachment {label}"

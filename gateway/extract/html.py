@@ -1,0 +1,49 @@
+"""HTML (and XML) to text, keeping everything a reader could be shown.
+
+Tags that split a word (`Al<b>ex</b>`) must not split it for the detectors, block tags must
+separate words, entities are decoded, and text hidden with CSS is kept: a hidden roster is still
+a roster. Only script and style bodies are dropped. Regex-based on purpose: it is tolerant of
+broken markup and an order of magnitude faster than an HTML parser.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from gateway.extract.base import Context
+from gateway.extract.text import decode
+
+name = "html"
+TYPES = ("text/html", "text/xml", "application/xhtml+xml")
+
+_DROP = re.compile(r"<(script|style|head)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_COMMENT = re.compile(r"<!--|-->")
+_CELL = re.compile(r"</?t[dh]\b[^>]*>", re.IGNORECASE)
+_BLOCK = re.compile(
+    r"</?(?:p|div|br|tr|li|ul|ol|table|h[1-6]|blockquote|pre|section|article|header|footer|"
+    r"hr|dt|dd|title|body|html|w:p|text:p)\b[^>]*>", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def to_text(markup: str) -> str:
+    """The visible-or-hidden text of `markup`, with block boundaries as line breaks."""
+    markup = _DROP.sub("\n", markup)
+    markup = _COMMENT.sub(" ", markup)  # comment bodies are kept: hidden text still counts
+    markup = _CELL.sub(" ; ", markup)
+    markup = _BLOCK.sub("\n", markup)
+    markup = _TAG.sub("", markup)
+    return html.unescape(markup).replace("\xa0", " ")
+
+
+def extract(data: bytes, ctx: Context, location: str, charset: str | None = None) -> None:
+    ctx.add_text(to_text(decode(data, charset or _meta_charset(data))), location,
+                 content_type="text/html")
+
+
+_META = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+
+
+def _meta_charset(data: bytes) -> str | None:
+    match = _META.search(data[:4096])
+    return match.group(1).decode("ascii") if match else None

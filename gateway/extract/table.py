@@ -1,0 +1,61 @@
+"""Rows and columns → text where each value stands next to its column header.
+
+A spreadsheet cell "524-61-3378" under a column headed "SSN" is an SSN with its keyword; a
+"Student ID" column identifies the numbers under it; a "Grade" column makes the row record
+content. Rendering each row as `Header: value; Header: value` gives the detectors exactly that
+context through their ordinary keyword proximity, with no table-specific detector code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+_NUMBERISH = re.compile(r"^[\s\d.,:/$%+()#-]*$")
+_FIRST = re.compile(r"^(first|given)[ _-]?name$|^first$", re.IGNORECASE)
+_LAST = re.compile(r"^(last|family|sur)[ _-]?name$|^last$|^surname$", re.IGNORECASE)
+
+
+def cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return " ".join(str(value).split())
+
+
+def is_header(cells: Sequence[str]) -> bool:
+    """A header row: at least two labels and no number-like values."""
+    filled = [c for c in cells if c]
+    return len(filled) >= 2 and not any(_NUMBERISH.match(c) for c in filled)
+
+
+def render(rows: Iterable[Sequence[object]]) -> Iterable[str]:
+    """Yield one line per row; the first header-looking row labels the rows below it."""
+    header: list[str] | None = None
+    for raw in rows:
+        cells = [cell_text(v) for v in raw]
+        if not any(cells):
+            continue
+        if header is None and is_header(cells):
+            header = cells
+            yield " ; ".join(cells)
+            continue
+        yield _labelled(header, cells) if header else " ; ".join(c for c in cells if c)
+
+
+def _labelled(header: list[str], cells: list[str]) -> str:
+    out = []
+    first = last = ""
+    for i, value in enumerate(cells):
+        label = header[i] if i < len(header) else ""
+        if not value:
+            continue
+        if _FIRST.match(label):
+            first = value
+        elif _LAST.match(label):
+            last = value
+        out.append(f"{label}: {value}" if label else value)
+    if first and last:
+        out.append(f"Name: {first} {last}")  # split name columns still name a student
+    return " ; ".join(out)

@@ -1,0 +1,135 @@
+"""Content inspection: raw message bytes → `Inspection` (findings, attachments, header facts).
+
+`build_inspector` compiles everything once per configuration (the pattern table, the directory's
+student numbers and names); `Inspector.inspect` is then pure, synchronous, thread-safe and never
+raises: any failure becomes an `uninspectable` finding with `complete=False`, so the policy holds
+the message rather than letting it through unread. The message is parsed once; each text part is
+encoded once and scanned once per engine; the detectors share that one scan.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+import structlog
+
+from gateway import mime
+from gateway.config import InspectionSettings, Settings
+from gateway.detectors import PART_DETECTORS, lexicon, media, uninspectable
+from gateway.detectors.analysis import Analysis, Directory, analyse, prepare
+from gateway.detectors.engine import LiteralSet, PatternSet
+from gateway.detectors.patterns import table
+from gateway.extract.base import Budget, Clock, Context, Problem, Sink
+from gateway.model import Finding, Inspection, Part
+
+log = structlog.get_logger("gateway.inspect")
+
+
+class StudentSource(Protocol):
+    def students(self) -> Iterable[tuple[str, str]]: ...
+
+
+class Inspector:
+    """Compiled detectors for one configuration. Picklable: process pools rebuild it cheaply."""
+
+    def __init__(self, limits: InspectionSettings, student_number_pattern: str,
+                 students: Sequence[tuple[str, str]], lexicons: Mapping[str, Sequence[str]],
+                 *, engine: str | None = None, clock: Clock = time.monotonic):
+        self.limits = limits
+        self.clock = clock
+        rows = table(student_number_pattern, {k: tuple(v) for k, v in lexicons.items()})
+        self._labels = [(kind, label) for kind, label, _ in rows]
+        self.patterns = PatternSet([rx for _, _, rx in rows], engine)
+        literals, self.directory = _directory_literals(students)
+        self.literals = LiteralSet(literals, engine)
+
+    @property
+    def engine(self) -> str:
+        return self.patterns.engine
+
+    def inspect(self, raw: bytes) -> Inspection:
+        """Never raises; see the module docstring."""
+        try:
+            return self._inspect(raw)
+        except Exception as exc:  # a bug or hostile input we did not foresee: fail closed
+            log.warning("inspection_failed", error=type(exc).__name__)
+            finding = Finding(uninspectable.name, 1, "message (internal error)", 1,
+                              frozenset(), "internal error")
+            return Inspection(findings=(finding,), complete=False)
+
+    def _inspect(self, raw: bytes) -> Inspection:
+        ctx = Context(Budget(self.limits, self.clock), Sink())
+        head = mime.Headers()
+        try:
+            msg = mime.parse(raw)
+            head = mime.headers(msg)
+            mime.walk_message(msg, ctx)
+        except RecursionError:
+            ctx.problem("message", "nesting depth limit")
+        findings: list[Finding] = []
+        for part in ctx.sink.parts:
+            if ctx.out_of_time(part.location):
+                break
+            findings.extend(self.scan_part(part))
+        findings.extend(media.scan_attachments(ctx.sink.attachments))
+        problems = _unique(ctx.sink.problems)
+        findings.extend(uninspectable.from_problems(problems))
+        return Inspection(tuple(findings), tuple(ctx.sink.attachments), head.subject,
+                          head.message_id, head.from_header, head.has_dkim_signature,
+                          complete=not problems)
+
+    def analyse(self, part: Part) -> Analysis:
+        data = prepare(part.text)
+        labels = self._labels
+        hits = [(*labels[i], s, e) for i, s, e in self.patterns.scan(data)]
+        return analyse(part, data, hits, self.literals.scan(data), self.directory)
+
+    def scan_part(self, part: Part) -> list[Finding]:
+        a = self.analyse(part)
+        found = [f for det in PART_DETECTORS if (f := det.scan(a)) is not None]
+        return found + lexicon.scan_all(a)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["clock"] = None if self.clock is time.monotonic else self.clock
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.clock is None:
+            self.clock = time.monotonic
+
+
+def build_inspector(settings: Settings, directory: StudentSource,
+                    lexicons: Mapping[str, Sequence[str]], *,
+                    engine: str | None = None) -> Inspector:
+    """The contract entry point (see gateway/runtime.py)."""
+    students = tuple(directory.students())
+    inspector = Inspector(settings.inspection, settings.district.student_number_pattern,
+                          students, lexicons, engine=engine)
+    log.info("inspector_built", engine=inspector.engine, students=len(students),
+             lexicons=len(lexicons))
+    return inspector
+
+
+def _directory_literals(students: Sequence[tuple[str, str]]) -> tuple[list[bytes], Directory]:
+    """Student numbers, "First Last" and "Last, First" names → literals and who they name."""
+    index: dict[tuple[str, bytes], list[str]] = {}
+    for pid, full_name in students:
+        pid = str(pid).strip()
+        if pid:
+            index.setdefault(("number", pid.lower().encode()), []).append(pid)
+        words = str(full_name or "").split()
+        if len(words) >= 2:
+            for variant in (" ".join(words), f"{words[-1]}, {' '.join(words[:-1])}"):
+                index.setdefault(("name", variant.lower().encode()), []).append(pid)
+    keys = list(index)
+    directory = Directory(tuple(k for k, _ in keys),
+                          tuple(tuple(dict.fromkeys(index[k])) for k in keys))
+    return [lit for _, lit in keys], directory
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    return list(dict.fromkeys(problems))
