@@ -1,0 +1,107 @@
+"""The shipped configuration end to end over SMTP: real directory, inspection, policy, store."""
+
+from __future__ import annotations
+
+import email
+import shutil
+from email.policy import default as default_policy
+from pathlib import Path
+
+import pytest
+
+from gateway.config import load_settings
+from gateway.daemon import Daemon
+from gateway.quarantine import open_store
+from gateway.runtime import load_runtime
+from gateway.server import Gateway
+from tests.core_helpers import send
+
+ROOT = Path(__file__).resolve().parent.parent
+STAFF = "jsmith@staff.district230.example"
+SUPERVISOR = "principal@staff.district230.example"
+STUDENT = "alex.jones@students.district230.example"
+STUDENT_PERSONAL = "alexj2009@gmail.example"
+
+
+@pytest.fixture
+def config(tmp_path, upstream) -> Path:
+    folder = tmp_path / "config"
+    shutil.copytree(ROOT / "config", folder)
+    path = folder / "gateway.yaml"
+    text = path.read_text().replace("port: 10025", "port: 0").replace(
+        "port: 10026", f"port: {upstream.port}").replace(
+        'metrics: {listen: "127.0.0.1:9125"}', "")
+    path.write_text(text)
+    return path
+
+
+async def start(config: Path) -> Gateway:
+    settings = load_settings(config)
+    gateway = Gateway(settings, load_runtime(settings), open_store(settings))
+    await gateway.start()
+    return gateway
+
+
+async def stop(gateway: Gateway) -> None:
+    await gateway.drain(0)
+    assert gateway.store is not None
+    gateway.store.close()
+
+
+def plain(subject: str, body: str, *, sender: str, to: str) -> bytes:
+    msg = email.message.EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, to, subject
+    msg.set_content(body)
+    return msg.as_bytes(policy=default_policy.clone(linesep="\r\n"))
+
+
+async def test_split_relays_district_copy_and_holds_personal_copy(config, upstream):
+    gw = await start(config)
+    try:
+        content = plain("Field trip", "Bring a lunch.", sender=STAFF, to=STUDENT)
+        errors, _ = await send(gw.port, STAFF, [STUDENT, STUDENT_PERSONAL], content)
+        assert errors == {}
+        assert [m.rcpt_tos for m in upstream.messages] == [[STUDENT]]
+        [entry] = gw.store.list_entries()
+        assert entry.held_recipients == (STUDENT_PERSONAL,)
+        assert "P1" in entry.rules
+    finally:
+        await stop(gw)
+
+
+async def test_p5_notice_and_p6_supervisor_after_restart(config, upstream):
+    """Two contacts, a restart, a third: the history survived and the supervisor is told."""
+    for round_ in range(3):
+        gw = await start(config)
+        try:
+            content = plain(f"question {round_}", "Can you help with the homework?",
+                            sender=STUDENT_PERSONAL, to=STAFF)
+            errors, _ = await send(gw.port, STUDENT_PERSONAL, [STAFF], content)
+            assert errors == {}
+        finally:
+            await stop(gw)
+    to_staff = [m for m in upstream.messages if m.rcpt_tos == [STAFF]]
+    assert len(to_staff) == 3
+    for copy in to_staff:
+        msg = email.message_from_bytes(copy.content, policy=default_policy)
+        assert STUDENT in msg.get_body(("plain",)).get_content()  # reply to the District account
+    notices = [m for m in upstream.messages if m.rcpt_tos == [SUPERVISOR]]
+    assert len(notices) == 1  # only the third contact notifies
+    notice = email.message_from_bytes(notices[0].content, policy=default_policy)
+    assert "Jane Smith" in notice.get_body(("plain",)).get_content()
+
+
+async def test_reload_with_broken_policy_keeps_the_old_one(config, upstream):
+    settings = load_settings(config)
+    store = open_store(settings)
+    daemon = Daemon(str(config), settings, load_runtime(settings), store)
+    old_policy = daemon.gateway.runtime.policy
+    policies = config.parent / "policies.yaml"
+    good = policies.read_text()
+    policies.write_text(good.replace("action: hold", "action: hodl", 1))
+    assert await daemon.reload() is False
+    assert daemon.gateway.runtime.policy is old_policy
+    policies.write_text(good)
+    assert await daemon.reload() is True
+    assert daemon.gateway.runtime.policy is not old_policy
+    store.close()
