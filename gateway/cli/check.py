@@ -11,8 +11,31 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.cli import add_config_argument, die
+
+if TYPE_CHECKING:
+    from gateway.config import Settings
+
+
+class _LiveStderr:
+    """Writes to whatever sys.stderr is at the time (stdout is for results, e.g. --json)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
+def log_to_stderr(settings: Settings) -> None:
+    from gateway.logsetup import configure_logging
+
+    configure_logging(settings.log, stream=_LiveStderr())  # type: ignore[arg-type]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         return die(f"cannot read {args.file}: {exc.strerror or exc}")
     try:
         settings = load_settings(args.config)
+        log_to_stderr(settings)
         runtime = load_runtime(settings)
     except SourceErrors as exc:
         print(exc, file=sys.stderr)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from gateway.cli import add_config_argument
+from gateway.cli.check import log_to_stderr
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +35,7 @@ def run_validate(args: argparse.Namespace) -> int:
     except SourceErrors as exc:
         print(exc, file=sys.stderr)
         return 1
+    log_to_stderr(settings)
     errors: list[SourceError] = []
     try:
         directory = load_directory(settings)
@@ -62,7 +64,9 @@ def run_test(args: argparse.Namespace) -> int:
     from gateway.yamlsrc import SourceErrors
 
     try:
-        runtime = load_runtime(load_settings(args.config))
+        settings = load_settings(args.config)
+        log_to_stderr(settings)
+        runtime = load_runtime(settings)
         cases = [case for name in args.files for case in load_cases(Path(name))]
     except SourceErrors as exc:
         print(exc, file=sys.stderr)

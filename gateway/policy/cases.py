@@ -162,7 +162,7 @@ def _expectations(r: Reader, p: YamlPath) -> list[Expectation]:
         r.fail(p[:-1], "a case needs 'expect' (recipient: action)")
     for rcpt, value in node.items():
         q: YamlPath = (*p, str(rcpt))
-        line, col = r.src.where(q)
+        line, col = r.src.where(q, key=True)
         where = f"{r.src.file}:{line}:{col}"
         if isinstance(value, dict):
             r.mapping(q, {"action", "rules"})
