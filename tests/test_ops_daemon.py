@@ -24,11 +24,6 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from tests.ops_helpers import ROOT, DaemonProcess, http_get, metric, metric_samples
 
-try:  # the daemon cannot start without content inspection (another area, landing separately)
-    import gateway.inspect  # noqa: F401
-except ImportError:
-    pytestmark = pytest.mark.skip(reason="gateway.inspect is not in the tree yet")
-
 STAFF = "teacher@staff.example.org"
 COLLEAGUE = "colleague@staff.example.org"
 STUDENT_PERSONAL = "kid.home@mail.example.net"
