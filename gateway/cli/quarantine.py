@@ -146,7 +146,7 @@ def run_release(args: argparse.Namespace, settings: Settings, store: QuarantineS
     if outcome.failed:
         return die(f"entry {entry.id} stays held for {len(outcome.failed)} recipient(s); "
                    "run release again once the upstream accepts", 1)
-    print(f"entry {entry.id}: released ({entry.status})")
+    print(f"entry {entry.id}: released to every held recipient")
     return 0
 
 
