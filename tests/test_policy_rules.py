@@ -146,6 +146,9 @@ def test_incomplete_inspection_holds(w: World) -> None:
 P13_CASES = [
     ("envelope claims staff domain", JSMITH, None, False, "annotate"),
     ("From header claims student domain", OUTSIDER, f"x@{STUDENTS}", False, "annotate"),
+    ("From header with display name", OUTSIDER, f'"Principal, Pat" <p@{STAFF.upper()}>', False,
+     "annotate"),
+    ("From header outside", OUTSIDER, "Pat <p@example.org>", False, "relay"),
     ("trusted network", JSMITH, None, True, "relay"),
     ("outsider untrusted", OUTSIDER, None, False, "relay"),
 ]

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import getaddresses
 from typing import Protocol
 
 from gateway.model import ContactHistory, Envelope, Finding, Inspection, Party, Role
@@ -131,7 +132,8 @@ class ClaimsDistrictCond:
     claims: bool
 
     def test(self, ctx: Context) -> bool:
-        candidates = [ctx.envelope.mail_from, ctx.inspection.from_header or ""]
+        header = ctx.inspection.from_header or ""
+        candidates = [ctx.envelope.mail_from, *(a for _, a in getaddresses([header]))]
         found = any(ctx.is_district_domain(a) for a in candidates if a and "@" in a)
         return found == self.claims
 
