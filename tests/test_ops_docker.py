@@ -162,3 +162,17 @@ def test_compose_example() -> None:
     upstream = load_settings(DOCKER_CONFIG).upstream
     assert upstream.host in compose["services"]
     assert str(upstream.port) in compose["services"][upstream.host]["expose"]
+
+
+def test_seeded_config_volume_passes_check_config() -> None:
+    """The image seeds /etc/gateway from config/: that set must load as the daemon would."""
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--check-config", "--config",
+         str(DOCKER_CONFIG)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    copied = re.search(r"for f in ([\w. ]+); do", _only("RUN", [
+        ins for ins in FINAL if ins.keyword == "RUN" and "gateway.docker.yaml" in ins.args]).args)
+    assert copied is not None
+    settings = load_settings(DOCKER_CONFIG)
+    referenced = {settings.policies, settings.directory.people, settings.directory.relationships}
+    assert {p.name for p in referenced if p is not None} == set(copied.group(1).split())
