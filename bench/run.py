@@ -1,0 +1,338 @@
+"""`make bench`: how fast the gateway is, measured against the client talking to the sink directly.
+
+Starts a sink (Postfix smtp-sink, or a Python one), one gateway daemon per variant under test
+(full default policy; SMTP shell with inspection off; full with worker processes when the config
+supports `smtp.workers`), and drives them with a load generator (Postfix smtp-source, or a Python
+one), all on loopback with free ports. Every case is measured in interleaved rounds, baseline
+first, and the median is reported, so a noisy neighbour hurts both sides alike. Results are
+printed and spliced into docs/benchmarks.md (see bench/report.py).
+
+    python bench/run.py [--quick] [--rounds N] [--python-tools] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import procs
+from bench.load import Run, latencies, run_load
+from bench.messages import MIX, write_directory, write_messages
+from bench.report import machine, median, percentile, rate, ratio, splice, table
+
+DOC = procs.REPO / "docs" / "benchmarks.md"
+SIZES = ("plain-10k", "plain-100k")
+SESSIONS = (1, 20, 100)
+# messages per measurement: (direct, through the gateway); --quick divides by 3
+COUNTS = {("plain-10k", 1): (3000, 300), ("plain-10k", 20): (6000, 1200),
+          ("plain-10k", 100): (6000, 1500), ("plain-100k", 1): (1500, 150),
+          ("plain-100k", 20): (3000, 400), ("plain-100k", 100): (3000, 500),
+          ("mix", 20): (6000, 1200), ("mix", 100): (6000, 1500)}
+MEMORY_SESSIONS = (100, 500)
+
+
+@dataclasses.dataclass
+class Bench:
+    args: argparse.Namespace
+    work: Path
+    tools: tuple[str, str] | None
+    sink_port: int = 0
+    gateways: dict[str, int] = dataclasses.field(default_factory=dict)  # variant -> port
+    runs: dict[tuple[str, str, int], list[Run]] = dataclasses.field(
+        default_factory=lambda: defaultdict(list))
+    lat: dict[str, list[float]] = dataclasses.field(default_factory=lambda: defaultdict(list))
+    memory: dict[int, tuple[int, int, str | None]] = dataclasses.field(default_factory=dict)
+    inspect_output: str = ""
+
+    def count(self, case: str, sessions: int, direct: bool) -> int:
+        pair = COUNTS[(case, sessions)]
+        n = pair[0] if direct else pair[1]
+        return max(sessions, n // 3) if self.args.quick else n
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one round, a third of the load")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3, quick 1)")
+    parser.add_argument("--python-tools", action="store_true",
+                        help="use the Python load generator and sink even if Postfix's exist")
+    parser.add_argument("--no-install", action="store_true",
+                        help="do not apt-get install postfix when smtp-source is missing")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="worker processes for the multi-process variant (0 = skip)")
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=["throughput", "mix", "latency", "inspect", "memory"])
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs alone")
+    parser.add_argument("--json", type=Path, help="also write raw results as JSON here")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary work folder")
+    args = parser.parse_args(argv)
+    args.rounds = args.rounds or (1 if args.quick else 3)
+    return args
+
+
+def write_config(work: Path, name: str, port: int, sink_port: int, workers: int = 1) -> Path:
+    """A gateway.yaml for one variant: shipped policies, generated directory, quiet logs."""
+    folder = work / name
+    folder.mkdir(mode=0o700)
+    smtp = {"hostname": "gateway.bench.example", "max_sessions": 600}
+    if workers > 1:
+        smtp["workers"] = workers
+    config = {
+        "listen": {"host": "127.0.0.1", "port": port},
+        "upstream": {"host": "127.0.0.1", "port": sink_port, "starttls": "off"},
+        "trusted_networks": ["127.0.0.0/8"],
+        "district": {"staff_domains": ["staff.district230.example"],
+                     "student_domains": ["students.district230.example"],
+                     "student_number_pattern": r"\b\d{6}\b"},
+        "directory": {"people": str(work / "people.csv"),
+                      "relationships": str(work / "relationships.csv")},
+        "policies": str(procs.REPO / "config" / "policies.yaml"),
+        "quarantine": {"url": f"sqlite:///{folder / 'quarantine.db'}"},
+        "postmaster": "postmaster@staff.district230.example",
+        "smtp": smtp,
+        "log": {"level": "warning", "format": "json"},
+    }
+    path = folder / "gateway.yaml"
+    path.write_text(json.dumps(config, indent=1))  # JSON is YAML
+    return path
+
+
+def supports_workers() -> bool:
+    from gateway.config import SmtpSettings
+    return "workers" in {f.name for f in dataclasses.fields(SmtpSettings)}
+
+
+@contextlib.contextmanager
+def running(bench: Bench) -> Iterator[list[procs.Proc]]:
+    """The sink and every gateway variant, stopped (by pid) whatever happens."""
+    started: list[procs.Proc] = []
+    try:
+        bench.sink_port = procs.free_port()
+        started.append(procs.start_sink(bench.tools, bench.sink_port, bench.work / "sink.log"))
+        variants = [("full", 1, False), ("shell", 1, True)]
+        if bench.args.workers > 1 and supports_workers():
+            variants.append((f"full-w{bench.args.workers}", bench.args.workers, False))
+        for name, workers, null in variants:
+            port = procs.free_port()
+            config = write_config(bench.work, name, port, bench.sink_port, workers)
+            try:
+                started.append(procs.start_gateway(config, port, bench.work / f"{name}.log",
+                                                   null_inspector=null))
+            except RuntimeError as exc:
+                print(f"bench: variant {name} skipped: {exc}", file=sys.stderr)
+                continue
+            bench.gateways[name] = port
+        yield started
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+
+
+def measure(bench: Bench, case: str, files: list[Path], sessions: int,
+            variants: list[str]) -> None:
+    direct = run_load(bench.tools, bench.sink_port, files, sessions,
+                      bench.count(case, sessions, True))
+    bench.runs[(case, "direct", sessions)].append(direct)
+    for variant in variants:
+        if variant in bench.gateways:
+            run = run_load(bench.tools, bench.gateways[variant], files, sessions,
+                           bench.count(case, sessions, False))
+            bench.runs[(case, variant, sessions)].append(run)
+            if run.error:
+                print(f"  {case} {variant} s={sessions}: {run.error}", file=sys.stderr)
+    print(f"  {case:10} sessions={sessions:<3} direct {direct.rate:8.0f}/s  " + "  ".join(
+        f"{v} {bench.runs[(case, v, sessions)][-1].rate:6.0f}/s" for v in variants
+        if v in bench.gateways), file=sys.stderr)
+
+
+def one_round(bench: Bench, messages: dict[str, Path]) -> None:
+    skip = bench.args.skip
+    workers = [v for v in bench.gateways if v.startswith("full-w")]
+    if "throughput" not in skip:
+        for size in SIZES:
+            for sessions in SESSIONS:
+                measure(bench, size, [messages[size]], sessions, [main_variant(bench)])
+    if "mix" not in skip:
+        mix = [messages[f"mix-{k}"] for k in MIX]
+        for sessions in (20, 100):
+            measure(bench, "mix", mix, sessions, ["shell", "full", *workers])
+    if "latency" not in skip:
+        mix = [messages[f"mix-{k}"] for k in MIX]
+        n = 100 if bench.args.quick else 200
+        bench.lat["direct"] += latencies(bench.sink_port, mix, n)
+        for variant in [v for v in ("shell", "full") if v in bench.gateways]:
+            bench.lat[variant] += latencies(bench.gateways[variant], mix, n)
+
+
+def main_variant(bench: Bench) -> str:
+    """The full gateway; the shell alone while inspection cannot load (early development)."""
+    return "full" if "full" in bench.gateways else "shell"
+
+
+def measure_memory(bench: Bench, message: Path) -> None:
+    """Peak RSS of a fresh gateway (all its processes) under N concurrent sessions."""
+    for sessions in MEMORY_SESSIONS:
+        port = procs.free_port()
+        config = write_config(bench.work, f"memory-{sessions}", port, bench.sink_port)
+        gateway = procs.start_gateway(config, port, bench.work / f"memory-{sessions}.log",
+                                      null_inspector=main_variant(bench) == "shell")
+        try:
+            idle = procs.tree_rss(gateway.pid)
+            with procs.RssSampler(gateway.pid) as sampler:
+                run = run_load(bench.tools, port, [message], sessions, sessions * 2)
+            bench.memory[sessions] = (idle, sampler.peak, run.error)
+        finally:
+            gateway.stop()
+
+
+def run_inspect_bench(bench: Bench) -> None:
+    """bench/bench_inspect.py (owned by the inspection helper), reused rather than duplicated."""
+    script = procs.REPO / "bench" / "bench_inspect.py"
+    if not script.exists():
+        bench.inspect_output = "bench/bench_inspect.py is not there yet: skipped."
+        return
+    for extra in (["--quick"] if bench.args.quick else [], []):
+        try:
+            out = subprocess.run([procs.PYTHON, str(script), *extra], capture_output=True,
+                                 text=True, timeout=300, cwd=procs.REPO,
+                                 env={"PYTHONPATH": str(procs.REPO), "PATH": "/usr/bin:/bin"})
+        except subprocess.TimeoutExpired:
+            bench.inspect_output = "bench/bench_inspect.py timed out after 300 s."
+            return
+        if out.returncode == 0:
+            bench.inspect_output = out.stdout.strip()
+            return
+        bench.inspect_output = f"bench/bench_inspect.py failed:\n{out.stderr.strip()[-800:]}"
+
+
+# -- report -----------------------------------------------------------------------------------
+
+def rates(bench: Bench, case: str, variant: str, sessions: int) -> float:
+    runs = bench.runs.get((case, variant, sessions), [])
+    if not runs or any(r.error for r in runs):
+        return 0.0
+    return median([r.rate for r in runs])
+
+
+def report(bench: Bench, info: dict[str, str], elapsed: float) -> str:
+    tools = "smtp-source/smtp-sink (Postfix " + info["postfix"] + ")" if bench.tools else \
+        "Python load generator and sink (bench/load.py, bench/pysink.py)"
+    main = main_variant(bench)
+    out = [f"Run {info['date']} · commit `{info['commit']}` · {info['nproc']} CPUs "
+           f"({info['cpu']}) · Linux {info['kernel']} · Python {info['python']} · "
+           f"load: {tools} · {bench.args.rounds} interleaved round(s)"
+           f"{' · --quick' if bench.args.quick else ''} · {elapsed:.0f} s",
+           "", "Command: `" + " ".join(["python bench/run.py", *sys.argv[1:]]) + "`", ""]
+    if "throughput" not in bench.args.skip:
+        rows = []
+        for size in SIZES:
+            for s in SESSIONS:
+                d, g = rates(bench, size, "direct", s), rates(bench, size, main, s)
+                rows.append([size, str(s), rate(d), rate(g), ratio(g, d)])
+        out += [f"### Throughput, {_label(main).removeprefix('gateway, ')} (messages/s)", "",
+                table(["message", "sessions", "direct to sink", "through gateway", "ratio"],
+                      rows), ""]
+    if "mix" not in bench.args.skip:
+        variants = [v for v in ("shell", "full", *sorted(bench.gateways))
+                    if v in bench.gateways]
+        variants = list(dict.fromkeys(variants))
+        rows = []
+        for s in (20, 100):
+            d = rates(bench, "mix", "direct", s)
+            row = [str(s), rate(d)]
+            for v in variants:
+                g = rates(bench, "mix", v, s)
+                row.append(f"{rate(g)} ({ratio(g, d)})")
+            rows.append(row)
+        out += ["### Realistic mix, ~10 KB: plain, HTML, CSV, XLSX, PDF attachments "
+                "(messages/s, ratio to direct)", "",
+                table(["sessions", "direct", *[_label(v) for v in variants]], rows), ""]
+        if "full" in variants and len(variants) > 2:
+            w = variants[-1]
+            scale = [f"{rates(bench, 'mix', w, s) / rates(bench, 'mix', 'full', s):.2f}×"
+                     if rates(bench, "mix", "full", s) and rates(bench, "mix", w, s) else "–"
+                     for s in (20, 100)]
+            out += [f"Scaling {_label(w)} vs. one process: 20 sessions {scale[0]}, "
+                    f"100 sessions {scale[1]}.", ""]
+    if "latency" not in bench.args.skip:
+        base = bench.lat["direct"]
+        rows = []
+        for v in [v for v in ("shell", "full") if v in bench.gateways]:
+            samples = bench.lat[v]
+            rows.append([_label(v), str(len(samples)),
+                         *(f"{percentile(samples, q) * 1000:.2f}" for q in (50, 99)),
+                         *(f"{(percentile(samples, q) - percentile(base, q)) * 1000:.2f}"
+                           for q in (50, 99))])
+        rows.append(["direct to sink", str(len(base)),
+                     *(f"{percentile(base, q) * 1000:.2f}" for q in (50, 99)), "–", "–"])
+        out += ["### Latency, one session, realistic mix (ms per message, MAIL to final 250)", "",
+                table(["path", "messages", "p50", "p99", "added p50", "added p99"], rows), ""]
+    if "inspect" not in bench.args.skip:
+        out += ["### Inspection alone (bench/bench_inspect.py)", "", "```",
+                bench.inspect_output, "```", ""]
+    if bench.memory:
+        rows = [[str(s), f"{idle / 2**20:.0f}", f"{peak / 2**20:.0f}", err or "ok"]
+                for s, (idle, peak, err) in sorted(bench.memory.items())]
+        out += ["### Peak memory (RSS of the gateway, 100 KB messages, max_sessions 600)", "",
+                table(["concurrent sessions", "idle MiB", "peak MiB", "load"], rows), ""]
+    return "\n".join(out)
+
+
+def _label(variant: str) -> str:
+    if variant == "shell":
+        return "gateway, inspection off"
+    if variant == "full":
+        return "gateway, full policy"
+    return f"gateway, full policy, {variant.removeprefix('full-w')} workers"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+    tools = None if args.python_tools else procs.postfix_tools(install=not args.no_install)
+    bench = Bench(args, work, tools)
+    write_directory(work)
+    messages = {name: m.path for name, m in write_messages(work).items()}
+    print(f"bench: work folder {work}; load {'smtp-source' if tools else 'python'}",
+          file=sys.stderr)
+    try:
+        with running(bench):
+            for number in range(1, args.rounds + 1):
+                print(f"bench: round {number}/{args.rounds}", file=sys.stderr)
+                one_round(bench, messages)
+            if "memory" not in args.skip:
+                print("bench: memory", file=sys.stderr)
+                measure_memory(bench, messages["plain-100k"])
+        if "inspect" not in args.skip:
+            print("bench: inspection alone", file=sys.stderr)
+            run_inspect_bench(bench)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    text = report(bench, machine(), time.monotonic() - started)
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps({
+            "runs": {"/".join(map(str, k)): [dataclasses.asdict(r) for r in v]
+                     for k, v in bench.runs.items()},
+            "latency": bench.lat, "memory": bench.memory}, indent=1))
+    if not args.no_write:
+        splice(DOC, text, "Benchmarks")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
