@@ -160,6 +160,7 @@ class Gateway:
         self.idle = asyncio.Event()
         self.draining = False
         self.server: asyncio.Server | None = None
+        self.background: set[asyncio.Task[None]] = set()
 
     @property
     def history(self) -> ContactHistory:
@@ -209,7 +210,9 @@ class Gateway:
         if settings.upstream != self.settings.upstream:
             old = self.relay
             self.relay = Relay(settings.upstream, settings.smtp.hostname)
-            asyncio.get_running_loop().create_task(old.close())
+            task = asyncio.get_running_loop().create_task(old.close())
+            self.background.add(task)  # referenced until done, so it is never collected early
+            task.add_done_callback(self.background.discard)
         if settings.listen != self.settings.listen:
             log.warning("reload_listen_unchanged", reason="listen address needs a restart")
         self.settings = settings

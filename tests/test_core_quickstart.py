@@ -50,7 +50,7 @@ def quickstart(tmp_path):
                                                                     f"port: {sink_port}")
     text = text.replace("127.0.0.1:9125", f"127.0.0.1:{metrics_port}")
     (config / "gateway.yaml").write_text(text)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
     cfg = str(config / "gateway.yaml")
     sink = subprocess.Popen([sys.executable, "-m", "gateway", "sink", "--config", cfg],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,

@@ -75,12 +75,26 @@ class Relay:
         return self._temporary("dropped", (451, "4.4.2 upstream connection lost"))
 
     async def check(self) -> bool:
-        """Readiness probe: can a connection be opened (or is one open) right now?"""
-        smtp, _ = await self._acquire_or_result()
-        if isinstance(smtp, RelayResult):
-            return False
-        self._release(smtp)
-        return True
+        """Readiness probe: does the upstream answer right now?
+
+        A pooled connection is probed with NOOP, since a hung upstream can leave its
+        sockets open; a dead one is dropped and a fresh connection tried.
+        """
+        for _attempt in range(2):
+            smtp, reused = await self._acquire_or_result()
+            if isinstance(smtp, RelayResult):
+                return False
+            if not reused:
+                self._release(smtp)
+                return True
+            try:
+                await smtp.noop(timeout=min(self.settings.timeout, 5))
+            except (aiosmtplib.SMTPException, OSError):
+                self._discard(smtp)
+                continue
+            self._release(smtp)
+            return True
+        return False
 
     async def close(self) -> None:
         self._closed = True
