@@ -136,12 +136,16 @@ def test_unknown_id_is_a_clear_error(settings: Settings,
 
 # --- release ---------------------------------------------------------------------------------
 
-async def test_release_arrives_upstream_and_second_release_is_a_noop(
+async def test_hold_list_show_release_arrives_upstream_and_second_release_is_a_noop(
         tmp_path: Path, upstream) -> None:
     settings = write_config(tmp_path, upstream.port)
     content = make_message("Permission slip")
     entry_id = hold(settings, content, recipients=(STUDENT_PERSONAL, PARENT))
     args = ("--config", str(settings.source))
+    listed = json.loads((await run_cli("quarantine", "list", "--json", *args)).stdout)
+    assert [(e["id"], e["status"]) for e in listed] == [(entry_id, "held")]
+    shown = await run_cli("quarantine", "show", entry_id, *args)
+    assert shown.returncode == 0 and "Subject: Permission slip" in shown.stdout
     result = await run_cli("quarantine", "release", entry_id, "--reason",
                            "parent confirmed the trip", "--operator", "principal.jones", *args)
     assert result.returncode == 0, result.stderr
