@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ log = structlog.get_logger("gateway.directory")
 
 PEOPLE_COLUMNS = ("address", "role", "person_id", "name", "supervisor", "students")
 RELATIONSHIP_COLUMNS = ("staff_id", "student_id", "relationship", "reported_to", "reported_on")
+_PLAIN = re.compile(r"^[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 _ROLES = {"staff": Role.STAFF, "student": Role.STUDENT, "parent": Role.PARENT}
 
 
@@ -40,6 +42,8 @@ def normalize_address(address: str) -> str:
     text = address.strip().strip("<>").strip()
     if not text:
         return ""
+    if _PLAIN.match(text) and "xn--" not in text.lower():
+        return text.lower()  # what email-validator would return, without its cost
     try:
         valid = validate_email(text, check_deliverability=False, allow_quoted_local=True,
                                allow_smtputf8=True, allow_domain_literal=True)
@@ -81,6 +85,13 @@ class Directory:
     rows: dict[str, _Row] = field(default_factory=dict)
     relationships: frozenset[tuple[str, str]] = frozenset()
     problems: list[SourceError] = field(default_factory=list)
+    by_person: dict[str, list[_Row]] = field(default_factory=dict)
+
+    def index(self) -> None:
+        """Person → rows, so per-recipient lookups stay O(1) in a district of thousands."""
+        self.by_person = {}
+        for row in self.rows.values():
+            self.by_person.setdefault(row.person_id, []).append(row)
 
     # -- classification ---------------------------------------------------------------
     def is_district(self, address: str) -> bool:
@@ -105,7 +116,7 @@ class Directory:
 
     # -- person lookups ---------------------------------------------------------------
     def addresses_of(self, person_id: str) -> list[str]:
-        return [r.address for r in self.rows.values() if r.person_id == person_id]
+        return [r.address for r in self.by_person.get(person_id, ())]
 
     def district_address(self, person_id: str) -> str | None:
         """The person's District account, used to tell staff where to reply (P5)."""
@@ -115,13 +126,12 @@ class Directory:
         return None
 
     def name_of(self, person_id: str) -> str | None:
-        return next((r.name for r in self.rows.values()
-                     if r.person_id == person_id and r.name), None)
+        return next((r.name for r in self.by_person.get(person_id, ()) if r.name), None)
 
     def supervisor_of(self, staff_id: str) -> str | None:
         """The principal or designee named on any of the staff member's rows."""
-        return next((r.supervisor for r in self.rows.values()
-                     if r.person_id == staff_id and r.supervisor), None)
+        return next((r.supervisor for r in self.by_person.get(staff_id, ()) if r.supervisor),
+                    None)
 
     def students(self) -> Iterator[tuple[str, str]]:
         """(person_id, full name) once per student, for the name and number detectors."""
@@ -151,6 +161,7 @@ def load_directory(settings: Settings) -> Directory:
             _load_people(settings.directory.people, directory)
         except SourceErrors as exc:
             errors.extend(exc.errors)
+    directory.index()
     if settings.directory.relationships is not None:
         try:
             _load_relationships(settings.directory.relationships, directory)
