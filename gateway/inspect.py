@@ -18,13 +18,15 @@ import structlog
 from gateway import mime
 from gateway.config import InspectionSettings, Settings
 from gateway.detectors import PART_DETECTORS, lexicon, media, uninspectable
-from gateway.detectors.analysis import Analysis, Directory, analyse, prepare
+from gateway.detectors.analysis import NEAR, Analysis, Directory, analyse, prepare
 from gateway.detectors.engine import LiteralSet, PatternSet
 from gateway.detectors.patterns import table
 from gateway.extract.base import Budget, Clock, Context, Problem, Sink
 from gateway.model import Finding, Inspection, Part
 
 log = structlog.get_logger("gateway.inspect")
+CONTEXT_KINDS = frozenset({"kw_strong", "kw_weak", "neg", "kw_ssn", "kw_birth", "cat"})
+CONTEXT_WIDTH = NEAR + 100  # every proximity rule, plus room for the longest keyword
 
 
 class StudentSource(Protocol):
@@ -40,8 +42,12 @@ class Inspector:
         self.limits = limits
         self.clock = clock
         rows = table(student_number_pattern, {k: tuple(v) for k, v in lexicons.items()})
-        self._labels = [(kind, label) for kind, label, _ in rows]
-        self.patterns = PatternSet([rx for _, _, rx in rows], engine)
+        anchors = [r for r in rows if r[0] not in CONTEXT_KINDS]
+        context = [r for r in rows if r[0] in CONTEXT_KINDS]
+        self._labels = [(kind, label) for kind, label, _ in anchors]
+        self._context_labels = [(kind, label) for kind, label, _ in context]
+        self.patterns = PatternSet([rx for _, _, rx in anchors], engine)
+        self.context = PatternSet([rx for _, _, rx in context], engine)
         literals, self.directory = _directory_literals(students)
         self.literals = LiteralSet(literals, engine)
 
@@ -81,10 +87,20 @@ class Inspector:
                           complete=not problems)
 
     def analyse(self, part: Part) -> Analysis:
+        """Two passes: anchors (numbers, dates, names, lexicon terms) over the whole part, then
+        context words (keywords, categories) only around the anchors. Keywords are common in
+        ordinary prose and numbers are not, so this keeps the hit volume, and the time spent
+        in Python per hit, small; within the detectors' distances the result is the same."""
         data = prepare(part.text)
-        labels = self._labels
+        labels, context_labels = self._labels, self._context_labels
         hits = [(*labels[i], s, e) for i, s, e in self.patterns.scan(data)]
-        return analyse(part, data, hits, self.literals.scan(data), self.directory)
+        literal_hits = self.literals.scan(data)
+        windows = _windows([(s, e) for _, _, s, e in hits] + [(s, e) for _, s, e in literal_hits],
+                           len(data))
+        if windows:
+            hits += [(*context_labels[i], s, e)
+                     for i, s, e in self.context.scan_windows(data, windows)]
+        return analyse(part, data, hits, literal_hits, self.directory)
 
     def scan_part(self, part: Part) -> list[Finding]:
         a = self.analyse(part)
@@ -129,6 +145,18 @@ def _directory_literals(students: Sequence[tuple[str, str]]) -> tuple[list[bytes
     directory = Directory(tuple(k for k, _ in keys),
                           tuple(tuple(dict.fromkeys(index[k])) for k in keys))
     return [lit for _, lit in keys], directory
+
+
+def _windows(spans: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
+    """Merged byte ranges around every anchor, wide enough for every proximity rule."""
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        lo, hi = max(start - CONTEXT_WIDTH, 0), min(end + CONTEXT_WIDTH, size)
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return [(lo, hi) for lo, hi in merged]
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:

@@ -24,7 +24,6 @@ NEG_BEFORE = 25  # "order #", "invoice" right before a number: not a student num
 BIRTH_BEFORE, BIRTH_AFTER = 60, 20
 FAKE_SSNS = frozenset({"078051120", "219099999", "123456789"})
 
-_WS = bytes.maketrans(b"\r\n\t\x0b\x0c", b"     ")
 _ALNUM = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _DIGITS = frozenset(b"0123456789")
 
@@ -79,7 +78,12 @@ class Analysis:
 
 
 def prepare(text: str) -> bytes:
-    return text.encode("utf-8", "replace").translate(_WS)
+    """UTF-8, with line breaks and tabs as spaces (one byte for one byte: offsets hold)."""
+    data = text.encode("utf-8", "replace")
+    for ws in (b"\r", b"\n", b"\t"):  # replace() is several times faster than translate()
+        if ws in data:
+            data = data.replace(ws, b" ")
+    return data
 
 
 def analyse(part: Part, data: bytes, hits: Sequence[tuple[str, str, int, int]],

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import threading
+from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Any
 
@@ -92,7 +93,28 @@ class PatternSet:
             self._re2_set = search
         return rest
 
+    def scan_windows(self, data: bytes, windows: Sequence[tuple[int, int]]) -> list[Hit]:
+        """Matches inside the given byte ranges only (whole data when they cover most of it)."""
+        if sum(hi - lo for lo, hi in windows) * 2 > len(data):
+            return self.scan(data)
+        # One scan over the windows joined by a separator: per-call overhead dominates otherwise.
+        joined = b"\n".join(data[lo:hi] for lo, hi in windows)
+        offsets, at = [], 0
+        for lo, hi in windows:
+            offsets.append(at)
+            at += hi - lo + 1
+        hits: list[Hit] = []
+        for i, s, e in self._scan(joined):
+            k = bisect_right(offsets, s) - 1
+            lo, hi = windows[k]
+            if e - offsets[k] <= hi - lo:  # not across the separator
+                hits.append((i, s - offsets[k] + lo, e - offsets[k] + lo))
+        return _normalise(hits)
+
     def scan(self, data: bytes) -> list[Hit]:
+        return _normalise(self._scan(data))
+
+    def _scan(self, data: bytes) -> list[Hit]:
         hits: list[Hit] = []
         if self._hs is not None:
             _hs_scan(self._hs, self._local, data, hits, som=True)
@@ -103,7 +125,7 @@ class PatternSet:
                     hits.extend((i, m.start(), m.end()) for m in rx.finditer(data))
         for i, rx in self._py:
             hits.extend((i, m.start(), m.end()) for m in rx.finditer(data))
-        return _normalise(hits)
+        return hits
 
 
 class LiteralSet:
@@ -135,7 +157,28 @@ class LiteralSet:
         self._hs = hyperscan.loadb(hs_bytes, hyperscan.HS_MODE_BLOCK) if hs_bytes else None
         self._aho = state["aho"]
 
+    def scan_windows(self, data: bytes, windows: Sequence[tuple[int, int]]) -> list[Hit]:
+        """Matches inside the given byte ranges only (whole data when they cover most of it)."""
+        if sum(hi - lo for lo, hi in windows) * 2 > len(data):
+            return self.scan(data)
+        # One scan over the windows joined by a separator: per-call overhead dominates otherwise.
+        joined = b"\n".join(data[lo:hi] for lo, hi in windows)
+        offsets, at = [], 0
+        for lo, hi in windows:
+            offsets.append(at)
+            at += hi - lo + 1
+        hits: list[Hit] = []
+        for i, s, e in self._scan(joined):
+            k = bisect_right(offsets, s) - 1
+            lo, hi = windows[k]
+            if e - offsets[k] <= hi - lo:  # not across the separator
+                hits.append((i, s - offsets[k] + lo, e - offsets[k] + lo))
+        return _normalise(hits)
+
     def scan(self, data: bytes) -> list[Hit]:
+        return _normalise(self._scan(data))
+
+    def _scan(self, data: bytes) -> list[Hit]:
         hits: list[Hit] = []
         if self._hs is not None:
             _hs_scan(self._hs, self._local, data, hits, som=False)
