@@ -47,6 +47,7 @@ class SmtpSettings:
     processing_deadline: float = 240.0  # below Postfix's 600 s data-done timeout
     drain_timeout: float = 30.0
     tls: TlsSettings = TlsSettings()
+    workers: int = 1  # serving processes sharing the listening socket; 0 = one per CPU
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +161,7 @@ _SECTIONS: dict[str, set[str]] = {
     "metrics": {"listen"},
     "smtp": {"hostname", "max_message_size", "max_recipients", "max_sessions",
              "command_timeout", "data_timeout", "line_length", "bare_newline",
-             "processing_deadline", "drain_timeout", "tls"},
+             "processing_deadline", "drain_timeout", "tls", "workers"},
     "smtp.tls": {"cert", "key", "require"},
     "inspection": {"max_depth", "max_parts", "max_part_bytes", "max_extracted_bytes",
                    "max_expansion_ratio", "time_budget", "workers"},
@@ -364,6 +365,7 @@ class _Reader:
             drain_timeout=self.number((*p, "drain_timeout"), d.drain_timeout),
             tls=TlsSettings(self.path((*p, "tls", "cert")), self.path((*p, "tls", "key")),
                             self.get((*p, "tls", "require"), bool, False)),
+            workers=self.number((*p, "workers"), d.workers, kind=int),
         )
 
     def inspection(self) -> InspectionSettings:
