@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 
 # The sink plays the district mail server so a newcomer can watch mail flow; Ctrl-C stops both.
 run: install
-	@mkdir -p var
+	@install -d -m 0700 var
 	@$(BIN)/gateway sink --config $(CONFIG) & sink=$$!; \
 	trap 'kill $$sink 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/gateway serve --config $(CONFIG)

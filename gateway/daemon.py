@@ -164,8 +164,7 @@ def serve(config_path: str | None) -> int:
     try:
         store = open_quarantine(settings)
     except Exception as exc:
-        print(f"gateway: cannot open quarantine {settings.quarantine.url}: {exc}",
-              file=sys.stderr)
+        print(f"gateway: {exc}", file=sys.stderr)  # QuarantineError omits URL passwords
         return 2
     daemon = Daemon(config_path, settings, runtime, store)
     try:

@@ -225,6 +225,7 @@ class Decision:
     inspection: Inspection = Inspection()
     notifications: tuple[Notification, ...] = ()
     contacts: tuple[tuple[str, str], ...] = ()  # (student_id, staff_id) pairs to record (P6)
+    body_notice: bool = True  # may annotations touch body/Subject (False: DKIM from outside)
 
     @property
     def findings(self) -> tuple[Finding, ...]:

@@ -17,10 +17,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate, make_msgid
 
 import structlog
 
 from gateway import metrics
+from gateway.actions.annotate import annotate
 from gateway.actions.dsn import build_dsn
 from gateway.actions.relay import Relay, RelayResult
 from gateway.actions.trace import received_header
@@ -109,12 +113,8 @@ class Executor:
     def _content(self, decision: Decision, annotations: tuple[Annotation, ...]) -> bytes:
         if not annotations:
             return decision.envelope.content
-        from gateway.actions.annotate import annotate
-
-        env = decision.envelope
-        # A body notice would break a DKIM signature made outside the District.
-        body_notice = not (decision.inspection.has_dkim_signature and not env.client_trusted)
-        return annotate(env.content, annotations, body_notice=body_notice)
+        return annotate(decision.envelope.content, annotations,
+                        body_notice=decision.body_notice)
 
     async def _fold(self, decision: Decision, delivered: tuple[str, ...], held: tuple[str, ...],
                     refused: dict[str, tuple[int, str]], quarantine_id: str | None,
@@ -203,10 +203,6 @@ def hold_request(decision: Decision, verdicts: Sequence[Verdict]) -> HoldRequest
 
 
 def notification_message(notice: Notification, settings: Settings) -> bytes:
-    from email.message import EmailMessage
-    from email.policy import SMTP
-    from email.utils import formatdate, make_msgid
-
     msg = EmailMessage(policy=SMTP)
     msg["From"] = settings.postmaster
     msg["To"] = notice.to

@@ -108,7 +108,8 @@ class Policy:
             verdicts.append(self._verdict(ctx, contacts))
         notes = notifications_for(self, envelope, sender, verdicts)
         return Decision(envelope, sender, tuple(verdicts), inspection, notes,
-                        tuple(dict.fromkeys(contacts)))
+                        tuple(dict.fromkeys(contacts)),
+                        body_notice=self.body_notice(envelope, inspection))
 
     # -- one recipient ------------------------------------------------------------------
     def _verdict(self, ctx: Context, contacts: list[tuple[str, str]]) -> Verdict:
