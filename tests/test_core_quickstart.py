@@ -80,13 +80,13 @@ def deliver(port: int, mail_from: str, to: str, subject: str, body: str) -> str:
         return out.stdout
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
         client.sendmail(mail_from, [to], f"Subject: {subject}\r\n\r\n{body}\r\n")
-    return "<~  250"
+    return "<-  250 2.0.0 Ok: queued"
 
 
 def test_quickstart_relays_to_the_capture_sink(quickstart):
     transcript = deliver(quickstart["port"], "jsmith@staff.district230.example",
                          "alex.jones@students.district230.example", "Homework", "See you.")
-    assert "<~  250" in transcript
+    assert "<-  250 2.0.0 Ok: queued" in transcript
     delivered = quickstart["root"] / "var" / "delivered"
     deadline = time.monotonic() + 10
     while not list(delivered.glob("*.eml")) and time.monotonic() < deadline:
@@ -100,7 +100,7 @@ def test_quickstart_relays_to_the_capture_sink(quickstart):
 def test_quickstart_holds_staff_mail_to_a_personal_student_address(quickstart):
     transcript = deliver(quickstart["port"], "jsmith@staff.district230.example",
                          "alexj2009@gmail.example", "hi", "Text me")
-    assert "<~  250" in transcript
+    assert "<-  250 2.0.0 Ok: queued" in transcript
     listing = subprocess.run([sys.executable, "-m", "gateway", "quarantine", "list", "--json",
                               "--config", quickstart["config"]], capture_output=True, text=True,
                              cwd=quickstart["root"], timeout=30)
