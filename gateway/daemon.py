@@ -154,13 +154,17 @@ class Daemon:
 
 def serve(config_path: str | None) -> int:
     try:
-        settings, runtime = check_config(config_path)
+        settings = load_settings(config_path)
+        configure_logging(settings.log)  # first, so that loading logs in the configured format
+        runtime = load_runtime(settings)
     except SourceErrors as exc:
         print(exc, file=sys.stderr)
         return 2
-    configure_logging(settings.log)
     for warning in runtime.warnings:
         log.warning("directory_row_skipped", problem=str(warning))
+    if settings.smtp.workers != 1:
+        from gateway.workers import serve_workers  # N processes sharing the socket
+        return serve_workers(config_path, settings, runtime)
     try:
         store = open_quarantine(settings)
     except Exception as exc:
