@@ -115,7 +115,7 @@ def _literals(a: Analysis, hits: Sequence[tuple[int, int, int]], directory: Dire
         mention = Mention(start, end, _text(data, start, end), directory.pids[index])
         if directory.kinds[index] == "name":
             a.names.append(mention)
-        elif not _embedded(data, start, end) and not _negated(start, strong, negators):
+        elif not _embedded(data, start, end) and not _negated(start, end, strong, negators):
             a.known.append(mention)
 
 
@@ -127,7 +127,7 @@ def _formatted(a: Analysis, spans: list[tuple[int, int, str]], keywords: list[in
             continue
         keyed = (any_in(keywords, start - KEY_BEFORE, start)
                  or any_in(keywords, end, end + KEY_AFTER))
-        if keyed and not _negated(start, strong, negators):
+        if keyed and not _negated(start, end, strong, negators):
             a.formatted.append(Mention(start, end, _text(a.data, start, end)))
 
 
@@ -190,9 +190,10 @@ def _embedded(data: bytes, start: int, end: int) -> bool:
     return before or after
 
 
-def _negated(start: int, strong: list[int], negators: list[int]) -> bool:
+def _negated(start: int, end: int, strong: list[int], negators: list[int]) -> bool:
+    """"Order #…", "invoice …" right before: not a student number, unless "student" says so."""
     return (any_in(negators, start - NEG_BEFORE, start)
-            and not any_in(strong, start - KEY_BEFORE, start))
+            and not any_in(strong, start - KEY_BEFORE, end + KEY_AFTER))
 
 
 def _text(data: bytes, start: int, end: int) -> str:

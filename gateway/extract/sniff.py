@@ -57,6 +57,8 @@ def sniff(data: bytes, declared: str | None = None) -> str:
     for offset, magic, ctype in _MAGIC:
         if head.startswith(magic, offset):
             return ctype
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) and _utf16_text(data):
+        return _text_kind(data) or "text/plain"  # a UTF-16 BOM looks like an MPEG frame sync
     found = _container(head) or _mpeg_audio(head)
     if found:
         return found
@@ -133,6 +135,11 @@ def _delimited(head: bytes) -> bool:
         if len(counts) == 1 and counts.pop() >= 1:
             return True
     return False
+
+
+def _utf16_text(data: bytes) -> bool:
+    sample = data[2:2050].decode("utf-16-le" if data[0] == 0xFF else "utf-16-be", "replace")
+    return sum(ch.isprintable() or ch.isspace() for ch in sample) > len(sample) * 0.95
 
 
 def _utf16_without_bom(head: bytes) -> bool:

@@ -1,0 +1,177 @@
+"""Extractors and limits: every format, and fail-closed `uninspectable` for everything that
+cannot be read (encrypted, corrupt, bombs, too deep, too many, too big, out of time)."""
+
+from __future__ import annotations
+
+import io
+import random
+import zipfile
+from email.message import EmailMessage
+
+import pytest
+
+from gateway.config import InspectionSettings
+from gateway.inspect import Inspector
+from tests.inspection_helpers import (
+    MP3,
+    OLE,
+    PNG,
+    STUDENTS,
+    by_detector,
+    detectors,
+    docx,
+    encrypted_pdf,
+    make_inspector,
+    message,
+    pdf,
+    xlsx,
+    zip_of,
+)
+
+OCTET = "application/octet-stream"
+
+
+@pytest.fixture(scope="module")
+def inspector():
+    return make_inspector()
+
+
+def attach(name: str, data: bytes, declared: str = OCTET) -> bytes:
+    return message("see attached", attachments=[(name, data, declared)])
+
+
+def reasons(result) -> set[str]:
+    return {f.sample for f in by_detector(result).get("uninspectable", [])}
+
+
+def test_xlsx_sheets_are_separate_locations(inspector):
+    book = xlsx([["Student ID", "Grade"], ["482913", "A"], ["517204", "B"]],
+                [["Name", "DOB"], ["Wei Chen", "2010-04-12"]])
+    result = inspector.inspect(attach("g.xlsx", book))
+    found = by_detector(result)
+    assert {f.location for f in found["roster"]} == {"attachment g.xlsx, sheet 1"}
+    assert {f.location for f in found["dob"]} == {"attachment g.xlsx, sheet 2"}
+    assert found["roster"][0].distinct == 2
+
+
+def test_docx_body_and_table(inspector):
+    doc = docx(["Discipline report for Alex Jones."], [["Student ID", "Tardies"], ["517204", "9"]])
+    result = inspector.inspect(attach("r.docx", doc))
+    assert {"student_name", "student_number", "record_category", "roster"} <= detectors(result)
+
+
+def test_pdf_pages_and_owner_only_encryption(inspector):
+    plain = pdf([["nothing"], ["Ava Patel immunization record"]])
+    assert {"student_name", "record_category"} <= detectors(inspector.inspect(attach("a.pdf",
+                                                                                    plain)))
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(plain)))
+    writer.encrypt(user_password="", owner_password="owner", algorithm="RC4-128")
+    out = io.BytesIO()
+    writer.write(out)
+    result = inspector.inspect(attach("b.pdf", out.getvalue()))
+    assert "student_name" in detectors(result) and result.complete
+
+
+@pytest.mark.parametrize(("name", "data", "reason"), [
+    ("locked.pdf", encrypted_pdf(["Alex Jones"]), "encrypted"),
+    ("locked.zip", zip_of([("a.csv", b"x")], encrypted=["a.csv"]), "encrypted"),
+    ("old.doc", OLE, "legacy Office file or password-protected document"),
+    ("a.7z", b"7z\xbc\xaf\x27\x1c" + b"\x00" * 40, "unsupported archive"),
+    ("cut.pdf", pdf([["Alex Jones GPA"]])[:120], "unreadable or corrupt file"),
+    ("cut.xlsx", xlsx([["a", "b"]])[:300], "corrupt archive"),
+])
+def test_unreadable_files_fail_closed(inspector, name, data, reason):
+    result = inspector.inspect(attach(name, data))
+    assert reason in reasons(result)
+    assert not result.complete
+
+
+def test_zip_recursion_locations_and_media_inside(inspector):
+    inner = zip_of([("deep/list.csv", b"Student ID,Name\n482913,Alex Jones\n"), ("v.mp3", MP3)])
+    result = inspector.inspect(attach("outer.zip", zip_of([("inner.zip", inner)])))
+    found = by_detector(result)
+    assert {f.location for f in found["student_number"]} == {
+        "attachment outer.zip/inner.zip/deep/list.csv"}
+    assert {f.location for f in found["media"]} == {"attachment outer.zip/inner.zip/v.mp3"}
+
+
+def test_decompression_bomb_is_not_inflated():
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("zeros.txt", b"0" * (8 * 1024 * 1024))
+    result = make_inspector(max_expansion_ratio=100).inspect(attach("bomb.zip", bomb.getvalue()))
+    assert reasons(result) == {"expansion ratio limit (possible decompression bomb)"}
+
+
+def test_depth_limit_on_nested_archives():
+    data = zip_of([("list.csv", b"SSN: 524-61-3378")])
+    for level in range(6):
+        data = zip_of([(f"z{level}.zip", data)])
+    result = make_inspector(max_depth=3).inspect(attach("nest.zip", data))
+    assert "nesting depth limit" in reasons(result) and "ssn" not in detectors(result)
+
+
+def test_deep_mime_nesting_is_cut_not_crashed():
+    part = EmailMessage()
+    part.set_content("SSN 524-61-3378")
+    for _ in range(60):
+        outer = EmailMessage()
+        outer.make_mixed()
+        outer.attach(part)
+        part = outer
+    result = make_inspector(max_depth=10).inspect(part.as_bytes())
+    assert "nesting depth limit" in reasons(result) and not result.complete
+
+
+def test_part_count_limit():
+    raw = message("x", attachments=[(f"f{i}.txt", b"hello", "text/plain") for i in range(12)])
+    result = make_inspector(max_parts=5).inspect(raw)
+    assert reasons(result) == {"part count limit"}
+
+
+def test_part_size_limit_still_scans_the_text_it_keeps():
+    text = b"SSN 524-61-3378 " + b"filler " * 40000
+    result = make_inspector(max_part_bytes=100_000).inspect(attach("big.txt", text))
+    assert reasons(result) == {"part size limit"} and "ssn" in detectors(result)
+
+
+def test_extracted_text_limit():
+    rows = "\n".join(f"row {i} text" for i in range(5000)).encode()
+    result = make_inspector(max_extracted_bytes=10_000).inspect(attach("a.txt", rows))
+    assert reasons(result) == {"extracted text limit"}
+
+
+def test_time_budget_is_cooperative_and_fails_closed():
+    ticks = iter(range(10_000))
+    inspector = Inspector(InspectionSettings(time_budget=3.0), r"\b\d{6}\b", STUDENTS, {},
+                          clock=lambda: float(next(ticks)))
+    raw = message("x", attachments=[(f"f{i}.txt", b"hello", "text/plain") for i in range(10)])
+    result = inspector.inspect(raw)
+    assert reasons(result) == {"time budget exceeded"} and not result.complete
+
+
+def test_images_and_unknown_binaries_carry_no_finding(inspector):
+    result = inspector.inspect(message("x", attachments=[("a.png", PNG, "image/png"),
+                                                         ("b.bin", bytes(range(256)) * 4, OCTET)]))
+    assert result.findings == () and result.complete
+    assert [a.content_type for a in result.attachments] == ["image/png",
+                                                            "application/octet-stream"]
+
+
+def test_utf16_csv(inspector):
+    data = "Student ID\tName\tGPA\n482913\tAlex Jones\t3.1\n".encode("utf-16")
+    assert {"student_number", "student_name", "record_category"} <= detectors(
+        inspector.inspect(attach("a.tsv", data)))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_and_mangled_files_never_raise(inspector, seed):
+    rng = random.Random(seed)
+    base = [xlsx([["a"]]), docx(["x"]), pdf([["x"]]), zip_of([("a", b"b")])][seed % 4]
+    mangled = bytearray(base)
+    for _ in range(20):
+        mangled[rng.randrange(len(mangled))] = rng.randrange(256)
+    result = inspector.inspect(attach("m.bin", bytes(mangled)))
+    assert isinstance(result.findings, tuple)
