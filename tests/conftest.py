@@ -128,3 +128,21 @@ def settings_factory(tmp_path: Path) -> Any:
     def make(upstream_port: int, extra: str = "") -> Settings:
         return write_settings(tmp_path, upstream_port, extra)
     return make
+
+
+@pytest.fixture
+async def gateways() -> AsyncIterator[Any]:
+    """Start gateways (tests.core_helpers.start_gateway) and drain them all at teardown."""
+    from tests.core_helpers import start_gateway
+
+    started = []
+
+    async def start(settings: Settings, policy: Any = None, store: Any = None,
+                    inspector: Any = None) -> Any:
+        gw = await start_gateway(settings, policy, store, inspector)
+        started.append(gw)
+        return gw
+
+    yield start
+    for gw in started:
+        await gw.drain(0)

@@ -10,7 +10,7 @@ import pytest
 from gateway.model import Action
 from gateway.quarantine import open_store
 from tests.conftest import write_settings
-from tests.core_helpers import ExplodingInspector, ScriptedPolicy, make_message, send, start_gateway
+from tests.core_helpers import ExplodingInspector, ScriptedPolicy, make_message, send
 
 SENDER = "teacher@staff.example.org"
 STUDENT = "student@students.example.org"
@@ -29,22 +29,19 @@ def store(settings):
     s.close()
 
 
-async def test_split_message_relays_one_copy_and_holds_the_other(settings, store, upstream):
+async def test_split_message_relays_one_copy_and_holds_the_other(settings, store, upstream, gateways):
     policy = ScriptedPolicy({PERSONAL: Action.HOLD})
-    gw = await start_gateway(settings, policy, store)
-    try:
-        errors, reply = await send(gw.port, SENDER, [STUDENT, PERSONAL], make_message())
-        assert errors == {} and reply.startswith("2.0.0")
-        assert [m.rcpt_tos for m in upstream.messages] == [[STUDENT]]
-        [entry] = store.list_entries()
-        assert entry.held_recipients == (PERSONAL,)
-        assert entry.rules == ("T1",)
-        assert store.content(entry.id) == make_message()  # the exact bytes the client sent
-    finally:
-        await gw.drain(0)
+    gw = await gateways(settings, policy, store)
+    errors, reply = await send(gw.port, SENDER, [STUDENT, PERSONAL], make_message())
+    assert errors == {} and reply.startswith("2.0.0")
+    assert [m.rcpt_tos for m in upstream.messages] == [[STUDENT]]
+    [entry] = store.list_entries()
+    assert entry.held_recipients == (PERSONAL,)
+    assert entry.rules == ("T1",)
+    assert store.content(entry.id) == make_message()  # the exact bytes the client sent
 
 
-async def test_retry_after_tempfail_is_not_held_twice(settings, store, upstream):
+async def test_retry_after_tempfail_is_not_held_twice(settings, store, upstream, gateways):
     policy = ScriptedPolicy({PERSONAL: Action.HOLD})
     gw = await start_gateway(settings, policy, store)
     message = make_message()
@@ -63,17 +60,14 @@ async def test_retry_after_tempfail_is_not_held_twice(settings, store, upstream)
         await gw.drain(0)
 
 
-async def test_inspection_crash_holds_instead_of_relaying(settings, store, upstream):
-    gw = await start_gateway(settings, store=store, inspector=ExplodingInspector())
-    try:
-        errors, _ = await send(gw.port, SENDER, [STUDENT], make_message())
-        assert errors == {}
-        assert upstream.messages == []
-        [entry] = store.list_entries()
-        assert entry.rules == ("internal-error",)
-        assert "RuntimeError" in entry.reasons[0]["reason"]
-    finally:
-        await gw.drain(0)
+async def test_inspection_crash_holds_instead_of_relaying(settings, store, upstream, gateways):
+    gw = await gateways(settings, store=store, inspector=ExplodingInspector())
+    errors, _ = await send(gw.port, SENDER, [STUDENT], make_message())
+    assert errors == {}
+    assert upstream.messages == []
+    [entry] = store.list_entries()
+    assert entry.rules == ("internal-error",)
+    assert "RuntimeError" in entry.reasons[0]["reason"]
 
 
 class FullDiskStore:
@@ -89,28 +83,22 @@ class FullDiskStore:
         return getattr(self.inner, name)
 
 
-async def test_store_failure_answers_451_and_relays_nothing(settings, store, upstream):
+async def test_store_failure_answers_451_and_relays_nothing(settings, store, upstream, gateways):
     policy = ScriptedPolicy({PERSONAL: Action.HOLD})
-    gw = await start_gateway(settings, policy, FullDiskStore(store))
-    try:
-        with pytest.raises(aiosmtplib.SMTPDataError) as info:
-            await send(gw.port, SENDER, [STUDENT, PERSONAL], make_message())
-        assert info.value.code == 451
-        assert upstream.messages == []
-    finally:
-        await gw.drain(0)
+    gw = await gateways(settings, policy, FullDiskStore(store))
+    with pytest.raises(aiosmtplib.SMTPDataError) as info:
+        await send(gw.port, SENDER, [STUDENT, PERSONAL], make_message())
+    assert info.value.code == 451
+    assert upstream.messages == []
 
 
-async def test_annotated_copy_is_relayed_separately(settings, store, upstream):
+async def test_annotated_copy_is_relayed_separately(settings, store, upstream, gateways):
     policy = ScriptedPolicy({STUDENT: Action.ANNOTATE})
     other = "colleague@staff.example.org"
-    gw = await start_gateway(settings, policy, store)
-    try:
-        errors, _ = await send(gw.port, SENDER, [STUDENT, other], make_message())
-        assert errors == {}
-        copies = {tuple(m.rcpt_tos): m.content for m in upstream.messages}
-        assert set(copies) == {(STUDENT,), (other,)}
-        assert b"X-Test-Annotated: yes" in copies[(STUDENT,)]
-        assert b"X-Test-Annotated" not in copies[(other,)]
-    finally:
-        await gw.drain(0)
+    gw = await gateways(settings, policy, store)
+    errors, _ = await send(gw.port, SENDER, [STUDENT, other], make_message())
+    assert errors == {}
+    copies = {tuple(m.rcpt_tos): m.content for m in upstream.messages}
+    assert set(copies) == {(STUDENT,), (other,)}
+    assert b"X-Test-Annotated: yes" in copies[(STUDENT,)]
+    assert b"X-Test-Annotated" not in copies[(other,)]

@@ -7,6 +7,7 @@ import email
 import smtplib
 import socket
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import aiosmtplib
@@ -16,6 +17,7 @@ from gateway.model import Action
 from tests.conftest import write_settings
 from tests.core_helpers import (
     ExplodingInspector,
+    NullInspector,
     ScriptedPolicy,
     make_message,
     send,
@@ -36,49 +38,40 @@ def strip_trace(content: bytes) -> bytes:
     return content[end + 2:]
 
 
-async def test_relays_client_bytes_plus_one_trace_header(tmp_path, upstream):
+async def test_relays_client_bytes_plus_one_trace_header(tmp_path, upstream, gateways):
     settings = write_settings(tmp_path, upstream.port)
-    gw = await start_gateway(settings)
-    try:
-        content = make_message(body="Caf\u00e9 au lait\n")
-        errors, reply = await send(gw.port, SENDER, [STUDENT], content)
-        assert errors == {} and reply.startswith("2.0.0 Ok: queued as ")
-        [got] = upstream.messages
-        assert got.mail_from == SENDER and got.rcpt_tos == [STUDENT]
-        assert strip_trace(got.content) == content
-        trace = email.message_from_bytes(got.content)["Received"]
-        assert "by gw.test (district-gateway) with ESMTP id" in trace
-    finally:
-        await gw.drain(0)
+    gw = await gateways(settings)
+    content = make_message(body="Caf\u00e9 au lait\n")
+    errors, reply = await send(gw.port, SENDER, [STUDENT], content)
+    assert errors == {} and reply.startswith("2.0.0 Ok: queued as ")
+    [got] = upstream.messages
+    assert got.mail_from == SENDER and got.rcpt_tos == [STUDENT]
+    assert strip_trace(got.content) == content
+    trace = email.message_from_bytes(got.content)["Received"]
+    assert "by gw.test (district-gateway) with ESMTP id" in trace
 
 
-async def test_fifty_concurrent_messages_arrive_complete(tmp_path, upstream):
+async def test_fifty_concurrent_messages_arrive_complete(tmp_path, upstream, gateways):
     settings = write_settings(tmp_path, upstream.port)
-    gw = await start_gateway(settings)
-    try:
-        bodies = [make_message(subject=f"msg {i}", body=f"number {i}\n", size=10_000)
-                  for i in range(50)]
-        results = await asyncio.gather(*(send(gw.port, SENDER, [STUDENT], b) for b in bodies))
-        assert all(errors == {} for errors, _ in results)
-        received = sorted(strip_trace(m.content) for m in upstream.messages)
-        assert received == sorted(bodies)
-    finally:
-        await gw.drain(0)
+    gw = await gateways(settings)
+    bodies = [make_message(subject=f"msg {i}", body=f"number {i}\n", size=10_000)
+              for i in range(50)]
+    results = await asyncio.gather(*(send(gw.port, SENDER, [STUDENT], b) for b in bodies))
+    assert all(errors == {} for errors, _ in results)
+    received = sorted(strip_trace(m.content) for m in upstream.messages)
+    assert received == sorted(bodies)
 
 
-async def test_upstream_down_gives_4xx_and_nothing_delivered(tmp_path):
+async def test_upstream_down_gives_4xx_and_nothing_delivered(tmp_path, gateways):
     dead = socket.socket()
     dead.bind(("127.0.0.1", 0))
     port = dead.getsockname()[1]
     dead.close()  # nothing listens there now
     settings = write_settings(tmp_path, port)
-    gw = await start_gateway(settings)
-    try:
-        with pytest.raises(aiosmtplib.SMTPDataError) as info:
-            await send(gw.port, SENDER, [STUDENT], make_message())
-        assert info.value.code == 451
-    finally:
-        await gw.drain(0)
+    gw = await gateways(settings)
+    with pytest.raises(aiosmtplib.SMTPDataError) as info:
+        await send(gw.port, SENDER, [STUDENT], make_message())
+    assert info.value.code == 451
 
 
 @pytest.mark.parametrize("setup, code", [
@@ -87,135 +80,108 @@ async def test_upstream_down_gives_4xx_and_nothing_delivered(tmp_path):
     (lambda b: b.tempfail_rcpt.add(STUDENT), 451),
     (lambda b: setattr(b, "hang_data", 3.0), 451),
 ])
-async def test_upstream_temporary_failures_become_451(tmp_path, upstream, setup, code):
+async def test_upstream_temporary_failures_become_451(tmp_path, upstream, setup, code, gateways):
     settings = write_settings(tmp_path, upstream.port, upstream_timeout=1)
     setup(upstream.behaviour)
-    gw = await start_gateway(settings)
-    try:
-        with pytest.raises(aiosmtplib.SMTPResponseException) as info:
-            await send(gw.port, SENDER, [STUDENT], make_message())
-        assert info.value.code == code
-        assert upstream.messages == []
-    finally:
-        await gw.drain(0)
+    gw = await gateways(settings)
+    with pytest.raises(aiosmtplib.SMTPResponseException) as info:
+        await send(gw.port, SENDER, [STUDENT], make_message())
+    assert info.value.code == code
+    assert upstream.messages == []
 
 
-async def test_permanent_refusal_of_every_recipient_is_passed_on(tmp_path, upstream):
+async def test_permanent_refusal_of_every_recipient_is_passed_on(tmp_path, upstream, gateways):
     upstream.behaviour.refuse_rcpt.add(STUDENT)
-    gw = await start_gateway(write_settings(tmp_path, upstream.port))
-    try:
-        with pytest.raises(aiosmtplib.SMTPDataError) as info:
-            await send(gw.port, SENDER, [STUDENT], make_message())
-        assert info.value.code == 550 and "User unknown" in info.value.message
-    finally:
-        await gw.drain(0)
+    gw = await gateways(write_settings(tmp_path, upstream.port))
+    with pytest.raises(aiosmtplib.SMTPDataError) as info:
+        await send(gw.port, SENDER, [STUDENT], make_message())
+    assert info.value.code == 550 and "User unknown" in info.value.message
 
 
-async def test_partial_refusal_delivers_others_and_bounces_to_sender(tmp_path, upstream):
+async def test_partial_refusal_delivers_others_and_bounces_to_sender(tmp_path, upstream, gateways):
     other = "other@students.example.org"
     upstream.behaviour.refuse_rcpt.add(other)
-    gw = await start_gateway(write_settings(tmp_path, upstream.port))
-    try:
-        errors, _ = await send(gw.port, SENDER, [STUDENT, other], make_message())
-        assert errors == {}
-        await wait_for(lambda: len(upstream.messages) == 2)
-        delivered, bounce = upstream.messages
-        assert delivered.rcpt_tos == [STUDENT]
-        assert bounce.mail_from in ("", "<>") and bounce.rcpt_tos == [SENDER]
-        report = email.message_from_bytes(bounce.content)
-        assert report.get_content_type() == "multipart/report"
-        assert b"Final-Recipient: rfc822; other@students.example.org" in bounce.content
-        assert b"Hi there" not in bounce.content  # the body never travels in a bounce
-    finally:
-        await gw.drain(0)
+    gw = await gateways(write_settings(tmp_path, upstream.port))
+    errors, _ = await send(gw.port, SENDER, [STUDENT, other], make_message())
+    assert errors == {}
+    await wait_for(lambda: len(upstream.messages) == 2)
+    delivered, bounce = upstream.messages
+    assert delivered.rcpt_tos == [STUDENT]
+    assert bounce.mail_from in ("", "<>") and bounce.rcpt_tos == [SENDER]
+    report = email.message_from_bytes(bounce.content)
+    assert report.get_content_type() == "multipart/report"
+    assert b"Final-Recipient: rfc822; other@students.example.org" in bounce.content
+    assert b"Hi there" not in bounce.content  # the body never travels in a bounce
 
 
-async def test_policy_reject_for_all_recipients_is_5xx(tmp_path, upstream):
+async def test_policy_reject_for_all_recipients_is_5xx(tmp_path, upstream, gateways):
     policy = ScriptedPolicy({STUDENT: Action.REJECT})
-    gw = await start_gateway(write_settings(tmp_path, upstream.port), policy)
-    try:
-        with pytest.raises(aiosmtplib.SMTPDataError) as info:
-            await send(gw.port, SENDER, [STUDENT], make_message())
-        assert info.value.code == 550 and "T1" in info.value.message
-        assert upstream.messages == []
-    finally:
-        await gw.drain(0)
+    gw = await gateways(write_settings(tmp_path, upstream.port), policy)
+    with pytest.raises(aiosmtplib.SMTPDataError) as info:
+        await send(gw.port, SENDER, [STUDENT], make_message())
+    assert info.value.code == 550 and "T1" in info.value.message
+    assert upstream.messages == []
 
 
-async def test_client_disconnect_mid_data_relays_nothing(tmp_path, upstream):
-    gw = await start_gateway(write_settings(tmp_path, upstream.port))
-    try:
-        _reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
-        for line in (b"EHLO c\r\n", f"MAIL FROM:<{SENDER}>\r\n".encode(),
-                     f"RCPT TO:<{STUDENT}>\r\n".encode(), b"DATA\r\n",
-                     b"Subject: half\r\n\r\nonly part of the body\r\n"):
-            writer.write(line)
-            await writer.drain()
-        await asyncio.sleep(0.2)
-        writer.transport.abort()
-        await asyncio.sleep(0.3)
-        assert upstream.messages == []
-    finally:
-        await gw.drain(0)
+async def test_client_disconnect_mid_data_relays_nothing(tmp_path, upstream, gateways):
+    gw = await gateways(write_settings(tmp_path, upstream.port))
+    _reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    for line in (b"EHLO c\r\n", f"MAIL FROM:<{SENDER}>\r\n".encode(),
+                 f"RCPT TO:<{STUDENT}>\r\n".encode(), b"DATA\r\n",
+                 b"Subject: half\r\n\r\nonly part of the body\r\n"):
+        writer.write(line)
+        await writer.drain()
+    await asyncio.sleep(0.2)
+    writer.transport.abort()
+    await asyncio.sleep(0.3)
+    assert upstream.messages == []
 
 
-async def test_untrusted_client_cannot_relay_outside(tmp_path, upstream):
+async def test_untrusted_client_cannot_relay_outside(tmp_path, upstream, gateways):
     settings = write_settings(tmp_path, upstream.port, trusted="192.0.2.0/24")
-    gw = await start_gateway(settings)
-    try:
-        with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as info:
-            await send(gw.port, "spammer@outside.example.net", [OUTSIDER], make_message())
-        [refusal] = info.value.recipients
-        assert refusal.code == 554 and "5.7.1" in refusal.message
-        # ...but mail for District recipients is accepted from anywhere.
-        errors, _ = await send(gw.port, "parent@outside.example.net", [STUDENT], make_message())
-        assert errors == {}
-        assert [m.rcpt_tos for m in upstream.messages] == [[STUDENT]]
-    finally:
-        await gw.drain(0)
+    gw = await gateways(settings)
+    with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as info:
+        await send(gw.port, "spammer@outside.example.net", [OUTSIDER], make_message())
+    [refusal] = info.value.recipients
+    assert refusal.code == 554 and "5.7.1" in refusal.message
+    # ...but mail for District recipients is accepted from anywhere.
+    errors, _ = await send(gw.port, "parent@outside.example.net", [STUDENT], make_message())
+    assert errors == {}
+    assert [m.rcpt_tos for m in upstream.messages] == [[STUDENT]]
 
 
-async def test_size_is_advertised_and_enforced(tmp_path, upstream):
+async def test_size_is_advertised_and_enforced(tmp_path, upstream, gateways):
     settings = write_settings(tmp_path, upstream.port, smtp="max_message_size: 20K")
-    gw = await start_gateway(settings)
-    try:
-        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=gw.port, start_tls=False)
-        await client.connect()
-        await client.ehlo()
-        assert client.esmtp_extensions["size"] == str(20 * 1024)
-        await client.quit()
-        with pytest.raises(aiosmtplib.SMTPResponseException) as info:
-            await send(gw.port, SENDER, [STUDENT], make_message(size=40_000))
-        assert info.value.code == 552
-        assert upstream.messages == []
-    finally:
-        await gw.drain(0)
+    gw = await gateways(settings)
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=gw.port, start_tls=False)
+    await client.connect()
+    await client.ehlo()
+    assert client.esmtp_extensions["size"] == str(20 * 1024)
+    await client.quit()
+    with pytest.raises(aiosmtplib.SMTPResponseException) as info:
+        await send(gw.port, SENDER, [STUDENT], make_message(size=40_000))
+    assert info.value.code == 552
+    assert upstream.messages == []
 
 
-async def test_too_many_recipients_get_452(tmp_path, upstream):
+async def test_too_many_recipients_get_452(tmp_path, upstream, gateways):
     settings = write_settings(tmp_path, upstream.port, smtp="max_recipients: 2")
-    gw = await start_gateway(settings)
-    try:
-        rcpts = [f"s{i}@students.example.org" for i in range(3)]
-        errors, _ = await send(gw.port, SENDER, rcpts, make_message())
-        assert errors[rcpts[2]][0] == 452
-        assert upstream.messages[0].rcpt_tos == rcpts[:2]
-    finally:
-        await gw.drain(0)
+    gw = await gateways(settings)
+    rcpts = [f"s{i}@students.example.org" for i in range(3)]
+    errors, _ = await send(gw.port, SENDER, rcpts, make_message())
+    assert errors[rcpts[2]][0] == 452
+    assert upstream.messages[0].rcpt_tos == rcpts[:2]
 
 
-async def test_session_limit_answers_421(tmp_path, upstream):
+async def test_session_limit_answers_421(tmp_path, upstream, gateways):
     settings = write_settings(tmp_path, upstream.port, smtp="max_sessions: 1")
-    gw = await start_gateway(settings)
-    try:
-        first = await asyncio.open_connection("127.0.0.1", gw.port)
-        assert (await first[0].readline()).startswith(b"220")
-        second = await asyncio.open_connection("127.0.0.1", gw.port)
-        assert (await second[0].readline()).startswith(b"421 4.3.2")
-        first[1].close()
-        second[1].close()
-    finally:
-        await gw.drain(0)
+    gw = await gateways(settings)
+    first = await asyncio.open_connection("127.0.0.1", gw.port)
+    assert (await first[0].readline()).startswith(b"220")
+    second = await asyncio.open_connection("127.0.0.1", gw.port)
+    assert (await second[0].readline()).startswith(b"421 4.3.2")
+    first[1].close()
+    second[1].close()
 
 
 async def raw_dialogue(port: int, payload: bytes) -> list[bytes]:
@@ -237,64 +203,49 @@ async def raw_dialogue(port: int, payload: bytes) -> list[bytes]:
     return replies
 
 
-async def test_smtp_smuggling_cannot_split_one_message(tmp_path, upstream):
-    gw = await start_gateway(write_settings(tmp_path, upstream.port))
-    try:
-        smuggled = (f"EHLO c\r\nMAIL FROM:<{SENDER}>\r\nRCPT TO:<{STUDENT}>\r\nDATA\r\n"
-                    "Subject: one\r\n\r\nfirst\n.\nMAIL FROM:<evil@staff.example.org>\n"
-                    f"RCPT TO:<{STUDENT}>\nDATA\nSubject: smuggled\n\nsecond\r\n.\r\nQUIT\r\n")
-        replies = await raw_dialogue(gw.port, smuggled.encode())
-        codes = [r[:3] for r in replies]
-        assert b"550" in codes  # bare LF refused as a whole
-        assert upstream.messages == []
-    finally:
-        await gw.drain(0)
+async def test_smtp_smuggling_cannot_split_one_message(tmp_path, upstream, gateways):
+    gw = await gateways(write_settings(tmp_path, upstream.port))
+    smuggled = (f"EHLO c\r\nMAIL FROM:<{SENDER}>\r\nRCPT TO:<{STUDENT}>\r\nDATA\r\n"
+                "Subject: one\r\n\r\nfirst\n.\nMAIL FROM:<evil@staff.example.org>\n"
+                f"RCPT TO:<{STUDENT}>\nDATA\nSubject: smuggled\n\nsecond\r\n.\r\nQUIT\r\n")
+    replies = await raw_dialogue(gw.port, smuggled.encode())
+    codes = [r[:3] for r in replies]
+    assert b"550" in codes  # bare LF refused as a whole
+    assert upstream.messages == []
 
 
-async def test_bare_newline_normalize_mode_relays_one_message(tmp_path, upstream):
+async def test_bare_newline_normalize_mode_relays_one_message(tmp_path, upstream, gateways):
     settings = write_settings(tmp_path, upstream.port, smtp="bare_newline: normalize")
-    gw = await start_gateway(settings)
-    try:
-        smuggled = (f"EHLO c\r\nMAIL FROM:<{SENDER}>\r\nRCPT TO:<{STUDENT}>\r\nDATA\r\n"
-                    "Subject: one\r\n\r\nfirst\n.\nMAIL FROM:<evil@staff.example.org>\n"
-                    "\r\n.\r\nQUIT\r\n")
-        await raw_dialogue(gw.port, smuggled.encode())
-        [got] = upstream.messages
-        # The lone dot was dot-stuffed on the way out: the upstream saw one message holding
-        # both lines, not two messages.
-        assert b"first\r\n.\r\nMAIL FROM:<evil@staff.example.org>\r\n" in got.content
-    finally:
-        await gw.drain(0)
+    gw = await gateways(settings)
+    smuggled = (f"EHLO c\r\nMAIL FROM:<{SENDER}>\r\nRCPT TO:<{STUDENT}>\r\nDATA\r\n"
+                "Subject: one\r\n\r\nfirst\n.\nMAIL FROM:<evil@staff.example.org>\n"
+                "\r\n.\r\nQUIT\r\n")
+    await raw_dialogue(gw.port, smuggled.encode())
+    [got] = upstream.messages
+    # The lone dot was dot-stuffed on the way out: the upstream saw one message holding
+    # both lines, not two messages.
+    assert b"first\r\n.\r\nMAIL FROM:<evil@staff.example.org>\r\n" in got.content
 
 
-async def test_overlong_line_is_refused(tmp_path, upstream):
-    gw = await start_gateway(write_settings(tmp_path, upstream.port))
-    try:
-        with pytest.raises(aiosmtplib.SMTPResponseException) as info:
-            await send(gw.port, SENDER, [STUDENT],
-                       b"Subject: long\r\n\r\n" + b"a" * 20_000 + b"\r\n")
-        assert info.value.code == 500
-        assert upstream.messages == []
-    finally:
-        await gw.drain(0)
+async def test_overlong_line_is_refused(tmp_path, upstream, gateways):
+    gw = await gateways(write_settings(tmp_path, upstream.port))
+    with pytest.raises(aiosmtplib.SMTPResponseException) as info:
+        await send(gw.port, SENDER, [STUDENT],
+                   b"Subject: long\r\n\r\n" + b"a" * 20_000 + b"\r\n")
+    assert info.value.code == 500
+    assert upstream.messages == []
 
 
-async def test_pipeline_crash_without_store_answers_451(tmp_path, upstream):
-    gw = await start_gateway(write_settings(tmp_path, upstream.port),
-                             inspector=ExplodingInspector())
-    try:
-        with pytest.raises(aiosmtplib.SMTPDataError) as info:
-            await send(gw.port, SENDER, [STUDENT], make_message())
-        assert info.value.code == 451 and "4.3.0" in info.value.message
-        assert "RuntimeError" not in info.value.message
-        # The daemon keeps serving.
-        gw.runtime = gw.runtime.__class__(gw.settings, gw.runtime.directory,
-                                          __import__("tests.core_helpers").core_helpers
-                                          .NullInspector(), gw.runtime.policy)
-        errors, _ = await send(gw.port, SENDER, [STUDENT], make_message())
-        assert errors == {}
-    finally:
-        await gw.drain(0)
+async def test_pipeline_crash_without_store_answers_451(tmp_path, upstream, gateways):
+    gw = await gateways(write_settings(tmp_path, upstream.port), inspector=ExplodingInspector())
+    with pytest.raises(aiosmtplib.SMTPDataError) as info:
+        await send(gw.port, SENDER, [STUDENT], make_message())
+    assert info.value.code == 451 and "4.3.0" in info.value.message
+    assert "RuntimeError" not in info.value.message
+    # The daemon keeps serving.
+    gw.runtime = replace(gw.runtime, inspector=NullInspector())
+    errors, _ = await send(gw.port, SENDER, [STUDENT], make_message())
+    assert errors == {}
 
 
 async def test_drain_finishes_in_flight_message_and_refuses_new(tmp_path, upstream):
@@ -323,64 +274,55 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.mark.skipif(subprocess.run(["which", "openssl"], capture_output=True).returncode,
                     reason="openssl not installed")
-async def test_starttls_offered_and_can_be_required(tmp_path, upstream):
+async def test_starttls_offered_and_can_be_required(tmp_path, upstream, gateways):
     cert, key = _self_signed(tmp_path)
     tls = f"tls: {{cert: {cert}, key: {key}, require: true}}"
     settings = write_settings(tmp_path, upstream.port, smtp=tls)
-    gw = await start_gateway(settings)
-    try:
-        def plain_then_tls() -> tuple[int, int]:
-            with smtplib.SMTP("127.0.0.1", gw.port, timeout=10) as client:
-                client.ehlo()
-                assert client.has_extn("starttls")
-                refused = client.mail(SENDER)[0]
-                client.starttls()
-                client.ehlo()
-                accepted = client.mail(SENDER)[0]
-                return refused, accepted
-        refused, accepted = await asyncio.to_thread(plain_then_tls)
-        assert refused == 530 and accepted == 250
-    finally:
-        await gw.drain(0)
+    gw = await gateways(settings)
+    def plain_then_tls() -> tuple[int, int]:
+        with smtplib.SMTP("127.0.0.1", gw.port, timeout=10) as client:
+            client.ehlo()
+            assert client.has_extn("starttls")
+            refused = client.mail(SENDER)[0]
+            client.starttls()
+            client.ehlo()
+            accepted = client.mail(SENDER)[0]
+            return refused, accepted
+    refused, accepted = await asyncio.to_thread(plain_then_tls)
+    assert refused == 530 and accepted == 250
 
 
-async def test_idle_client_is_disconnected_after_command_timeout(tmp_path, upstream):
+async def test_idle_client_is_disconnected_after_command_timeout(tmp_path, upstream, gateways):
     settings = write_settings(tmp_path, upstream.port, smtp="command_timeout: 1")
-    gw = await start_gateway(settings)
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
-        assert (await reader.readline()).startswith(b"220")
-        started = asyncio.get_running_loop().time()
-        rest = await asyncio.wait_for(reader.read(), 10)  # server closes the connection
-        assert rest.startswith(b"421")
-        assert asyncio.get_running_loop().time() - started < 9
-        writer.close()
-    finally:
-        await gw.drain(0)
+    gw = await gateways(settings)
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    assert (await reader.readline()).startswith(b"220")
+    started = asyncio.get_running_loop().time()
+    rest = await asyncio.wait_for(reader.read(), 10)  # server closes the connection
+    assert rest.startswith(b"421")
+    assert asyncio.get_running_loop().time() - started < 9
+    writer.close()
 
 
-async def test_slow_but_steady_data_is_not_cut_off(tmp_path, upstream):
+async def test_slow_but_steady_data_is_not_cut_off(tmp_path, upstream, gateways):
     """The DATA timeout is an idle timeout: a transfer longer than it, but never silent
     for that long, completes."""
     settings = write_settings(tmp_path, upstream.port,
                               smtp="command_timeout: 1, data_timeout: 1")
-    gw = await start_gateway(settings)
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
-        await reader.readline()
-        for line in (b"EHLO c\r\n", f"MAIL FROM:<{SENDER}>\r\n".encode(),
-                     f"RCPT TO:<{STUDENT}>\r\n".encode(), b"DATA\r\n"):
-            writer.write(line)
-            while (await reader.readline())[3:4] != b" ":
-                pass
-        writer.write(b"Subject: slow\r\n\r\n")
-        for i in range(8):  # 8 x 0.3 s = 2.4 s in total, more than the 1 s timeout
-            writer.write(f"line {i}\r\n".encode())
-            await asyncio.sleep(0.3)
-        writer.write(b".\r\n")
-        reply = await asyncio.wait_for(reader.readline(), 10)
-        assert reply.startswith(b"250"), reply
-        writer.close()
-        assert len(upstream.messages) == 1
-    finally:
-        await gw.drain(0)
+    gw = await gateways(settings)
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    await reader.readline()
+    for line in (b"EHLO c\r\n", f"MAIL FROM:<{SENDER}>\r\n".encode(),
+                 f"RCPT TO:<{STUDENT}>\r\n".encode(), b"DATA\r\n"):
+        writer.write(line)
+        while (await reader.readline())[3:4] != b" ":
+            pass
+    writer.write(b"Subject: slow\r\n\r\n")
+    for i in range(8):  # 8 x 0.3 s = 2.4 s in total, more than the 1 s timeout
+        writer.write(f"line {i}\r\n".encode())
+        await asyncio.sleep(0.3)
+    writer.write(b".\r\n")
+    reply = await asyncio.wait_for(reader.readline(), 10)
+    assert reply.startswith(b"250"), reply
+    writer.close()
+    assert len(upstream.messages) == 1
