@@ -29,7 +29,8 @@ def store(settings):
     s.close()
 
 
-async def test_split_message_relays_one_copy_and_holds_the_other(settings, store, upstream, gateways):
+async def test_split_message_relays_one_copy_and_holds_the_other(settings, store, upstream,
+                                                                  gateways):
     policy = ScriptedPolicy({PERSONAL: Action.HOLD})
     gw = await gateways(settings, policy, store)
     errors, reply = await send(gw.port, SENDER, [STUDENT, PERSONAL], make_message())
@@ -43,21 +44,18 @@ async def test_split_message_relays_one_copy_and_holds_the_other(settings, store
 
 async def test_retry_after_tempfail_is_not_held_twice(settings, store, upstream, gateways):
     policy = ScriptedPolicy({PERSONAL: Action.HOLD})
-    gw = await start_gateway(settings, policy, store)
+    gw = await gateways(settings, policy, store)
     message = make_message()
-    try:
-        upstream.behaviour.data_reply = "451 4.3.0 busy"
-        with pytest.raises(aiosmtplib.SMTPDataError) as info:
-            await send(gw.port, SENDER, [STUDENT, PERSONAL], message)
-        assert info.value.code == 451
-        assert len(store.list_entries()) == 1  # held before relaying, kept for the retry
-        upstream.behaviour.data_reply = None
-        errors, _ = await send(gw.port, SENDER, [STUDENT, PERSONAL], message)
-        assert errors == {}
-        assert len(store.list_entries()) == 1
-        assert [m.rcpt_tos for m in upstream.messages] == [[STUDENT]]
-    finally:
-        await gw.drain(0)
+    upstream.behaviour.data_reply = "451 4.3.0 busy"
+    with pytest.raises(aiosmtplib.SMTPDataError) as info:
+        await send(gw.port, SENDER, [STUDENT, PERSONAL], message)
+    assert info.value.code == 451
+    assert len(store.list_entries()) == 1  # held before relaying, kept for the retry
+    upstream.behaviour.data_reply = None
+    errors, _ = await send(gw.port, SENDER, [STUDENT, PERSONAL], message)
+    assert errors == {}
+    assert len(store.list_entries()) == 1
+    assert [m.rcpt_tos for m in upstream.messages] == [[STUDENT]]
 
 
 async def test_inspection_crash_holds_instead_of_relaying(settings, store, upstream, gateways):
