@@ -7,6 +7,7 @@ import email
 import smtplib
 import socket
 import subprocess
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -326,3 +327,27 @@ async def test_slow_but_steady_data_is_not_cut_off(tmp_path, upstream, gateways)
     assert reply.startswith(b"250"), reply
     writer.close()
     assert len(upstream.messages) == 1
+
+
+class SlowInspector:
+    """Pure-Python CPU work for large messages, like a big attachment being parsed."""
+
+    def inspect(self, raw: bytes):
+        from gateway.model import Inspection
+
+        if len(raw) > 100_000:
+            deadline = time.monotonic() + 1.5
+            while time.monotonic() < deadline:
+                sum(range(1000))
+        return Inspection()
+
+
+async def test_big_message_inspection_does_not_stall_other_sessions(tmp_path, upstream,
+                                                                     gateways):
+    gw = await gateways(write_settings(tmp_path, upstream.port), inspector=SlowInspector())
+    big = asyncio.create_task(send(gw.port, SENDER, [STUDENT], make_message(size=200_000)))
+    await wait_for(lambda: gw.busy == 1)
+    await send(gw.port, SENDER, [STUDENT], make_message(subject="small"))
+    assert not big.done()  # the small message went through while the big one was inspected
+    await big
+    assert len(upstream.messages) == 2
