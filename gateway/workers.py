@@ -1,0 +1,265 @@
+"""`smtp.workers: N`: N serving processes behind one listening socket, so every core works.
+
+Why processes: inspection and the SMTP protocol are CPU-bound Python; one process, one GIL,
+one core. The parent binds the listening socket, loads and checks everything once (so a bad
+config fails before any fork), then forks N workers that inherit the socket and each run the
+ordinary single-process daemon on it; the kernel hands each new connection to whichever worker
+accepts first, so a busy worker takes fewer. The parent does no mail work. It
+
+- tells systemd READY=1 with MAINPID=itself once the workers run, and pings the watchdog;
+- forwards SIGHUP (each worker reloads config, directory and policy; a bad file keeps the old)
+  and SIGTERM/SIGINT (each worker drains its sessions; the parent waits, then exits);
+- restarts a worker that died unexpectedly (after a one-second pause, so a crash loop cannot
+  spin).
+
+Limits apply per worker: `smtp.max_sessions` is per process, so the whole daemon accepts up to
+`workers × max_sessions` sessions. Metrics: the workers write prometheus_client's multiprocess
+files to `<quarantine folder>/metrics` (a private temporary folder for a database server), and
+worker 0 serves the sum of all workers on `metrics.listen`; only worker 0 runs the reviewers'
+digest, so it is sent once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from gateway import sdnotify
+from gateway.config import Settings
+from gateway.runtime import Runtime
+
+log = structlog.get_logger("gateway.workers")
+
+SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD}
+RESTART_PAUSE = 1.0
+KILL_GRACE = 15.0  # beyond drain_timeout, before a worker that will not stop is killed
+
+
+def worker_count(settings: Settings) -> int:
+    """`smtp.workers`, with 0 meaning one per CPU."""
+    return settings.smtp.workers or os.cpu_count() or 1
+
+
+def bind(settings: Settings) -> socket.socket:
+    """The listening socket all workers share (inherited across fork)."""
+    host, port = settings.listen.host, settings.listen.port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def metrics_dir(settings: Settings) -> Path:
+    """A private folder for the multiprocess metric files, emptied at start."""
+    if settings.quarantine.path is not None:
+        folder = settings.quarantine.path.parent / "metrics"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="gateway-metrics-"))
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    return folder
+
+
+class Supervisor:
+    """The parent: starts, watches, signals and reaps the workers. No asyncio, no threads."""
+
+    def __init__(self, config_path: str | None, settings: Settings, runtime: Runtime):
+        self.config_path = config_path
+        self.settings = settings
+        self.runtime = runtime
+        self.count = worker_count(settings)
+        self.sock = bind(settings)
+        self.metrics = metrics_dir(settings)
+        self.workers: dict[int, int] = {}  # pid -> worker index
+        self.restart_due: dict[int, float] = {}  # worker index -> monotonic time
+        self.stopping = False
+        self.kill_at = 0.0
+
+    def run(self) -> int:
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics)
+        for index in range(self.count):
+            self.spawn(index)
+        port = self.sock.getsockname()[1]
+        log.info("workers_started", workers=self.count, pid=os.getpid(),
+                 listen=f"{self.settings.listen.host}:{port}")
+        sdnotify.notify("READY=1", f"MAINPID={os.getpid()}",
+                        f"STATUS=listening on {self.settings.listen.host}:{port}, "
+                        f"{self.count} workers")
+        interval = sdnotify.watchdog_interval()
+        next_ping = 0.0
+        while self.workers or not self.stopping:
+            info = signal.sigtimedwait(SIGNALS, 0.5)
+            if info is not None:
+                self.on_signal(info.si_signo)
+            self.reap()
+            self.restart_due_workers()
+            now = time.monotonic()
+            if interval and now >= next_ping:
+                sdnotify.watchdog()
+                next_ping = now + interval
+            if self.stopping and self.workers and now >= self.kill_at:
+                log.warning("workers_killed", remaining=len(self.workers))
+                self.signal_all(signal.SIGKILL)
+        self.sock.close()
+        log.info("gateway_stopped", workers=self.count)
+        return 0
+
+    def on_signal(self, signo: int) -> None:
+        if signo in (signal.SIGTERM, signal.SIGINT) and not self.stopping:
+            self.stopping = True
+            self.kill_at = time.monotonic() + self.settings.smtp.drain_timeout + KILL_GRACE
+            sdnotify.stopping("draining")
+            self.signal_all(signal.SIGTERM)
+        elif signo == signal.SIGHUP and not self.stopping:
+            sdnotify.reloading("workers reloading configuration")
+            self.signal_all(signal.SIGHUP)
+            sdnotify.ready(f"reload signalled to {len(self.workers)} workers")
+
+    def signal_all(self, signo: int) -> None:
+        for pid in list(self.workers):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signo)
+
+    def reap(self) -> None:
+        while self.workers:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                self.workers.clear()
+                return
+            if pid == 0:
+                return
+            index = self.workers.pop(pid, None)
+            if index is None:
+                continue
+            _mark_dead(pid)
+            if not self.stopping:
+                log.error("worker_died", worker=index, pid=pid,
+                          status=os.waitstatus_to_exitcode(status))
+                self.restart_due[index] = time.monotonic() + RESTART_PAUSE
+
+    def restart_due_workers(self) -> None:
+        now = time.monotonic()
+        for index, due in list(self.restart_due.items()):
+            if self.stopping:
+                self.restart_due.clear()
+            elif now >= due:
+                del self.restart_due[index]
+                self.spawn(index)
+
+    def spawn(self, index: int) -> None:
+        pid = os.fork()
+        if pid:
+            self.workers[pid] = index
+            return
+        code = 1
+        try:
+            code = run_worker(self, index)
+        except BaseException:  # a worker must never fall back into the parent's loop
+            log.exception("worker_failed", worker=index)
+        finally:
+            os._exit(code)
+
+
+def run_worker(parent: Supervisor, index: int) -> int:
+    """In the forked child: become an ordinary daemon serving on the inherited socket."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+    for signo in SIGNALS:
+        signal.signal(signo, signal.SIG_DFL)
+    for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
+        os.environ.pop(name, None)  # only the parent talks to systemd
+    _multiprocess_metrics(parent.metrics, serve=index == 0)
+    from gateway.daemon import Daemon, _run, open_quarantine
+
+    settings = parent.settings
+    if index != 0:
+        settings = dataclasses.replace(settings, metrics_listen=None)
+    store = open_quarantine(settings)  # after fork: never share a database connection
+    daemon = Daemon(parent.config_path, settings, parent.runtime, store)
+    daemon.gateway = _shared_socket_gateway(daemon, parent.sock)
+    if index != 0:
+        daemon._digest_loop = _no_digest  # type: ignore[method-assign]
+    return _run(daemon.run())
+
+
+async def _no_digest() -> None:
+    """Workers other than 0 send no digest: one digest per interval, not one per worker."""
+
+
+def _shared_socket_gateway(daemon: Any, sock: socket.socket) -> Any:
+    from gateway.server import Gateway
+
+    class SharedSocketGateway(Gateway):
+        async def start(self, *, sock: Any = None, reuse_port: bool = False) -> None:
+            await super().start(sock=shared)
+
+    shared = sock
+    old = daemon.gateway
+    return SharedSocketGateway(old.settings, old.runtime, old.store, old.relay)
+
+
+def _multiprocess_metrics(folder: Path, *, serve: bool) -> None:
+    """Switch this worker's metrics to multiprocess files; worker 0 exposes the sum.
+
+    The metric objects were created at import, before the fork, with in-process values, so
+    each is re-initialised with the multiprocess value class (labelled ones create their
+    children lazily, already with the new class).
+    """
+    from prometheus_client import CollectorRegistry, values
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    from gateway import health, metrics
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    values.ValueClass = values.get_value_class()
+    for collector in list(metrics.REGISTRY._collector_to_names):  # type: ignore[attr-defined]
+        if getattr(collector, "_type", None) == "gauge":
+            collector._multiprocess_mode = "livesum"
+        if collector._is_parent():
+            collector._metrics.clear()
+        else:
+            collector._metric_init()
+    if serve:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(folder))
+        health.REGISTRY = registry  # this process only: /metrics shows every worker's sum
+
+
+def _mark_dead(pid: int) -> None:
+    with contextlib.suppress(Exception):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
+
+
+def serve_workers(config_path: str | None, settings: Settings, runtime: Runtime) -> int:
+    """Entry from `gateway serve` when `smtp.workers` is not 1."""
+    from gateway.daemon import open_quarantine
+
+    try:
+        open_quarantine(settings).close()  # fail now, not N times after the fork
+    except Exception as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+    try:
+        supervisor = Supervisor(config_path, settings, runtime)
+    except OSError as exc:
+        print(f"gateway: cannot listen on {settings.listen.host}:{settings.listen.port}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return supervisor.run()

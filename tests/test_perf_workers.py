@@ -1,0 +1,166 @@
+"""`smtp.workers: 2`: a real `gateway serve` with two worker processes, over loopback sockets.
+
+What must hold: both workers serve the one listening socket, mail flows, /metrics adds up the
+workers, a killed worker is replaced, SIGHUP keeps it serving, SIGTERM stops everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Upstream
+from tests.core_helpers import make_message, send, wait_for
+
+REPO = Path(__file__).resolve().parent.parent
+STAFF = "mbrown@staff.district230.example"
+COLLEAGUE = "jsmith@staff.district230.example"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def write_config(tmp_path: Path, upstream_port: int, *, workers: int = 2) -> tuple[Path, int, int]:
+    port, metrics_port = free_port(), free_port()
+    (tmp_path / "var").mkdir()
+    config = tmp_path / "gateway.yaml"
+    config.write_text(f"""
+listen: {{host: 127.0.0.1, port: {port}}}
+upstream: {{host: 127.0.0.1, port: {upstream_port}, starttls: "off"}}
+trusted_networks: [127.0.0.0/8]
+district:
+  staff_domains: [staff.district230.example]
+  student_domains: [students.district230.example]
+directory:
+  people: {REPO / "config/people.csv"}
+  relationships: {REPO / "config/relationships.csv"}
+policies: {REPO / "config/policies.yaml"}
+quarantine: {{url: "sqlite:///var/quarantine.db"}}
+metrics: {{listen: "127.0.0.1:{metrics_port}"}}
+postmaster: postmaster@staff.district230.example
+smtp: {{hostname: gw.test, workers: {workers}, drain_timeout: 5}}
+log: {{level: warning}}
+""")
+    return config, port, metrics_port
+
+
+async def banner(port: int, attempts: int = 600) -> None:
+    """Wait (up to ~60 s) until the gateway greets; start-up loads the whole runtime."""
+    for _ in range(attempts):
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        line = await reader.readline()
+        writer.close()
+        if line.startswith(b"220"):
+            return
+    raise AssertionError("the gateway never greeted")
+
+
+async def http_get(port: int, path: str) -> str:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    body = await reader.read()
+    writer.close()
+    return body.decode()
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[Upstream]:
+    up = await Upstream().start()
+    yield up
+    await up.stop()
+
+
+@pytest.fixture
+async def daemon(tmp_path: Path, upstream: Upstream) -> AsyncIterator[tuple[Any, int, int]]:
+    config, port, metrics_port = write_config(tmp_path, upstream.port)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "serve", "--config", str(config), cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        await banner(port)
+        yield proc, port, metrics_port
+    finally:
+        if proc.returncode is None:
+            proc.kill()  # only if the test did not stop it; its workers die with the socket
+            await proc.wait()
+        for child in children(proc.pid) if proc.returncode is None else []:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+
+
+async def send_some(port: int, count: int) -> None:
+    for i in range(count):
+        errors, reply = await send(port, STAFF, [COLLEAGUE],
+                                   make_message(f"hello {i}", sender=STAFF, to=COLLEAGUE))
+        assert errors == {}
+        assert reply.startswith("2")
+
+
+def metric_sum(text: str, name: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + "{") or line.startswith(name + " "))
+
+
+async def test_two_workers_serve_one_socket_and_metrics_add_up(
+        daemon: Any, upstream: Upstream, tmp_path: Path) -> None:
+    proc, port, metrics_port = daemon
+    await wait_for(lambda: len(children(proc.pid)) == 2, 30)
+    await send_some(port, 6)
+    assert len(upstream.messages) == 6
+    text = await http_get(metrics_port, "/metrics")
+    assert metric_sum(text, "gateway_messages_total") == 6
+    assert "gateway_messages_created" not in text  # served by the multiprocess collector
+    folder = tmp_path / "var" / "metrics"
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert list(folder.glob("counter_*.db"))
+
+
+async def test_killed_worker_is_replaced_and_sighup_keeps_serving(daemon: Any,
+                                                                  upstream: Upstream) -> None:
+    proc, port, _ = daemon
+    await wait_for(lambda: len(children(proc.pid)) == 2, 30)
+    victim = children(proc.pid)[0]
+    os.kill(victim, signal.SIGKILL)
+    await wait_for(lambda: victim not in children(proc.pid)
+                   and len(children(proc.pid)) == 2, 30)
+    proc.send_signal(signal.SIGHUP)
+    await send_some(port, 3)
+    assert len(upstream.messages) == 3
+    assert proc.returncode is None
+
+
+async def test_sigterm_stops_parent_and_workers(daemon: Any) -> None:
+    proc, port, _ = daemon
+    await wait_for(lambda: len(children(proc.pid)) == 2, 30)
+    workers = children(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(proc.wait(), 60) == 0
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(
+            f"/proc/{pid}/stat").read_text().split()[2]
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
