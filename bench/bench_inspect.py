@@ -143,6 +143,7 @@ def corpus_table() -> None:
     spec = importlib.util.spec_from_file_location(
         "inspection_corpus", ROOT / "tests" / "corpus" / "inspection_corpus.py")
     corpus = importlib.util.module_from_spec(spec)
+    sys.modules["inspection_corpus"] = corpus  # dataclasses look their module up
     spec.loader.exec_module(corpus)
     inspector = build_inspector(h.make_settings(), h.FakeDirectory(), h.LEXICONS)
     counts: dict[str, list[int]] = {}
