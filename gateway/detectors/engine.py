@@ -68,10 +68,14 @@ class PatternSet:
         self._py = [(i, re.compile(self.patterns[i].encode(), re.IGNORECASE)) for i in pending]
 
     def _build_hyperscan(self, ids: list[int]) -> list[int]:
-        good = [i for i in ids if _hs_compiles(self.patterns[i])]
+        flags = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SOM_LEFTMOST
+        try:  # usually every pattern compiles; only on failure find the ones that do not
+            self._hs = _hs_database([self.patterns[i].encode() for i in ids], ids, flags)
+            return []
+        except hyperscan.error:
+            good = [i for i in ids if _hs_compiles(self.patterns[i])]
         if good:
-            self._hs = _hs_database([self.patterns[i].encode() for i in good], good,
-                                    hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SOM_LEFTMOST)
+            self._hs = _hs_database([self.patterns[i].encode() for i in good], good, flags)
         return [i for i in ids if i not in set(good)]
 
     def _build_re2(self, ids: list[int]) -> list[int]:

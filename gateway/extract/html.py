@@ -17,23 +17,40 @@ from gateway.extract.text import decode
 name = "html"
 TYPES = ("text/html", "text/xml", "application/xhtml+xml")
 
-_DROP = re.compile(r"<(script|style|head)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+# `[^<>]*`, not `[^>]*`: a run of unclosed "<" must not make each match scan to the end.
+_OPEN_DROP = re.compile(r"<(script|style|head)\b", re.IGNORECASE)
 _COMMENT = re.compile(r"<!--|-->")
-_CELL = re.compile(r"</?t[dh]\b[^>]*>", re.IGNORECASE)
+_CELL = re.compile(r"</?t[dh]\b[^<>]*>", re.IGNORECASE)
 _BLOCK = re.compile(
     r"</?(?:p|div|br|tr|li|ul|ol|table|h[1-6]|blockquote|pre|section|article|header|footer|"
-    r"hr|dt|dd|title|body|html|w:p|text:p)\b[^>]*>", re.IGNORECASE)
-_TAG = re.compile(r"<[^>]*>")
+    r"hr|dt|dd|title|body|html|w:p|text:p)\b[^<>]*>", re.IGNORECASE)
+_TAG = re.compile(r"<[^<>]*>")
 
 
 def to_text(markup: str) -> str:
     """The visible-or-hidden text of `markup`, with block boundaries as line breaks."""
-    markup = _DROP.sub("\n", markup)
+    markup = _drop_code(markup)
     markup = _COMMENT.sub(" ", markup)  # comment bodies are kept: hidden text still counts
     markup = _CELL.sub(" ; ", markup)
     markup = _BLOCK.sub("\n", markup)
     markup = _TAG.sub("", markup)
     return html.unescape(markup).replace("\xa0", " ")
+
+
+def _drop_code(markup: str) -> str:
+    """Remove script/style/head elements in one linear pass (an unclosed one runs to the end)."""
+    out, pos = [], 0
+    lowered = markup.lower()
+    while (match := _OPEN_DROP.search(markup, pos)) is not None:
+        out.append(markup[pos:match.start()])
+        close = lowered.find("</" + match.group(1).lower(), match.end())
+        if close == -1:
+            return "\n".join(out)
+        end = lowered.find(">", close)
+        pos = len(markup) if end == -1 else end + 1
+        out.append("\n")
+    out.append(markup[pos:])
+    return "".join(out)
 
 
 def extract(data: bytes, ctx: Context, location: str, charset: str | None = None) -> None:
