@@ -15,7 +15,8 @@ NEGATORS = (
     r"\b(?:order|invoice|inv|po|p\.o|ticket|tracking|confirmation|account|acct|reference|ref|"
     r"case|receipt|transaction|serial|phone|fax|tel|zip|employee|emp|badge|claim|policy|"
     r"customer|member|item|sku|model|room|check|cheque|routing|booking|reservation|job|ext|"
-    r"part|quote|shipment|package|parcel|loan|license|licence|permit|vendor|supplier)s?\b",
+    r"part|quote|shipment|package|parcel|loan|license|licence|permit|vendor|supplier|meeting|"
+    r"passcode|password|pin|code|conference|webinar|zoom|dial-in|access)s?\b",
 )
 SSN_FORMATTED = (r"\b\d{3}-\d{2}-\d{4}\b", r"\b\d{3} \d{2} \d{4}\b", r"\b\d{3}\.\d{2}\.\d{4}\b")
 SSN_RAW = (r"\b\d{9}\b",)

@@ -148,6 +148,8 @@ CASES: tuple[Case, ...] = (
     _case("zip4", lambda: message("Mail it to Springfield, IL 62704-1234 by Friday.")),
     _case("orders", lambda: message("Order #748392 shipped. Invoice 593021 paid. Order ID: "
                                     "600125. Tracking number 600126.")),
+    _case("video-call", lambda: message("Join Zoom Meeting\nMeeting ID: 812 3456 7890\n"
+                                        "Passcode: 600127\nOne tap mobile +13126266799,,600128#")),
     _case("invalid-ssn", lambda: message("SSN list: 000-12-3456, 666-12-3456, 912-34-5678, "
                                          "524-00-3378, 524-61-0000.")),
     _case("fake-ssn", lambda: message("Example SSN 078-05-1120, 219-09-9999 and 123-45-6789.")),
