@@ -36,7 +36,8 @@ CATEGORIES: Mapping[str, Sequence[str]] = {
     "grades": (r"\bgrades\b", r"\bgrade\s*[:=]", r"\b(?:final|letter|failing|course)\s+grades?\b",
                r"\breport\s+cards?\b", r"\btranscripts?\b", r"\bgpa\b",
                r"\bgrade\s+point\s+average\b", r"\bclass\s+rank(?:ing)?\b",
-               r"\btest\s+scores?\b", r"\bprogress\s+reports?\b", r"\bhonou?r\s+roll\b"),
+               r"\btest\s+scores?\b", r"\bprogress\s+reports?\b"),
+    # not "honor roll": honors and awards are FERPA directory information
     "special_education": (r"\biep\b", r"\bindividuali[sz]ed\s+education\s+(?:program|plan)\b",
                           r"\b504\s+plan\b", r"\bsection\s+504\b", r"\bspecial\s+ed(?:ucation)?\b",
                           r"\b(?:psycho-?educational|special\s+education)\s+evaluation\b",

@@ -159,6 +159,8 @@ CASES: tuple[Case, ...] = (
     _case("literature", lambda: message(ESSAY)),
     _case("signature", lambda: message("See you at the meeting.\n\n" + SIGNATURE)),
     _case("name-alone", lambda: message("Thanks to Alex Jones for helping set up the fair.")),
+    _case("honor-roll", lambda: message("Congratulations to our honor roll students: Alex "
+                                        "Jones, Sam Lee, Maria Garcia and Wei Chen!")),
     _case("birthday-no-student", lambda: message("Birthday party on 05/06/2024 at 3pm.")),
     _case("embedded-number", lambda: message("Ref 482913-22 and serial 517204.5 closed.")),
     _case("image", lambda: message("photo", attachments=[("a.png", PNG, "image/png")])),
