@@ -18,13 +18,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
+from aiosmtpd.smtp import Session
 
 from gateway import metrics
 from gateway.actions.execute import Executor, Outcome
 from gateway.actions.relay import Relay
 from gateway.config import Settings
+from gateway.dataread import BlockDataSMTP
 from gateway.model import ContactHistory, Decision, Envelope, NoHistory
 from gateway.pipeline import decide, fail_closed
 from gateway.quarantine.base import QuarantineStore
@@ -37,7 +38,7 @@ INLINE_DECIDE_LIMIT = 64 * 1024  # smaller messages are decided on the loop: a t
 TEMPFAIL = "451 4.3.0 Temporary local problem, try again later"
 
 
-class GatewaySMTP(SMTP):
+class GatewaySMTP(BlockDataSMTP):
     """aiosmtpd's protocol plus session accounting, a connection limit and a DATA timeout."""
 
     def __init__(self, gateway: Gateway, **kwargs: Any):
