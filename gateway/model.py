@@ -151,6 +151,32 @@ class Inspection:
     has_dkim_signature: bool = False
     complete: bool = True  # False when a limit or error cut inspection short
 
+    def loggable_findings(self) -> list[dict[str, Any]]:
+        """Findings for logs: as `public()`, with attachment file names replaced by aliases.
+
+        A file name can itself be student data ("Alex_Jones_IEP.pdf"); the quarantine entry
+        (readable by reviewers only) keeps the real names, logs get `file2.pdf`.
+        """
+        aliases = _file_aliases(a.filename for a in self.attachments)
+        out = []
+        for finding in self.findings:
+            view = finding.public()
+            for name, alias in aliases:
+                view["location"] = view["location"].replace(name, alias)
+            out.append(view)
+        return out
+
+
+def _file_aliases(names: Iterable[str | None]) -> list[tuple[str, str]]:
+    """(name, alias) pairs, longest name first so a zip member path is replaced whole."""
+    unique = list(dict.fromkeys(n for n in names if n))
+    pairs = []
+    for index, name in enumerate(unique, 1):
+        ext = name.rpartition(".")[2].lower() if "." in name else ""
+        alias = f"file{index}.{ext}" if ext.isalnum() and len(ext) <= 5 else f"file{index}"
+        pairs.append((name, alias))
+    return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
+
 
 @dataclass(frozen=True, slots=True)
 class Annotation:

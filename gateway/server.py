@@ -304,7 +304,7 @@ class Gateway:
             fields = {"sender_role": str(decision.sender.role),
                       "actions": [str(v.action) for v in decision.verdicts],
                       "rules": sorted({r for v in decision.verdicts for r in v.rules}),
-                      "findings": [f.public() for f in decision.findings]}
+                      "findings": decision.inspection.loggable_findings()}
         log.info("message", queue_id=envelope.queue_id, client=envelope.client_ip,
                  mail_from=envelope.mail_from, rcpt_count=len(envelope.rcpt_tos),
                  size=len(envelope.content), outcome=outcome.outcome, reply=outcome.line,

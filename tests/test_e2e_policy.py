@@ -105,3 +105,34 @@ async def test_reload_with_broken_policy_keeps_the_old_one(config, upstream):
     assert await daemon.reload() is True
     assert daemon.gateway.runtime.policy is not old_policy
     store.close()
+
+
+async def test_logs_carry_no_student_data(config, upstream):
+    """Numbers, names, SSNs and a tell-tale file name reach the quarantine, never the log."""
+    import io
+    import sys
+
+    from gateway.config import LogSettings
+    from gateway.logsetup import configure_logging
+
+    buffer = io.StringIO()
+    configure_logging(LogSettings("debug", "json"), stream=buffer)
+    gw = await start(config)
+    try:
+        msg = email.message.EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = STAFF, "someone@outside.example.net", "records"
+        msg.set_content("Alex Jones, student ID 482913, grades attached. SSN: 219-45-6780")
+        msg.add_attachment(b"Student ID,Name,GPA\n482913,Alex Jones,3.2\n517204,Sam Lee,2.9\n",
+                           maintype="text", subtype="csv", filename="Alex_Jones_IEP.csv")
+        content = msg.as_bytes(policy=default_policy.clone(linesep="\r\n"))
+        errors, _ = await send(gw.port, STAFF, ["someone@outside.example.net"], content)
+        assert errors == {}
+        [entry] = gw.store.list_entries()
+        assert {"P7", "P9"} <= set(entry.rules)
+    finally:
+        await stop(gw)
+        configure_logging(LogSettings(), stream=sys.stdout)
+    log = buffer.getvalue()
+    assert '"event": "message"' in log and "student_number" in log  # findings are logged...
+    for secret in ("482913", "517204", "219-45-6780", "Alex", "Jones", "Sam Lee"):
+        assert secret not in log  # ...but never their values or the file's name
