@@ -144,7 +144,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     reader = _Reader(located, config_path.resolve().parent)
     settings = reader.settings(config_path.resolve())
     if reader.errors:
-        raise SourceErrors(reader.errors)
+        raise SourceErrors(sorted(reader.errors, key=lambda e: (e.line, e.column)))
     return settings
 
 
@@ -178,6 +178,7 @@ class _Reader:
         self.src = located
         self.base = base_dir
         self.errors: list[SourceError] = []
+        self.checked: set[YamlPath] = set()  # sections whose keys were already validated
 
     # -- generic accessors ----------------------------------------------------------------
     def section(self, path: YamlPath) -> dict[str, Any]:
@@ -189,6 +190,9 @@ class _Reader:
         if not isinstance(node, dict):
             self.fail(path, "must be a mapping")
             return {}
+        if path in self.checked:
+            return node
+        self.checked.add(path)
         allowed = _SECTIONS[".".join(str(p) for p in path)]
         for key in node:
             if key not in allowed:

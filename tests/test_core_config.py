@@ -1,0 +1,87 @@
+"""gateway.yaml: every error with file:line:column, paths relative to the file, URL forms."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.config import load_settings
+from gateway.yamlsrc import SourceErrors
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def errors_of(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(text)
+    with pytest.raises(SourceErrors) as info:
+        load_settings(path)
+    return [str(e).replace(str(path), "gateway.yaml") for e in info.value.errors]
+
+
+def test_every_error_is_reported_with_line_and_column(tmp_path):
+    errors = errors_of(tmp_path, """\
+listen: {host: 127.0.0.1, port: 10025}
+upstrem: {host: mail}
+smtp:
+  max_sessions: lots
+  bare_newline: rejekt
+trusted_networks: [10.0.0.0/8, not-a-net]
+district:
+  student_number_pattern: '(unclosed'
+""")
+    assert errors == [
+        "gateway.yaml:2:1: unknown key 'upstrem' (did you mean 'upstream'?)",
+        "gateway.yaml:4:17: 'max_sessions' must be an integer",
+        "gateway.yaml:5:17: 'bare_newline' must be one of reject, normalize (did you mean "
+        "'reject'?)",
+        "gateway.yaml:6:32: not an IP network: 'not-a-net'",
+        "gateway.yaml:8:27: bad regular expression: missing ), unterminated subpattern "
+        "at position 0",
+    ]
+
+
+def test_duplicate_keys_and_syntax_errors_point_at_their_line(tmp_path):
+    assert errors_of(tmp_path, "listen: {port: 1}\nlisten: {port: 2}\n") == [
+        "gateway.yaml:2:1: duplicate key 'listen' (first defined on line 1)"]
+    [syntax] = errors_of(tmp_path, "listen: {port: 1\nupstream: x\n")
+    assert syntax.startswith("gateway.yaml:2:") and "YAML syntax" in syntax
+
+
+def test_paths_and_sqlite_urls_resolve_against_the_config_folder(tmp_path):
+    (tmp_path / "gateway.yaml").write_text("""\
+directory: {people: people.csv}
+policies: rules/policies.yaml
+quarantine: {url: "sqlite:///state/q.db"}
+smtp: {max_message_size: 10M}
+""")
+    settings = load_settings(tmp_path / "gateway.yaml")
+    assert settings.directory.people == tmp_path / "people.csv"
+    assert settings.policies == tmp_path / "rules" / "policies.yaml"
+    assert settings.quarantine.path == tmp_path / "state" / "q.db"
+    assert settings.smtp.max_message_size == 10 * 1024 * 1024
+    (tmp_path / "gateway.yaml").write_text('quarantine: {url: "sqlite:////var/lib/g/q.db"}\n')
+    assert load_settings(tmp_path / "gateway.yaml").quarantine.path == Path("/var/lib/g/q.db")
+
+
+def test_trusted_networks_include_ipv4_mapped_addresses(tmp_path):
+    (tmp_path / "gateway.yaml").write_text("trusted_networks: [192.0.2.0/24]\n")
+    settings = load_settings(tmp_path / "gateway.yaml")
+    assert settings.is_trusted("192.0.2.7") and settings.is_trusted("::ffff:192.0.2.7")
+    assert not settings.is_trusted("198.51.100.1") and not settings.is_trusted(None)
+
+
+def test_serve_refuses_a_bad_config_and_check_config_accepts_the_shipped_one(tmp_path):
+    bad = tmp_path / "gateway.yaml"
+    bad.write_text("listen: {host: 127.0.0.1, prot: 25}\n")
+    run = subprocess.run([sys.executable, "-m", "gateway", "serve", "--config", str(bad)],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert run.returncode != 0
+    assert f"{bad}:1:27: unknown key 'prot' (did you mean 'port'?)" in run.stderr
+    good = subprocess.run([sys.executable, "-m", "gateway", "serve", "--check-config",
+                           "--config", str(ROOT / "config" / "gateway.yaml")],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert good.returncode == 0, good.stderr
