@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 YamlPath = tuple[str | int, ...]
+MAX_VALUES = 100_000  # per document, after alias expansion
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,57 +97,115 @@ def parse_yaml(text: str, name: str) -> Located:
         problem = exc.problem or exc.context or "invalid YAML"
         raise SourceErrors([SourceError(name, line, col, f"YAML syntax: {problem}",
                                         "yaml-syntax")]) from None
+    except yaml.YAMLError as exc:  # ReaderError: a character YAML does not allow (NUL, ...)
+        line, col = _position(text, getattr(exc, "position", 0))
+        char = getattr(exc, "character", None)
+        problem = (f"character #x{char:04x} is not allowed" if isinstance(char, int)
+                   else "invalid YAML")
+        raise SourceErrors([SourceError(name, line, col, f"YAML syntax: {problem}",
+                                        "yaml-syntax")]) from None
+    except RecursionError:  # PyYAML's composer recurses once per nesting level
+        raise SourceErrors([SourceError(name, 1, 1, "YAML syntax: nested too deeply",
+                                        "yaml-syntax")]) from None
     located = Located(name, None)
     errors: list[SourceError] = []
     if node is None:
         located.data = {}
         located.marks[()] = (1, 1)
         return located
-    located.data = _convert(node, (), located, errors)
+    try:
+        located.data = _Converter(located, errors).convert(node, ())
+    except RecursionError:
+        errors.append(SourceError(name, 1, 1, "YAML: nested too deeply"))
     if errors:
         raise SourceErrors(errors)
     return located
+
+
+def _position(text: str, position: int) -> tuple[int, int]:
+    """1-based line and column of a character offset."""
+    position = max(0, min(position, len(text)))
+    return text.count("\n", 0, position) + 1, position - text.rfind("\n", 0, position)
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _convert(node: yaml.Node, path: YamlPath, located: Located,
-             errors: list[SourceError]) -> Any:
-    located.marks[path] = _mark(node)
-    if isinstance(node, yaml.MappingNode):
+class _Converter:
+    """Node tree → plain data. Aliases share nodes, so a cycle is reported rather than
+    followed, and the expanded size is bounded ("billion laughs": a few lines that expand to
+    billions of values)."""
+
+    def __init__(self, located: Located, errors: list[SourceError]):
+        self.located = located
+        self.errors = errors
+        self.active: set[int] = set()  # ids of the collection nodes being converted
+        self.left = MAX_VALUES
+        self.constructor = yaml.SafeLoader("")  # per document: it caches every node it saw
+
+    def fail(self, node: yaml.Node, message: str) -> None:
+        line, col = _mark(node)
+        self.errors.append(SourceError(self.located.file, line, col, message))
+
+    def convert(self, node: yaml.Node, path: YamlPath) -> Any:
+        located = self.located
+        located.marks[path] = _mark(node)
+        self.left -= 1
+        if self.left < 0:
+            if self.left == -1:
+                self.fail(node, f"YAML: more than {MAX_VALUES} values once aliases are "
+                          "expanded")
+            return None
+        if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            return self.scalar(node)
+        if id(node) in self.active:
+            self.fail(node, "YAML: an alias refers to a node that contains it")
+            return None
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+            return self.mapping(node, path)
+        finally:
+            self.active.discard(id(node))
+
+    def mapping(self, node: yaml.MappingNode, path: YamlPath) -> dict[Any, Any]:
+        located = self.located
         result: dict[Any, Any] = {}
+        first: dict[Any, int] = {}  # key (and its text) -> line, for duplicate reports
         for key_node, value_node in node.value:
-            key = _scalar_value(key_node)
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                self.fail(key_node, "YAML merge keys (<<) are not supported")
+                continue
+            key = self.scalar(key_node)
             if isinstance(key, list | dict):
-                line, col = _mark(key_node)
-                errors.append(SourceError(located.file, line, col, "a key must be a scalar"))
+                self.fail(key_node, "a key must be a scalar")
                 continue
             key_path = (*path, str(key))
-            if key in result:
-                line, col = _mark(key_node)
-                first = located.key_marks[key_path][0]
-                errors.append(SourceError(located.file, line, col,
-                                          f"duplicate key '{key}' (first defined on line {first})",
-                                          "duplicate-key"))
+            line = first.get(key, first.get(str(key)))
+            if line is not None:
+                kline, kcol = _mark(key_node)
+                self.errors.append(SourceError(
+                    located.file, kline, kcol,
+                    f"duplicate key '{key}' (first defined on line {line})", "duplicate-key"))
                 continue
+            first[key] = first[str(key)] = _mark(key_node)[0]
             located.key_marks[key_path] = _mark(key_node)
-            result[key] = _convert(value_node, key_path, located, errors)
+            result[key] = self.convert(value_node, key_path)
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, (*path, i), located, errors) for i, item in enumerate(node.value)]
-    return _scalar_value(node)
 
-
-def _scalar_value(node: yaml.Node) -> Any:
-    if not isinstance(node, yaml.ScalarNode):
-        return []
-    # Resolves int/bool/null/timestamps by tag exactly as yaml.safe_load does.
-    return _CONSTRUCTOR.construct_object(node, deep=True)
-
-
-_CONSTRUCTOR = yaml.SafeLoader("")
+    def scalar(self, node: yaml.Node) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            return []
+        # Resolves int/bool/null/timestamps by tag exactly as yaml.safe_load does.
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.MarkedYAMLError as exc:  # an unknown tag (!foo, !!python/..., <<)
+            self.fail(node, f"YAML: {exc.problem or 'bad value'}")
+        except (ValueError, OverflowError, TypeError) as exc:  # 2020-13-45, a 5000-digit int
+            self.fail(node, f"YAML: bad value ({exc})")
+        return None
 
 
 def _os_reason(exc: BaseException) -> str:
