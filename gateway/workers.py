@@ -1,10 +1,13 @@
-"""`smtp.workers: N`: N serving processes behind one listening socket, so every core works.
+"""`smtp.workers: N`: N serving processes on one listening address, so every core works.
 
 Why processes: inspection and the SMTP protocol are CPU-bound Python; one process, one GIL,
-one core. The parent binds the listening socket, loads and checks everything once (so a bad
-config fails before any fork), then forks N workers that inherit the socket and each run the
-ordinary single-process daemon on it; the kernel hands each new connection to whichever worker
-accepts first, so a busy worker takes fewer. The parent does no mail work. It
+one core. The parent loads and checks everything once and reserves the address (bound, not
+listening, so a bad config or a taken port fails before any fork), then forks N workers; each
+opens its own listening socket on that address with SO_REUSEPORT and runs the ordinary
+single-process daemon on it. The kernel spreads new connections evenly over the workers' sockets.
+(One shared, inherited socket is not used: a worker woken first accepts a whole burst of
+connections, and with long SMTP sessions one worker ends up with all the load.) The parent does
+no mail work. It
 
 - tells systemd READY=1 with MAINPID=itself once the workers run, and pings the watchdog;
 - forwards SIGHUP (each worker reloads config, directory and policy; a bad file keeps the old)
@@ -50,15 +53,19 @@ def worker_count(settings: Settings) -> int:
     return settings.smtp.workers or os.cpu_count() or 1
 
 
-def bind(settings: Settings) -> socket.socket:
-    """The listening socket all workers share (inherited across fork)."""
-    host, port = settings.listen.host, settings.listen.port
+def bind(host: str, port: int, *, listen: bool) -> socket.socket:
+    """A SO_REUSEPORT socket on the address: the parent's reservation, or a worker's listener.
+
+    The parent's socket never listens, so the kernel never hands it a connection.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.listen(1024)
-    sock.setblocking(False)
+    if listen:
+        sock.listen(1024)
+        sock.setblocking(False)
     return sock
 
 
@@ -82,7 +89,8 @@ class Supervisor:
         self.settings = settings
         self.runtime = runtime
         self.count = worker_count(settings)
-        self.sock = bind(settings)
+        self.sock = bind(settings.listen.host, settings.listen.port, listen=False)
+        self.port = self.sock.getsockname()[1]  # the real one when the config says port 0
         self.metrics = metrics_dir(settings)
         self.workers: dict[int, int] = {}  # pid -> worker index
         self.restart_due: dict[int, float] = {}  # worker index -> monotonic time
@@ -94,7 +102,7 @@ class Supervisor:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics)
         for index in range(self.count):
             self.spawn(index)
-        port = self.sock.getsockname()[1]
+        port = self.port
         log.info("workers_started", workers=self.count, pid=os.getpid(),
                  listen=f"{self.settings.listen.host}:{port}")
         sdnotify.notify("READY=1", f"MAINPID={os.getpid()}",
@@ -177,7 +185,7 @@ class Supervisor:
 
 
 def run_worker(parent: Supervisor, index: int) -> int:
-    """In the forked child: become an ordinary daemon serving on the inherited socket."""
+    """In the forked child: become an ordinary daemon serving on its own SO_REUSEPORT socket."""
     signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
     for signo in SIGNALS:
         signal.signal(signo, signal.SIG_DFL)
@@ -191,7 +199,9 @@ def run_worker(parent: Supervisor, index: int) -> int:
         settings = dataclasses.replace(settings, metrics_listen=None)
     store = open_quarantine(settings)  # after fork: never share a database connection
     daemon = Daemon(parent.config_path, settings, parent.runtime, store)
-    daemon.gateway = _shared_socket_gateway(daemon, parent.sock)
+    parent.sock.close()  # the reservation stays with the parent
+    listener = bind(settings.listen.host, parent.port, listen=True)
+    daemon.gateway = _own_socket_gateway(daemon, listener)
     if index != 0:
         daemon._digest_loop = _no_digest  # type: ignore[method-assign]
     return _run(daemon.run())
@@ -201,16 +211,16 @@ async def _no_digest() -> None:
     """Workers other than 0 send no digest: one digest per interval, not one per worker."""
 
 
-def _shared_socket_gateway(daemon: Any, sock: socket.socket) -> Any:
+def _own_socket_gateway(daemon: Any, sock: socket.socket) -> Any:
     from gateway.server import Gateway
 
-    class SharedSocketGateway(Gateway):
+    class WorkerGateway(Gateway):
         async def start(self, *, sock: Any = None, reuse_port: bool = False) -> None:
-            await super().start(sock=shared)
+            await super().start(sock=listener)
 
-    shared = sock
+    listener = sock
     old = daemon.gateway
-    return SharedSocketGateway(old.settings, old.runtime, old.store, old.relay)
+    return WorkerGateway(old.settings, old.runtime, old.store, old.relay)
 
 
 def _multiprocess_metrics(folder: Path, *, serve: bool) -> None:
