@@ -7,6 +7,7 @@ paths and relative SQLite URLs resolve against the config file's folder (SPEC §
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import socket
 from dataclasses import dataclass, field
@@ -212,7 +213,10 @@ class _Reader:
             self.fail(path, f"'{path[-1]}' must be a number, not a boolean")
             return default
         if kind is float and isinstance(value, int):
-            return float(value)
+            value = float(value) if abs(value) < 1e300 else math.inf
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(path, f"'{path[-1]}' must be a finite number")
+            return default
         if not isinstance(value, kind):
             self.fail(path, f"'{path[-1]}' must be {_kind_name(kind)}")
             return default
@@ -235,7 +239,11 @@ class _Reader:
             self.fail(path, f"'{path[-1]}' must be a size such as 25M or 1048576")
             return default
         unit = (match.group(2) or "").lower()[:1]
-        return int(float(match.group(1)) * _SIZE_UNITS[unit])
+        size = float(match.group(1)) * _SIZE_UNITS[unit]
+        if not math.isfinite(size):
+            self.fail(path, f"'{path[-1]}' is too large")
+            return default
+        return int(size)
 
     def choice(self, path: YamlPath, choices: tuple[str, ...], default: str) -> str:
         value = self.get(path, str, default)
@@ -319,7 +327,7 @@ class _Reader:
         pattern = self.get((*p, "student_number_pattern"), str, r"\b\d{6}\b")
         try:
             re.compile(pattern)
-        except re.error as exc:
+        except (re.error, OverflowError, RecursionError) as exc:  # a{9999999999}, ((((...
             self.fail((*p, "student_number_pattern"), f"bad regular expression: {exc}")
         staff = tuple(d.lower().rstrip(".") for d in self.str_list((*p, "staff_domains")))
         students = tuple(d.lower().rstrip(".") for d in self.str_list((*p, "student_domains")))
@@ -346,7 +354,7 @@ class _Reader:
         if not value:
             return None
         host, sep, port = value.rpartition(":")
-        if not sep or not port.isdigit():
+        if not sep or not (port.isascii() and port.isdigit()) or int(port) > 65535:
             self.fail(("metrics", "listen"), "metrics listen must be HOST:PORT")
             return None
         return Endpoint(host.strip("[]") or "127.0.0.1", int(port))

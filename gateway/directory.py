@@ -39,7 +39,7 @@ def normalize_address(address: str) -> str:
     `Alex.Jones@` must not slip past the directory. Addresses that are not strictly valid fall
     back to a plain lowercase: a strange address must never crash the gateway.
     """
-    text = address.strip().strip("<>").strip()
+    text = address.strip().strip("<>").strip().rstrip(".")  # a root-anchored domain is the same
     if not text:
         return ""
     if _PLAIN.match(text) and "xn--" not in text.lower():
@@ -50,6 +50,24 @@ def normalize_address(address: str) -> str:
     except (EmailNotValidError, UnicodeError, ValueError):
         return text.lower()
     return valid.normalized.lower()
+
+
+def routes_elsewhere(address: str) -> bool:
+    """True for a local part that a mail server may route onward: `a%b@`, `a!b@`, `"a@b"@`.
+
+    Postfix resolves such addresses to the inner destination (percent hack, UUCP bang paths,
+    dequoting), so `"victim@gmail.example"@staff.district` can leave the District. They are
+    never treated as District accounts, and the server refuses them (Postfix's
+    allow_untrusted_routing = no, for every client).
+    """
+    local = address.strip().strip("<>").rpartition("@")[0]
+    return any(c in local for c in '@%!"')
+
+
+def _without_subaddress(address: str) -> str:
+    """`alex+school@gmail.example` → `alex@gmail.example` (a tag still reaches the mailbox)."""
+    local, _, domain = address.rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}" if "+" in local else address
 
 
 def domain_of(address: str) -> str:
@@ -101,9 +119,11 @@ class Directory:
     def party(self, address: str) -> Party:
         """Classify an address (SPEC §2); never raises."""
         norm = normalize_address(address)
+        if routes_elsewhere(norm):
+            return Party(norm, Role.EXTERNAL, False)
         domain = domain_of(norm)
         district = domain in self.staff_domains or domain in self.student_domains
-        row = self.rows.get(norm)
+        row = self.rows.get(norm) or self.rows.get(_without_subaddress(norm))
         if row is not None:
             return Party(norm, row.role, district, row.person_id, row.name or None,
                          self.supervisor_of(row.person_id) if row.role is Role.STAFF else None,
@@ -180,22 +200,31 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the path
+        reason = (exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
+                  if isinstance(exc, UnicodeDecodeError) else "bad file name")
         raise SourceErrors([SourceError(name, 1, 1, f"cannot read file: {reason}",
                                         "unreadable")]) from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    try:
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise SourceErrors([SourceError(name, 1, 1, f"cannot parse CSV: {exc}",
+                                        "unreadable")]) from None
     missing = [c for c in columns if c not in header]
     if missing:
         raise SourceErrors([SourceError(name, 1, 1, "missing column(s): " + ", ".join(missing),
                                         "missing-column")])
     reader.fieldnames = header
-    for row in reader:
-        clean = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}
-        if not any(clean.values()):
-            continue
-        yield reader.line_num, clean
+    try:
+        for row in reader:
+            clean = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}
+            if not any(clean.values()):
+                continue
+            yield reader.line_num, clean
+    except csv.Error as exc:  # e.g. an unclosed quote swallowing the rest of the file
+        raise SourceErrors([SourceError(name, reader.line_num, 1, f"cannot parse CSV: {exc}",
+                                        "unreadable")]) from None
 
 
 def _problem(directory: Directory, path: Path, line: int, message: str) -> None:
@@ -227,8 +256,8 @@ def _people_row_problem(row: dict[str, str], directory: Directory) -> str | None
     if not row["address"] or "@" not in row["address"]:
         return "row skipped: missing or malformed address"
     if row["role"].lower() not in _ROLES:
-        return (f"row skipped: role must be staff, student or parent, not "
-                f"'{row['role'][:20]}'")
+        # The cell's value is not echoed: in a shifted row it is often a student's name.
+        return "row skipped: the role column must be staff, student or parent"
     if not row["person_id"]:
         return "row skipped: missing person_id"
     existing = directory.rows.get(normalize_address(row["address"]))

@@ -6,6 +6,8 @@ so there is one implementation of "what should happen to this message".
 
 from __future__ import annotations
 
+from email.utils import getaddresses
+
 from gateway.model import (
     Action,
     ContactHistory,
@@ -17,16 +19,35 @@ from gateway.model import (
     RuleMatch,
     Verdict,
 )
-from gateway.runtime import Runtime
+from gateway.runtime import Directory, Runtime
 
 
 def decide(envelope: Envelope, runtime: Runtime, history: ContactHistory) -> Decision:
-    """Classify the parties, inspect the content once, and let the policy decide per recipient."""
+    """Inspect the content once, classify the parties, let the policy decide per recipient."""
     directory = runtime.directory
-    sender = directory.party(envelope.mail_from)
-    recipients = [directory.party(rcpt) for rcpt in envelope.rcpt_tos]
     inspection = runtime.inspector.inspect(envelope.content)
+    sender = classify_sender(directory, envelope.mail_from, inspection.from_header)
+    recipients = [directory.party(rcpt) for rcpt in envelope.rcpt_tos]
     return runtime.policy.decide(envelope, sender, recipients, inspection, history)
+
+
+def classify_sender(directory: Directory, mail_from: str, from_header: str | None) -> Party:
+    """The envelope sender's party, unless that is null or an outsider and the From header
+    names someone the directory knows.
+
+    Why: staff rules (P1, P2, P7–P11) must not be dodged by sending with `MAIL FROM:<>` or a
+    throwaway envelope address while the From header says who wrote it. Taking the stricter
+    reading fails closed; a spoofed From from outside is also marked by P13.
+    """
+    envelope_party = directory.party(mail_from) if mail_from else None
+    if envelope_party is not None and envelope_party.role is not Role.EXTERNAL:
+        return envelope_party
+    for _name, address in getaddresses([from_header or ""]):
+        if address:
+            header_party = directory.party(address)
+            if header_party.role is not Role.EXTERNAL:
+                return header_party
+    return envelope_party or Party(mail_from, Role.EXTERNAL, False)
 
 
 def fail_closed(envelope: Envelope, reason: str) -> Decision:

@@ -9,7 +9,6 @@ daemon keeps serving (DESIGN habit 1).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import secrets
 import ssl
@@ -26,6 +25,7 @@ from gateway.actions.execute import Executor, Outcome
 from gateway.actions.relay import Relay
 from gateway.config import Settings
 from gateway.dataread import BlockDataSMTP
+from gateway.directory import ascii_domain, routes_elsewhere
 from gateway.model import ContactHistory, Decision, Envelope, NoHistory
 from gateway.pipeline import decide, fail_closed
 from gateway.quarantine.base import QuarantineStore
@@ -117,6 +117,10 @@ class Handler:
         settings = self.gateway.settings
         if len(envelope.rcpt_tos) >= settings.smtp.max_recipients:
             return "452 4.5.3 Too many recipients"
+        if routes_elsewhere(address):
+            return "550 5.7.1 Routing characters in the local part are not accepted"
+        if not address.isascii() and not envelope.smtp_utf8:
+            return "553 5.6.7 Non-ASCII address needs SMTPUTF8"
         if not settings.is_trusted(_peer_ip(session.peer)) and not _is_district(address,
                                                                                settings):
             return "554 5.7.1 Relay access denied"
@@ -333,10 +337,7 @@ def _peer_ip(peer: Any) -> str | None:
 
 
 def _is_district(address: str, settings: Settings) -> bool:
-    domain = address.rpartition("@")[2].strip().rstrip(".").lower()
-    with contextlib.suppress(UnicodeError):
-        domain = domain.encode("idna").decode("ascii")
-    return domain in settings.district.domains
+    return ascii_domain(address.rpartition("@")[2]) in settings.district.domains
 
 
 def _replace_content(envelope: Envelope, content: bytes) -> Envelope:

@@ -82,7 +82,7 @@ def load_yaml(path: str | Path, *, display_name: str | None = None) -> Located:
     name = display_name or str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the path
         raise SourceErrors([SourceError(name, 1, 1, f"cannot read file: {_os_reason(exc)}",
                                         "unreadable")]) from None
     return parse_yaml(text, name)
@@ -211,4 +211,4 @@ class _Converter:
 def _os_reason(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return exc.strerror or type(exc).__name__
-    return "not valid UTF-8"
+    return "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else "bad file name"

@@ -17,6 +17,7 @@ from gateway.quarantine.base import (
     Actor,
     EntryNotFound,
     EntryQuery,
+    HoldResult,
     QuarantineError,
     ReleaseBusy,
 )
@@ -102,13 +103,21 @@ def test_different_recipients_or_bytes_are_different_entries(store) -> None:
     assert len({a.id, b.id, c.id}) == 3
 
 
-def test_retry_after_release_is_still_recognised(store) -> None:
-    """A client retrying after a 4xx must not make the reviewer's released mail held again."""
+def test_same_message_after_review_or_retry_window_is_a_new_entry(store) -> None:
+    """Only a retry of a still-held copy is a duplicate. The same bytes sent again after a
+    reviewer released the first copy, or days later (a script without Date/Message-ID), are
+    a new message: swallowing them with 250 would lose mail."""
     request = hold_request()
     held = store.hold(request)
+    assert store.hold(request) == HoldResult(held.id, duplicate=True)  # a retry after 4xx
     store.claim_release(held.id, REVIEWER, 60)
     store.finish_release(held.id, REVIEWER, "ok", (STUDENT_PERSONAL,), {})
-    assert store.hold(request).duplicate
+    again = store.hold(request)
+    assert not again.duplicate and again.id != held.id
+    later = hold_request(make_message("weekly"), received=datetime.now(UTC) - timedelta(days=6))
+    first = store.hold(later)
+    resent = store.hold(replace(later, received=datetime.now(UTC)))
+    assert not resent.duplicate and resent.id != first.id
 
 
 def test_list_filters(store) -> None:

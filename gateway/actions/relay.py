@@ -26,6 +26,7 @@ from gateway.config import UpstreamSettings
 log = structlog.get_logger("gateway.relay")
 
 Reply = tuple[int, str]
+NEEDS_SMTPUTF8 = (553, "5.6.7 The upstream does not accept non-ASCII addresses (no SMTPUTF8)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +157,8 @@ class Relay:
         except (aiosmtplib.SMTPServerDisconnected, ConnectionError, OSError):
             self._discard(smtp)
             return self._temporary("dropped", (451, "4.4.2 upstream connection lost"))
-        except aiosmtplib.SMTPException:
+        except Exception:  # the contract: a result, never an exception
+            log.exception("relay_unexpected_error")
             self._discard(smtp)
             return self._temporary("protocol", (451, "4.4.2 upstream protocol error"))
 
@@ -168,6 +170,8 @@ class Relay:
             await smtp.mail(mail_from, options=options, encoding=encoding)
         except aiosmtplib.SMTPResponseException as exc:
             return await self._refused_all(smtp, rcpts, (exc.code, exc.message), "MAIL")
+        except UnicodeEncodeError:  # nothing was sent: the upstream lacks SMTPUTF8
+            return await self._refused_all(smtp, rcpts, NEEDS_SMTPUTF8, "MAIL")
         except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
             if reused:
                 raise _Retry() from None
@@ -177,6 +181,9 @@ class Relay:
             try:
                 await smtp.rcpt(rcpt, encoding=encoding)
                 accepted.append(rcpt)
+            except UnicodeEncodeError:
+                refused[rcpt] = NEEDS_SMTPUTF8
+                continue
             except aiosmtplib.SMTPRecipientRefused as exc:
                 if exc.code < 500:
                     # One tempfailed recipient: nothing is sent, the client retries them all.

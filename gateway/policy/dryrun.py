@@ -7,6 +7,7 @@ The explanation names rules, reasons, roles and detector counts; never a finding
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -45,10 +46,13 @@ def envelope_for(raw: bytes, settings: Settings, *, mail_from: str | None = None
 def read_only_history(settings: Settings) -> Iterator[ContactHistory]:
     """The quarantine store's contact history opened read-only, or an empty history when
     there is no store (yet): a dry run must never create or change a database."""
+    from gateway.quarantine import open_store
+
     try:
-        from gateway.quarantine import open_store
-        store = open_store(settings, readonly=True)
-    except Exception:  # no store module, no database, unsupported URL: nothing to count
+        store = open_store(settings, readonly=True)  # no database yet: an empty history
+    except Exception as exc:  # unreadable (permissions, corrupt): say so, P6 may differ
+        print(f"gateway: warning: contact history unreadable, P6 counts as no earlier "
+              f"contacts: {exc}", file=sys.stderr)
         yield NoHistory()
         return
     try:

@@ -40,6 +40,9 @@ from gateway.quarantine.times import from_db, to_db, utcnow
 
 log = structlog.get_logger("gateway.quarantine")
 
+# A sending MTA retries a 4xx for up to 5 days (Postfix maximal_queue_lifetime); within that
+# window the same bytes to the same recipients are its retry, not a new message.
+RETRY_WINDOW = timedelta(days=5)
 _ENTRY_COLUMNS = ("id, queue_id, received, client_ip, mail_from, message_id, subject, size, "
                   "sha256, status, rules, reasons, findings, samples")
 
@@ -82,10 +85,14 @@ class SQLiteStore:
     def hold(self, request: HoldRequest) -> HoldResult:
         key = dedup_key(request)
         with self._tx(write=True) as db:
-            row = db.execute("SELECT id FROM entries WHERE dedup_key = ?", (key,)).fetchone()
-            if row:
-                result = HoldResult(row[0], duplicate=True)
+            row = db.execute("SELECT id, status, received FROM entries WHERE dedup_key = ?",
+                             (key,)).fetchone()
+            if row and row[1] == "held" and from_db(row[2]) >= request.received - RETRY_WINDOW:
+                result = HoldResult(row[0], duplicate=True)  # the client's retry after a 4xx
             else:
+                if row:  # reviewed or old: the same message sent again is a new entry
+                    db.execute("UPDATE entries SET dedup_key = dedup_key || ':' || id"
+                               " WHERE id = ?", (row[0],))
                 result = HoldResult(self._insert(db, request, key), duplicate=False)
         log.info("quarantine_hold", id=result.id, rules=list(request.rules),
                  recipients=len(set(request.recipients)), size=len(request.content),
