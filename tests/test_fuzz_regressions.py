@@ -6,8 +6,13 @@ inspection never raises and holds what it cannot finish.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from gateway.config import load_settings
+from gateway.directory import load_directory
+from gateway.policy.loader import load_policy
 from gateway.yamlsrc import SourceErrors, parse_yaml
 
 
@@ -66,3 +71,50 @@ def test_yaml_keys_equal_as_values_are_duplicates() -> None:
     # 1 and 1.0 are the same dict key but different texts: was a KeyError
     assert _yaml_errors("1: a\n1.0: b")[0] == ("f.yaml:2:1: duplicate key '1.0' "
                                                 "(first defined on line 1)")
+
+
+# --- config, directory, policy files ----------------------------------------------------------
+
+def _settings_errors(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(text)
+    with pytest.raises(SourceErrors) as info:
+        load_settings(path)
+    return [e.message for e in info.value.errors]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('metrics: {listen: "127.0.0.1:²"}', "metrics listen must be HOST:PORT"),  # was ValueError
+    ('metrics: {listen: "127.0.0.1:99999"}', "metrics listen must be HOST:PORT"),
+    ("smtp: {max_message_size: '" + "9" * 400 + "'}", "'max_message_size' is too large"),
+    ("district: {student_number_pattern: 'a{99999999999}'}", "bad regular expression"),
+    ("district: {student_number_pattern: '" + "(" * 3000 + ")" * 3000 + "'}",
+     "bad regular expression"),  # was RecursionError
+    ("inspection: {time_budget: .nan}", "'time_budget' must be a finite number"),
+    ("inspection: {time_budget: .inf}", "'time_budget' must be a finite number"),
+    ("upstream: {timeout: " + "9" * 400 + "}", "'timeout' must be a finite number"),
+])
+def test_config_hostile_values_are_source_errors(tmp_path: Path, text: str,
+                                                 message: str) -> None:
+    assert _settings_errors(tmp_path, text)[0].startswith(message)
+
+
+def test_nul_in_a_configured_path_is_a_source_error(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text('policies: "p\\0.yaml"\ndirectory: {people: "a\\0b.csv"}\n')
+    settings = load_settings(path)
+    with pytest.raises(SourceErrors, match="cannot read file: bad file name"):
+        load_directory(settings)
+    with pytest.raises(SourceErrors, match="cannot read file: bad file name"):
+        load_policy(settings, None)
+
+
+def test_directory_csv_parse_error_is_a_source_error(tmp_path: Path) -> None:
+    people = tmp_path / "people.csv"
+    people.write_bytes(b"address,role,person_id,name,supervisor,students\n"
+                       b'a@b.example,staff,T1,"' + b"x" * 200_000 + b"\n")  # unclosed quote
+    path = tmp_path / "gateway.yaml"
+    path.write_text("directory: {people: people.csv}\n")
+    with pytest.raises(SourceErrors) as info:
+        load_directory(load_settings(path))
+    assert info.value.errors[0].message.startswith("cannot parse CSV: field larger than")
