@@ -337,11 +337,15 @@ class _Reader:
         p = ("quarantine",)
         url = self.get((*p, "url"), str, "sqlite:///../var/quarantine.db")
         path: Path | None = None
-        if url.startswith("sqlite:///"):
+        if url.startswith("sqlite:///") and url != "sqlite:///":
             rest = url[len("sqlite:///"):]
             path = Path(rest) if rest.startswith("/") else self.base / rest
-        elif not url.startswith(("postgresql://", "postgres://")):
-            self.fail((*p, "url"), "quarantine url must be sqlite:///PATH or postgresql://...")
+        elif url.startswith(("postgresql://", "postgres://")):
+            # Fail here, not at start-up: --check-config must not pass what serve refuses.
+            self.fail((*p, "url"), "PostgreSQL quarantine is not supported yet; use "
+                      "sqlite:////ABSOLUTE/PATH.db or sqlite:///RELATIVE/PATH.db")
+        else:
+            self.fail((*p, "url"), "quarantine url must be sqlite:///PATH.db")
         return QuarantineSettings(
             url=url, path=path,
             notify_sender=self.get((*p, "notify_sender"), bool, False),

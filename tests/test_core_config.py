@@ -85,3 +85,13 @@ def test_serve_refuses_a_bad_config_and_check_config_accepts_the_shipped_one(tmp
                            "--config", str(ROOT / "config" / "gateway.yaml")],
                           capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert good.returncode == 0, good.stderr
+
+
+@pytest.mark.parametrize("url, message", [
+    ("postgresql://gw@db/quarantine", "PostgreSQL quarantine is not supported yet"),
+    ("sqlite:///", "quarantine url must be sqlite:///PATH.db"),
+    ("mysql://x", "quarantine url must be sqlite:///PATH.db"),
+])
+def test_quarantine_urls_serve_cannot_open_fail_validation(tmp_path, url, message):
+    [error] = errors_of(tmp_path, f'quarantine: {{url: "{url}"}}\n')
+    assert error.startswith("gateway.yaml:1:19: ") and message in error
