@@ -186,6 +186,16 @@ class Annotation:
     subject_tag: str | None = None
     notice: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form, kept with a held copy so a release annotates it as relaying would have."""
+        return {"headers": [list(h) for h in self.headers], "subject_tag": self.subject_tag,
+                "notice": self.notice}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Annotation:
+        return cls(tuple((str(k), str(v)) for k, v in data.get("headers", ())),
+                   data.get("subject_tag"), data.get("notice"))
+
 
 @dataclass(frozen=True, slots=True)
 class Notification:

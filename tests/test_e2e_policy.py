@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import shutil
 from email.policy import default as default_policy
@@ -136,3 +137,29 @@ async def test_logs_carry_no_student_data(config, upstream):
     assert '"event": "message"' in log and "student_number" in log  # findings are logged...
     for secret in ("482913", "517204", "219-45-6780", "Alex", "Jones", "Sam Lee"):
         assert secret not in log  # ...but never their values or the file's name
+
+
+async def test_release_applies_the_annotations_the_held_copy_would_have_had(config, upstream):
+    """Held by P10 and annotated by P13: the released copy carries the P13 marks too."""
+    from gateway.cli import main as cli
+
+    text = config.read_text().replace('trusted_networks: [127.0.0.0/8, "::1/128"]',
+                                      "trusted_networks: [192.0.2.0/24]")
+    assert text != config.read_text()
+    config.write_text(text)
+    gw = await start(config)
+    try:
+        content = plain("hello", "Nobody likes you.", sender=STAFF, to=STUDENT)
+        errors, _ = await send(gw.port, "spoof@evil.example", [STUDENT], content)
+        assert errors == {} and upstream.messages == []
+        [entry] = gw.store.list_entries()
+        assert {"P10", "P13"} <= set(entry.rules)
+    finally:
+        await stop(gw)
+    status = await asyncio.to_thread(cli, ["quarantine", "release", entry.id, "--reason",
+                                           "reviewed", "--config", str(config)])
+    assert status == 0
+    [released] = upstream.messages
+    msg = email.message_from_bytes(released.content, policy=default_policy)
+    assert msg["Subject"].startswith("[UNVERIFIED]")
+    assert msg["X-District-Sender-Verified"] == "no"

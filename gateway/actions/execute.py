@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate, make_msgid
+from typing import Any
 
 import structlog
 
@@ -29,7 +30,7 @@ from gateway.actions.dsn import build_dsn
 from gateway.actions.relay import Relay, RelayResult
 from gateway.actions.trace import received_header
 from gateway.config import Settings
-from gateway.model import Action, Annotation, Decision, Notification, Verdict
+from gateway.model import Action, Annotation, Decision, Notification, RuleMatch, Verdict
 from gateway.quarantine.base import HoldRequest, QuarantineStore
 
 log = structlog.get_logger("gateway.actions")
@@ -187,9 +188,7 @@ def _all_refused_reply(decision: Decision,
 
 def hold_request(decision: Decision, verdicts: Sequence[Verdict]) -> HoldRequest:
     env = decision.envelope
-    reasons = tuple({"recipient": v.recipient.address, "rule": m.rule, "reason": m.reason,
-                     "action": str(m.action), "monitor": m.monitor}
-                    for v in verdicts for m in v.matches)
+    reasons = tuple(_reason(v, m, decision.body_notice) for v in verdicts for m in v.matches)
     rules = tuple(dict.fromkeys(r for v in verdicts for r in v.rules))
     samples = tuple({"detector": f.detector, "location": f.location, "sample": f.sample}
                     for f in decision.findings if f.sample)
@@ -200,6 +199,16 @@ def hold_request(decision: Decision, verdicts: Sequence[Verdict]) -> HoldRequest
         message_id=decision.inspection.message_id, subject=decision.inspection.subject,
         content=env.content, rules=rules, reasons=reasons,
         findings=tuple(f.public() for f in decision.findings), samples=samples)
+
+
+def _reason(verdict: Verdict, match: RuleMatch, body_notice: bool) -> dict[str, Any]:
+    reason = {"recipient": verdict.recipient.address, "rule": match.rule,
+              "reason": match.reason, "action": str(match.action), "monitor": match.monitor}
+    if match.annotation is not None and not match.monitor:
+        # A held recipient may also have been annotated (P13 + P10): a release applies it.
+        reason["annotation"] = match.annotation.to_dict()
+        reason["body_notice"] = body_notice
+    return reason
 
 
 def notification_message(notice: Notification, settings: Settings) -> bytes:

@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from gateway.model import Envelope
+from gateway.actions.annotate import annotate
+from gateway.model import Annotation, Envelope
 from gateway.quarantine.base import Actor, Entry, QuarantineStore
 
 
@@ -67,12 +68,40 @@ async def release_entry(store: QuarantineStore, entry_id: str, actor: Actor, rea
         if content is None:
             failed = {rcpt: "held copy missing" for rcpt in held}
         else:
-            result = await send(entry.mail_from, held, trace_header(entry, hostname) + content)
-            delivered, failed = split_outcome(result, held)
+            delivered, failed = await _send_copies(entry, held, content, send, hostname)
     finally:
         entry = await asyncio.to_thread(store.finish_release, entry.id, actor, reason,
                                         delivered, failed)
     return ReleaseOutcome(entry, held, delivered, failed)
+
+
+async def _send_copies(entry: Entry, held: tuple[str, ...], content: bytes, send: Send,
+                       hostname: str) -> tuple[tuple[str, ...], dict[str, str]]:
+    """One transaction per distinct annotated copy, as the daemon relays them."""
+    delivered: list[str] = []
+    failed: dict[str, str] = {}
+    trace = trace_header(entry, hostname)
+    for (extra, body_notice), rcpts in annotated_groups(entry, held).items():
+        body = (annotate(content, extra, body_notice=body_notice) if extra
+                else content)
+        result = await send(entry.mail_from, rcpts, trace + body)
+        ok, bad = split_outcome(result, rcpts)
+        delivered += ok
+        failed.update(bad)
+    return tuple(delivered), failed
+
+
+def annotated_groups(entry: Entry, held: tuple[str, ...]
+                     ) -> dict[tuple[tuple[Annotation, ...], bool], tuple[str, ...]]:
+    """Held recipients grouped by the annotations their verdict carried (most have none)."""
+    groups: dict[tuple[tuple[Annotation, ...], bool], list[str]] = {}
+    for rcpt in held:
+        reasons = [r for r in entry.reasons
+                   if r.get("recipient") == rcpt and isinstance(r.get("annotation"), dict)]
+        annotations = tuple(Annotation.from_dict(r["annotation"]) for r in reasons)
+        body_notice = all(r.get("body_notice", True) for r in reasons)
+        groups.setdefault((annotations, body_notice), []).append(rcpt)
+    return {key: tuple(rcpts) for key, rcpts in groups.items()}
 
 
 def split_outcome(result: SendResult,
