@@ -148,6 +148,8 @@ P13_CASES = [
     ("From header claims student domain", OUTSIDER, f"x@{STUDENTS}", False, "annotate"),
     ("From header with display name", OUTSIDER, f'"Principal, Pat" <p@{STAFF.upper()}>', False,
      "annotate"),
+    ("District address as the display name", OUTSIDER, f'"jsmith@{STAFF}" <x@evil.example>',
+     False, "annotate"),
     ("From header outside", OUTSIDER, "Pat <p@example.org>", False, "relay"),
     ("trusted network", JSMITH, None, True, "relay"),
     ("outsider untrusted", OUTSIDER, None, False, "relay"),

@@ -125,6 +125,9 @@ class OriginCond:
         return ctx.envelope.client_trusted == self.trusted
 
 
+_ADDRESS_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimsDistrictCond:
     """The envelope sender or the From header uses a District domain (P13 spoofing check)."""
@@ -133,7 +136,10 @@ class ClaimsDistrictCond:
 
     def test(self, ctx: Context) -> bool:
         header = ctx.inspection.from_header or ""
-        candidates = [ctx.envelope.mail_from, *(a for _, a in getaddresses([header]))]
+        pairs = getaddresses([header])
+        # A display name can carry the claim too: "jsmith@staff.district" <x@evil.example>.
+        candidates = [ctx.envelope.mail_from, *(a for _, a in pairs),
+                      *(m for name, _ in pairs for m in _ADDRESS_IN_TEXT.findall(name))]
         found = any(ctx.is_district_domain(a) for a in candidates if a and "@" in a)
         return found == self.claims
 
