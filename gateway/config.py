@@ -44,7 +44,7 @@ class SmtpSettings:
     command_timeout: float = 300.0
     data_timeout: float = 300.0
     line_length: int = 8192
-    bare_newline: str = "reject"  # reject | normalize
+    bare_newline: str = "normalize"  # normalize | reject (Postfix 3.9's default is normalize)
     processing_deadline: float = 240.0  # below Postfix's 600 s data-done timeout
     drain_timeout: float = 30.0
     tls: TlsSettings = TlsSettings()
@@ -375,7 +375,8 @@ class _Reader:
             command_timeout=self.number((*p, "command_timeout"), d.command_timeout, minimum=1),
             data_timeout=self.number((*p, "data_timeout"), d.data_timeout, minimum=1),
             line_length=self.number((*p, "line_length"), d.line_length, kind=int, minimum=1000),
-            bare_newline=self.choice((*p, "bare_newline"), ("reject", "normalize"), "reject"),
+            bare_newline=self.choice((*p, "bare_newline"), ("normalize", "reject"),
+                                     "normalize"),
             processing_deadline=self.number((*p, "processing_deadline"),
                                             d.processing_deadline, minimum=1),
             drain_timeout=self.number((*p, "drain_timeout"), d.drain_timeout),

@@ -208,6 +208,11 @@ class Gateway:
             if session.transport is not None and not session.busy:
                 session.transport.write(b"421 4.3.2 Service shutting down\r\n")
                 session.transport.close()
+        if self.background:  # bounces and notices of messages already answered
+            _done, pending = await asyncio.wait(set(self.background),
+                                                timeout=self.settings.smtp.drain_timeout)
+            if pending:
+                log.warning("drain_follow_up_timeout", pending=len(pending))
         await self.relay.close()
 
     def swap(self, settings: Settings, runtime: Runtime) -> None:
@@ -215,9 +220,7 @@ class Gateway:
         if settings.upstream != self.settings.upstream:
             old = self.relay
             self.relay = Relay(settings.upstream, settings.smtp.hostname)
-            task = asyncio.get_running_loop().create_task(old.close())
-            self.background.add(task)  # referenced until done, so it is never collected early
-            task.add_done_callback(self.background.discard)
+            self._keep(old.close())
         if settings.listen != self.settings.listen:
             log.warning("reload_listen_unchanged", reason="listen address needs a restart")
         self.settings = settings
@@ -252,9 +255,23 @@ class Gateway:
         decision = await self._decide(envelope)
         decided = time.monotonic()
         outcome = await self.executor.carry_out(decision)
-        if outcome.code == 250 and decision.contacts and self.store is not None:
-            await self._record_contacts(decision)
+        if outcome.code == 250:
+            self._keep(self._follow_up(self.executor, decision, outcome))
         return outcome, decision, decided
+
+    async def _follow_up(self, executor: Executor, decision: Decision, outcome: Outcome) -> None:
+        """Bounces, notices and P6 contact records: after the reply, never delaying it."""
+        try:
+            await executor.follow_up(decision, outcome)
+        except Exception:
+            log.exception("follow_up_failed", queue_id=decision.envelope.queue_id)
+        if decision.contacts and self.store is not None:
+            await self._record_contacts(decision)
+
+    def _keep(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.background.add(task)  # referenced until done, so it is never collected early
+        task.add_done_callback(self.background.discard)
 
     async def _decide(self, envelope: Envelope) -> Decision:
         runtime = self.runtime

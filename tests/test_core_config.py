@@ -36,7 +36,7 @@ district:
     assert errors == [
         "gateway.yaml:2:1: unknown key 'upstrem' (did you mean 'upstream'?)",
         "gateway.yaml:4:17: 'max_sessions' must be an integer",
-        "gateway.yaml:5:17: 'bare_newline' must be one of reject, normalize (did you mean "
+        "gateway.yaml:5:17: 'bare_newline' must be one of normalize, reject (did you mean "
         "'reject'?)",
         "gateway.yaml:6:32: not an IP network: 'not-a-net'",
         "gateway.yaml:8:27: bad regular expression: missing ), unterminated subpattern "

@@ -205,7 +205,7 @@ async def raw_dialogue(port: int, payload: bytes) -> list[bytes]:
 
 
 async def test_smtp_smuggling_cannot_split_one_message(tmp_path, upstream, gateways):
-    gw = await gateways(write_settings(tmp_path, upstream.port))
+    gw = await gateways(write_settings(tmp_path, upstream.port, smtp="bare_newline: reject"))
     smuggled = (f"EHLO c\r\nMAIL FROM:<{SENDER}>\r\nRCPT TO:<{STUDENT}>\r\nDATA\r\n"
                 "Subject: one\r\n\r\nfirst\n.\nMAIL FROM:<evil@staff.example.org>\n"
                 f"RCPT TO:<{STUDENT}>\nDATA\nSubject: smuggled\n\nsecond\r\n.\r\nQUIT\r\n")
@@ -216,8 +216,7 @@ async def test_smtp_smuggling_cannot_split_one_message(tmp_path, upstream, gatew
 
 
 async def test_bare_newline_normalize_mode_relays_one_message(tmp_path, upstream, gateways):
-    settings = write_settings(tmp_path, upstream.port, smtp="bare_newline: normalize")
-    gw = await gateways(settings)
+    gw = await gateways(write_settings(tmp_path, upstream.port))  # normalize is the default
     smuggled = (f"EHLO c\r\nMAIL FROM:<{SENDER}>\r\nRCPT TO:<{STUDENT}>\r\nDATA\r\n"
                 "Subject: one\r\n\r\nfirst\n.\nMAIL FROM:<evil@staff.example.org>\n"
                 "\r\n.\r\nQUIT\r\n")

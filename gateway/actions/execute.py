@@ -86,8 +86,19 @@ class Executor:
         delivered = tuple(r for res in results for r in res.accepted)
         refused = {r: reply for res in results for r, reply in res.refused.items()}
         refused.update(_policy_refusals(by_action[Action.REJECT]))
-        return await self._fold(decision, delivered, held, refused, quarantine_id,
-                                upstream_reply)
+        return _fold(decision, delivered, held, refused, quarantine_id, upstream_reply)
+
+    async def follow_up(self, decision: Decision, outcome: Outcome) -> None:
+        """After a 250: the bounce for refused recipients and the decision's notices.
+
+        Run after the reply, outside the processing deadline: a slow notice must never turn
+        an accepted message into a 451 that the client would retry (duplicating delivery).
+        """
+        if outcome.code != 250:
+            return
+        if outcome.refused:
+            await self._bounce(decision, outcome.refused)
+        await self.send_notifications(decision.notifications, decision.envelope.queue_id)
 
     # -- steps ----------------------------------------------------------------------------
     async def _hold(self, decision: Decision, verdicts: Sequence[Verdict]) -> str:
@@ -117,22 +128,6 @@ class Executor:
         return annotate(decision.envelope.content, annotations,
                         body_notice=decision.body_notice)
 
-    async def _fold(self, decision: Decision, delivered: tuple[str, ...], held: tuple[str, ...],
-                    refused: dict[str, tuple[int, str]], quarantine_id: str | None,
-                    upstream_reply: str) -> Outcome:
-        env = decision.envelope
-        if not delivered and not held:
-            code, text = _all_refused_reply(decision, refused)
-            return Outcome(code, text, "rejected", refused=refused, upstream_reply=upstream_reply)
-        if refused:
-            await self._bounce(decision, refused)
-        await self.send_notifications(decision.notifications, env.queue_id)
-        outcome = "split" if (held and (delivered or refused)) or (delivered and refused) \
-            else ("held" if held else "relayed")
-        text = f"2.0.0 Ok: queued as {env.queue_id}"
-        return Outcome(250, text, outcome, delivered=delivered, held=held, refused=refused,
-                       quarantine_id=quarantine_id, upstream_reply=upstream_reply)
-
     async def _bounce(self, decision: Decision, refused: dict[str, tuple[int, str]]) -> None:
         env = decision.envelope
         if not env.mail_from:
@@ -159,6 +154,23 @@ class Executor:
 
 
 # --- pure helpers ---------------------------------------------------------------------------
+
+def _fold(decision: Decision, delivered: tuple[str, ...], held: tuple[str, ...],
+          refused: dict[str, tuple[int, str]], quarantine_id: str | None,
+          upstream_reply: str) -> Outcome:
+    """One reply for the whole message (SPEC §5), once every copy is delivered or held."""
+    env = decision.envelope
+    if not delivered and not held:
+        code, text = _all_refused_reply(decision, refused)
+        return Outcome(code, text, "rejected", refused=refused, upstream_reply=upstream_reply)
+    if (held and (delivered or refused)) or (delivered and refused):
+        outcome = "split"
+    else:
+        outcome = "held" if held else "relayed"
+    return Outcome(250, f"2.0.0 Ok: queued as {env.queue_id}", outcome, delivered=delivered,
+                   held=held, refused=refused, quarantine_id=quarantine_id,
+                   upstream_reply=upstream_reply)
+
 
 def _group(verdicts: Sequence[Verdict]) -> dict[Action, list[Verdict]]:
     grouped: dict[Action, list[Verdict]] = {a: [] for a in Action}

@@ -7,8 +7,11 @@ a text layer (a scan) yields no text and no finding: there is no OCR here.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from gateway.extract.base import Context
 
@@ -26,11 +29,54 @@ def extract(data: bytes, ctx: Context, location: str, charset: str | None = None
         ctx.problem(location, "encrypted")
         return
     pages: list[str] = []
-    for number, page in enumerate(reader.pages, start=1):
-        if ctx.out_of_time(f"{location}, page {number}"):
-            break
-        pages.append(page.extract_text() or "")
+    with _deadline(ctx):
+        for number, page in enumerate(reader.pages, start=1):
+            where = f"{location}, page {number}"
+            if ctx.out_of_time(where):
+                break
+            try:
+                pages.append(page.extract_text() or "")
+            except Exception:
+                if ctx.out_of_time(where):  # the deadline stopped pypdf inside the page
+                    break
+                raise
     ctx.add_text("\n".join(pages), location, content_type="application/pdf")
+
+
+class _TokenBudget(int):
+    """pypdf's per-stream token budget (`stream_parsing_work_maximum_count`) that also runs
+    out at the inspection deadline.
+
+    One page's content stream can inflate from a few KB of mail to tens of MB that pypdf
+    parses in pure Python (about 100k tokens a second), with no way to interrupt it between
+    pages. pypdf counts the budget down with `-=` and tests `< 0` once per token; this int
+    keeps its count and reports "exhausted" once the deadline has passed (checked every 1024
+    tokens), so pypdf raises its own LimitReachedError.
+    """
+
+    expired: Callable[[], bool]
+
+    def __new__(cls, value: int, expired: Callable[[], bool]) -> _TokenBudget:
+        budget = super().__new__(cls, value)
+        budget.expired = expired
+        return budget
+
+    def __sub__(self, other: object) -> _TokenBudget:
+        return _TokenBudget(int(self) - int(other), self.expired)  # type: ignore[call-overload]
+
+    def __lt__(self, other: object) -> bool:
+        value = int(self)
+        return value < other or (value & 1023 == 0 and self.expired())  # type: ignore[operator]
+
+
+def _deadline(ctx: Context) -> AbstractContextManager[object]:
+    try:
+        from pypdf import apply_configuration, get_configuration
+    except ImportError:  # pypdf < 6: no configuration API, pages are still checked in between
+        return contextlib.nullcontext()
+    tokens = get_configuration().stream_parsing_work_maximum_count
+    return apply_configuration(
+        stream_parsing_work_maximum_count=_TokenBudget(tokens, ctx.budget.expired))
 
 
 def _unlock(reader: object) -> bool:
