@@ -6,14 +6,19 @@ inspection never raises and holds what it cannot finish.
 
 from __future__ import annotations
 
+import re
+import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from gateway.config import load_settings
+from gateway.config import InspectionSettings, load_settings
 from gateway.directory import load_directory
+from gateway.inspect import Inspector
 from gateway.policy.loader import load_policy
 from gateway.yamlsrc import SourceErrors, parse_yaml
+from tests.inspection_helpers import LEXICONS, STUDENTS, message, pdf
 
 
 def _yaml_errors(text: str) -> list[str]:
@@ -118,3 +123,48 @@ def test_directory_csv_parse_error_is_a_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceErrors) as info:
         load_directory(load_settings(path))
     assert info.value.errors[0].message.startswith("cannot parse CSV: field larger than")
+
+
+# --- inspection ----------------------------------------------------------------------------------
+
+class _StepClock:
+    """Deterministic time: every reading is one second later than the last."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def _stepped_inspector(time_budget: float) -> Inspector:
+    limits = replace(InspectionSettings(), time_budget=time_budget)
+    return Inspector(limits, r"\b\d{6}\b", STUDENTS, LEXICONS, clock=_StepClock())
+
+
+def _pdf_with_content(stream: bytes) -> bytes:
+    """A one-page PDF whose page content stream is `stream` (FlateDecode)."""
+    packed = zlib.compress(stream, 9)
+    data = pdf([["x"]]).replace(b"<< /Length", b"<< /Filter /FlateDecode /Length", 1)
+    start, end = data.index(b"stream\n") + 7, data.index(b"\nendstream")
+    data = data[:start] + packed + data[end:]
+    return re.sub(rb"/Length \d+", b"/Length %d" % len(packed), data, count=1)
+
+
+def test_pdf_page_content_bomb_stops_at_the_deadline() -> None:
+    # Found as: a 170 KB attachment whose page inflates to 50 MB of text operators; pypdf
+    # parsed it in pure Python for minutes, and the deadline was only checked between pages.
+    bomb = _pdf_with_content(b"BT /F1 11 Tf (482913 ) Tj ET\n" * 100_000)
+    raw = message("x", attachments=[("p.pdf", bomb, "application/pdf")])
+    result = _stepped_inspector(time_budget=60).inspect(raw)
+    assert not result.complete
+    assert any(f.location == "attachment p.pdf, page 1 (time budget exceeded)"
+               for f in result.findings)
+
+
+def test_pdf_within_the_deadline_is_read_normally() -> None:
+    raw = message("x", attachments=[("p.pdf", pdf([["Student ID 482913 Alex Jones"]]),
+                                     "application/pdf")])
+    result = _stepped_inspector(time_budget=60).inspect(raw)
+    assert result.complete and "student_number" in {f.detector for f in result.findings}
