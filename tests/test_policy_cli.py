@@ -131,7 +131,7 @@ def test_validate_reports_every_file(tmp_path: Path,
     err = capsys.readouterr().err.splitlines()
     assert any(e.endswith(f"policies.yaml:{line}:13: unknown action 'hodl' "
                           "(did you mean 'hold'?)") for e in err)
-    assert any("people.csv:2:1: row skipped: role must be" in e for e in err)
+    assert any("people.csv:2:1: row skipped: the role column must be" in e for e in err)
 
 
 def test_policy_test_reports_failures_with_position(tmp_path: Path, scripted: None,
