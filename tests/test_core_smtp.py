@@ -350,3 +350,25 @@ async def test_big_message_inspection_does_not_stall_other_sessions(tmp_path, up
     assert not big.done()  # the small message went through while the big one was inspected
     await big
     assert len(upstream.messages) == 2
+
+
+@pytest.mark.parametrize("rcpt", ['"victim@gmail.example"@students.example.org',
+                                  "victim%gmail.example@students.example.org",
+                                  "gmail.example!victim@students.example.org"])
+async def test_routing_forms_of_district_addresses_are_refused(tmp_path, upstream, gateways,
+                                                                rcpt):
+    """Postfix would route these to the outside domain: never accept them (open relay, DLP)."""
+    gw = await gateways(write_settings(tmp_path, upstream.port, trusted="192.0.2.0/24"))
+    with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as info:
+        await send(gw.port, "someone@outside.example.net", [rcpt], make_message())
+    [refusal] = info.value.recipients
+    assert refusal.code == 550 and "5.7.1" in refusal.message
+    assert upstream.messages == []
+
+
+async def test_non_ascii_recipient_needs_smtputf8(tmp_path, upstream, gateways):
+    gw = await gateways(write_settings(tmp_path, upstream.port))
+    replies = await raw_dialogue(gw.port, (
+        f"EHLO c\r\nMAIL FROM:<{SENDER}>\r\nRCPT TO:<\u00fcn\u00ef@students.example.org>\r\n"
+        "QUIT\r\n").encode())
+    assert any(r.startswith(b"553 5.6.7") for r in replies)

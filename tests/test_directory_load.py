@@ -37,6 +37,12 @@ PARTIES = [
     (f'"jsmith"@{STAFF}', Role.STAFF, True, "T1"),
     ("AlexJ@Gmail.Example", Role.STUDENT, False, "482913"),
     ("not an address", Role.EXTERNAL, False, None),
+    # routing forms never count as District accounts; a +tag and a root dot still match
+    (f'"victim@gmail.example"@{STAFF}', Role.EXTERNAL, False, None),
+    (f"victim%gmail.example@{STAFF}", Role.EXTERNAL, False, None),
+    (f"gmail.example!victim@{STAFF}", Role.EXTERNAL, False, None),
+    ("alexj+school@gmail.example", Role.STUDENT, False, "482913"),
+    ("alexj@gmail.example.", Role.STUDENT, False, "482913"),
 ]
 
 
@@ -75,7 +81,7 @@ def test_idn_domains_match_either_spelling(tmp_path: Path) -> None:
 def test_bad_rows_are_reported_and_skipped(tmp_path: Path) -> None:
     people = PEOPLE + (
         "broken-address,staff,T9,X,,\n"                    # line 12
-        "ok@example.org,teacher,T9,X,,\n"                  # line 13
+        "ok@example.org,Kim Park,student,700123,,\n"       # line 13: shifted, name as role
         "ok2@example.org,staff,,X,,\n"                     # line 14
         f"jsmith@{STAFF},staff,T1,Dup,,\n"                 # line 15
         "fine@example.org,parent,P7,Fine,,999999\n"        # line 16: unknown child, kept
@@ -95,6 +101,7 @@ def test_bad_rows_are_reported_and_skipped(tmp_path: Path) -> None:
     assert d.has_relationship("T2", "517204")
     text = " ".join(str(p) for p in d.problems)
     assert "999999" not in text and "000000" not in text  # no student numbers in messages
+    assert "Kim" not in text and "700123" not in text  # nor a shifted row's cells
 
 
 def test_missing_file_and_missing_column(tmp_path: Path) -> None:
