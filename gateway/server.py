@@ -30,6 +30,7 @@ from gateway.model import ContactHistory, Decision, Envelope, NoHistory
 from gateway.pipeline import decide, fail_closed
 from gateway.quarantine.base import QuarantineStore
 from gateway.runtime import Runtime
+from gateway.smtpaddr import FastAddressSMTP
 
 log = structlog.get_logger("gateway.server")
 
@@ -38,7 +39,7 @@ INLINE_DECIDE_LIMIT = 64 * 1024  # smaller messages are decided on the loop: a t
 TEMPFAIL = "451 4.3.0 Temporary local problem, try again later"
 
 
-class GatewaySMTP(BlockDataSMTP):
+class GatewaySMTP(BlockDataSMTP, FastAddressSMTP):
     """aiosmtpd's protocol plus session accounting, a connection limit and a DATA timeout."""
 
     def __init__(self, gateway: Gateway, **kwargs: Any):
