@@ -81,12 +81,13 @@ class Proc:
     argv: list[str]
     name: str
     log: Path
+    cwd: Path = REPO
     popen: subprocess.Popen[bytes] | None = None
 
     def start(self, env: dict[str, str] | None = None) -> Proc:
         fh = self.log.open("ab")
         self.popen = subprocess.Popen(self.argv, stdout=fh, stderr=subprocess.STDOUT,
-                                      start_new_session=True, cwd=REPO,
+                                      start_new_session=True, cwd=self.cwd,
                                       env=dict(os.environ, **(env or {})))
         fh.close()
         return self
@@ -123,13 +124,18 @@ def start_sink(tools: tuple[str, str] | None, port: int, log: Path) -> Proc:
     return proc
 
 
-def start_gateway(config: Path, port: int, log: Path, *, null_inspector: bool = False) -> Proc:
-    """The daemon as operators run it; `null_inspector` runs the SMTP shell without inspection."""
+def start_gateway(config: Path, port: int, log: Path, *, null_inspector: bool = False,
+                  tree: Path = REPO) -> Proc:
+    """The daemon as operators run it; `null_inspector` runs the SMTP shell without inspection.
+
+    `tree` is the source tree to run, so another checkout (a baseline) can be measured in the
+    same run, under the same noise, as this one.
+    """
     if null_inspector:
         argv = [PYTHON, str(REPO / "bench" / "serve_null.py"), "--config", str(config)]
     else:
         argv = [PYTHON, "-m", "gateway", "serve", "--config", str(config)]
-    proc = Proc(argv, "gateway", log).start(env={"PYTHONPATH": str(REPO)})
+    proc = Proc(argv, "gateway", log, cwd=tree).start(env={"PYTHONPATH": str(tree)})
     try:
         wait_banner(port, 60)
     except TimeoutError:
@@ -137,6 +143,19 @@ def start_gateway(config: Path, port: int, log: Path, *, null_inspector: bool = 
         tail = log.read_text(errors="replace")[-2000:]
         raise RuntimeError(f"gateway did not start:\n{tail}") from None
     return proc
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of `pid` and its descendants so far (workers included).
+
+    CPU per message is steadier than messages per second on a shared, noisy machine.
+    """
+    total = 0
+    for p in [pid, *_descendants(pid)]:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def tree_rss(pid: int) -> int:

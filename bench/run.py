@@ -39,7 +39,7 @@ SESSIONS = (1, 20, 100)
 COUNTS = {("plain-10k", 1): (3000, 300), ("plain-10k", 20): (6000, 1200),
           ("plain-10k", 100): (6000, 1500), ("plain-100k", 1): (1500, 150),
           ("plain-100k", 20): (3000, 400), ("plain-100k", 100): (3000, 500),
-          ("mix", 20): (6000, 1200), ("mix", 100): (6000, 1500)}
+          ("mix", 20): (6000, 800), ("mix", 100): (6000, 1000)}
 MEMORY_SESSIONS = (100, 500)
 
 
@@ -50,6 +50,9 @@ class Bench:
     tools: tuple[str, str] | None
     sink_port: int = 0
     gateways: dict[str, int] = dataclasses.field(default_factory=dict)  # variant -> port
+    pids: dict[str, int] = dataclasses.field(default_factory=dict)  # variant -> pid
+    cpu: dict[tuple[str, str, int], list[float]] = dataclasses.field(
+        default_factory=lambda: defaultdict(list))  # gateway CPU ms per message
     runs: dict[tuple[str, str, int], list[Run]] = dataclasses.field(
         default_factory=lambda: defaultdict(list))
     lat: dict[str, list[float]] = dataclasses.field(default_factory=lambda: defaultdict(list))
@@ -70,6 +73,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="use the Python load generator and sink even if Postfix's exist")
     parser.add_argument("--no-install", action="store_true",
                         help="do not apt-get install postfix when smtp-source is missing")
+    parser.add_argument("--baseline", type=Path, metavar="TREE",
+                        help="also measure the gateway from another checkout (e.g. a git "
+                             "worktree of the previous release), interleaved in the same run")
     parser.add_argument("--workers", type=int, default=2,
                         help="worker processes for the multi-process variant (0 = skip)")
     parser.add_argument("--skip", action="append", default=[],
@@ -121,19 +127,23 @@ def running(bench: Bench) -> Iterator[list[procs.Proc]]:
     try:
         bench.sink_port = procs.free_port()
         started.append(procs.start_sink(bench.tools, bench.sink_port, bench.work / "sink.log"))
-        variants = [("full", 1, False), ("shell", 1, True)]
+        variants = [("full", 1, False, procs.REPO), ("shell", 1, True, procs.REPO)]
+        if bench.args.baseline:
+            variants.append(("base", 1, False, bench.args.baseline.resolve()))
         if bench.args.workers > 1 and supports_workers():
-            variants.append((f"full-w{bench.args.workers}", bench.args.workers, False))
-        for name, workers, null in variants:
+            variants.append((f"full-w{bench.args.workers}", bench.args.workers, False,
+                             procs.REPO))
+        for name, workers, null, tree in variants:
             port = procs.free_port()
             config = write_config(bench.work, name, port, bench.sink_port, workers)
             try:
                 started.append(procs.start_gateway(config, port, bench.work / f"{name}.log",
-                                                   null_inspector=null))
+                                                   null_inspector=null, tree=tree))
             except RuntimeError as exc:
                 print(f"bench: variant {name} skipped: {exc}", file=sys.stderr)
                 continue
             bench.gateways[name] = port
+            bench.pids[name] = started[-1].pid
         yield started
     finally:
         for proc in reversed(started):
@@ -147,9 +157,12 @@ def measure(bench: Bench, case: str, files: list[Path], sessions: int,
     bench.runs[(case, "direct", sessions)].append(direct)
     for variant in variants:
         if variant in bench.gateways:
+            cpu = procs.cpu_seconds(bench.pids[variant])
             run = run_load(bench.tools, bench.gateways[variant], files, sessions,
                            bench.count(case, sessions, False))
+            cpu = procs.cpu_seconds(bench.pids[variant]) - cpu
             bench.runs[(case, variant, sessions)].append(run)
+            bench.cpu[(case, variant, sessions)].append(cpu * 1000 / run.messages)
             if run.error:
                 print(f"  {case} {variant} s={sessions}: {run.error}", file=sys.stderr)
     print(f"  {case:10} sessions={sessions:<3} direct {direct.rate:8.0f}/s  " + "  ".join(
@@ -163,16 +176,16 @@ def one_round(bench: Bench, messages: dict[str, Path]) -> None:
     if "throughput" not in skip:
         for size in SIZES:
             for sessions in SESSIONS:
-                measure(bench, size, [messages[size]], sessions, [main_variant(bench)])
+                measure(bench, size, [messages[size]], sessions, [main_variant(bench), "base"])
     if "mix" not in skip:
         mix = [messages[f"mix-{k}"] for k in MIX]
         for sessions in (20, 100):
-            measure(bench, "mix", mix, sessions, ["shell", "full", *workers])
+            measure(bench, "mix", mix, sessions, ["shell", "base", "full", *workers])
     if "latency" not in skip:
         mix = [messages[f"mix-{k}"] for k in MIX]
         n = 100 if bench.args.quick else 200
         bench.lat["direct"] += latencies(bench.sink_port, mix, n)
-        for variant in [v for v in ("shell", "full") if v in bench.gateways]:
+        for variant in [v for v in ("shell", "base", "full") if v in bench.gateways]:
             bench.lat[variant] += latencies(bench.gateways[variant], mix, n)
 
 
@@ -235,41 +248,51 @@ def report(bench: Bench, info: dict[str, str], elapsed: float) -> str:
            f"load: {tools} · {bench.args.rounds} interleaved round(s)"
            f"{' · --quick' if bench.args.quick else ''} · {elapsed:.0f} s",
            "", "Command: `" + " ".join(["python bench/run.py", *sys.argv[1:]]) + "`", ""]
+    base = "base" in bench.gateways
     if "throughput" not in bench.args.skip:
         rows = []
         for size in SIZES:
             for s in SESSIONS:
                 d, g = rates(bench, size, "direct", s), rates(bench, size, main, s)
-                rows.append([size, str(s), rate(d), rate(g), ratio(g, d)])
+                row = [size, str(s), rate(d), rate(g), ratio(g, d), cpu_ms(bench, size, main, s)]
+                if base:
+                    b = rates(bench, size, "base", s)
+                    row += [rate(b), cpu_ms(bench, size, "base", s), ratio(g, b)]
+                rows.append(row)
+        header = ["message", "sessions", "direct to sink", "through gateway", "ratio",
+                  "gateway CPU ms/msg"]
+        if base:
+            header += ["baseline", "baseline CPU ms/msg", "gateway vs baseline"]
         out += [f"### Throughput, {_label(main).removeprefix('gateway, ')} (messages/s)", "",
-                table(["message", "sessions", "direct to sink", "through gateway", "ratio"],
-                      rows), ""]
+                table(header, rows), ""]
     if "mix" not in bench.args.skip:
-        variants = [v for v in ("shell", "full", *sorted(bench.gateways))
+        variants = [v for v in ("shell", "base", "full", *sorted(bench.gateways))
                     if v in bench.gateways]
         variants = list(dict.fromkeys(variants))
         rows = []
-        for s in (20, 100):
-            d = rates(bench, "mix", "direct", s)
-            row = [str(s), rate(d)]
-            for v in variants:
-                g = rates(bench, "mix", v, s)
-                row.append(f"{rate(g)} ({ratio(g, d)})")
+        for v in variants:
+            row = [_label(v)]
+            for s in (20, 100):
+                d, g = rates(bench, "mix", "direct", s), rates(bench, "mix", v, s)
+                row += [rate(g), ratio(g, d), cpu_ms(bench, "mix", v, s)]
             rows.append(row)
-        out += ["### Realistic mix, ~10 KB: plain, HTML, CSV, XLSX, PDF attachments "
-                "(messages/s, ratio to direct)", "",
-                table(["sessions", "direct", *[_label(v) for v in variants]], rows), ""]
-        if "full" in variants and len(variants) > 2:
-            w = variants[-1]
+        rows.append(["direct to sink", rate(rates(bench, "mix", "direct", 20)), "–", "–",
+                     rate(rates(bench, "mix", "direct", 100)), "–", "–"])
+        out += ["### Realistic mix, ~10 KB: plain, HTML, CSV, XLSX, PDF attachments", "",
+                table(["path", "20 sessions msg/s", "ratio", "CPU ms/msg",
+                       "100 sessions msg/s", "ratio", "CPU ms/msg"], rows), ""]
+        workers = [v for v in variants if v.startswith("full-w")]
+        if "full" in variants and workers:
+            w = workers[-1]
             scale = [f"{rates(bench, 'mix', w, s) / rates(bench, 'mix', 'full', s):.2f}×"
                      if rates(bench, "mix", "full", s) and rates(bench, "mix", w, s) else "–"
                      for s in (20, 100)]
-            out += [f"Scaling {_label(w)} vs. one process: 20 sessions {scale[0]}, "
+            out += [f"Scaling, {_label(w)} vs. one process: 20 sessions {scale[0]}, "
                     f"100 sessions {scale[1]}.", ""]
     if "latency" not in bench.args.skip:
         base = bench.lat["direct"]
         rows = []
-        for v in [v for v in ("shell", "full") if v in bench.gateways]:
+        for v in [v for v in ("shell", "base", "full") if v in bench.gateways]:
             samples = bench.lat[v]
             rows.append([_label(v), str(len(samples)),
                          *(f"{percentile(samples, q) * 1000:.2f}" for q in (50, 99)),
@@ -290,7 +313,14 @@ def report(bench: Bench, info: dict[str, str], elapsed: float) -> str:
     return "\n".join(out)
 
 
+def cpu_ms(bench: Bench, case: str, variant: str, sessions: int) -> str:
+    values = bench.cpu.get((case, variant, sessions), [])
+    return f"{median(values):.2f}" if values else "–"
+
+
 def _label(variant: str) -> str:
+    if variant == "base":
+        return "baseline (--baseline tree), full policy"
     if variant == "shell":
         return "gateway, inspection off"
     if variant == "full":
