@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
-
 from gateway.server import BARE_NEWLINE, _has_bare_newline
 
 PIECES = (b"a", b"\r\n", b"\n", b"\r", b".", b"\r\n.\r\n")
@@ -19,9 +17,9 @@ def all_short_contents() -> list[bytes]:
     return out
 
 
-@pytest.mark.parametrize("content", all_short_contents())
-def test_count_check_matches_regex(content: bytes) -> None:
-    assert _has_bare_newline(content) == bool(BARE_NEWLINE.search(content))
+def test_count_check_matches_regex() -> None:
+    for content in all_short_contents():
+        assert _has_bare_newline(content) == bool(BARE_NEWLINE.search(content)), content
 
 
 def test_clean_large_message_is_not_flagged() -> None:
