@@ -1,0 +1,62 @@
+"""The bench's Python fallbacks (load generator, discard sink) and its message files work.
+
+They are what `make bench` uses when Postfix's smtp-source/smtp-sink are missing, so a broken
+fallback would only show on a machine without Postfix.
+"""
+
+from __future__ import annotations
+
+import email
+from email import policy
+from pathlib import Path
+
+from bench import procs
+from bench.load import latencies, run_load
+from bench.messages import MIX, wire_bytes, write_directory, write_messages
+from tests.conftest import Upstream
+
+
+def test_messages_are_valid_mime_without_student_numbers(tmp_path: Path) -> None:
+    messages = write_messages(tmp_path)
+    assert {f"mix-{k}" for k in MIX} <= set(messages)
+    for message in messages.values():
+        parsed = email.message_from_bytes(message.path.read_bytes(), policy=policy.default)
+        assert parsed["From"] and parsed["Subject"]
+        assert not parsed.defects
+    people, _ = write_directory(tmp_path, students=50, staff=5, parents=10)
+    assert len(people.read_text().splitlines()) == 1 + 1 + 5 + 50 + 10
+
+
+def test_wire_bytes_dot_stuff_and_terminate(tmp_path: Path) -> None:
+    path = tmp_path / "m.eml"
+    path.write_bytes(b"Subject: x\n\n.hidden\nplain\n")
+    assert wire_bytes(path) == b"Subject: x\r\n\r\n..hidden\r\nplain\r\n.\r\n"
+
+
+def test_python_load_against_python_sink(tmp_path: Path) -> None:
+    port = procs.free_port()
+    sink = procs.start_sink(None, port, tmp_path / "sink.log")
+    try:
+        files = [m.path for m in write_messages(tmp_path).values()][:3]
+        run = run_load(None, port, files, sessions=3, count=12, timeout=60)
+        assert run.error is None
+        assert run.messages == 12 and run.rate > 0
+        assert len(latencies(port, files, 5)) == 5
+    finally:
+        sink.stop()
+    assert not sink.alive()
+
+
+async def test_python_load_reports_refusals(tmp_path: Path) -> None:
+    """A run through a server that refuses mail must fail, not count as fast."""
+    upstream = await Upstream().start()
+    upstream.behaviour.data_reply = "554 5.7.1 no"
+    try:
+        files = [m.path for m in write_messages(tmp_path).values()][:1]
+        from bench.load import _python_load
+
+        run = await _python_load(upstream.port, files, 2, 4, 30)
+        assert run.error is not None and "554" in run.error
+        assert run.rate == 0
+    finally:
+        await upstream.stop()
