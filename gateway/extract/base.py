@@ -8,6 +8,7 @@ finding so the policy holds the message instead of waving it through.
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -94,6 +95,9 @@ class Context:
     def add_text(self, text: str, location: str, *, kind: str = "attachment",
                  content_type: str = "text/plain", filename: str | None = None) -> bool:
         """Hand text to the detectors, within `max_extracted_bytes`; False when cut off."""
+        if not text.isascii():
+            # Full-width digits and compatibility forms (５３６-２２-８８４１) read as ASCII.
+            text = unicodedata.normalize("NFKC", text)
         budget = self.budget
         room = budget.limits.max_extracted_bytes - budget.extracted
         cut = len(text) > room

@@ -19,7 +19,6 @@ TYPES = ("text/html", "text/xml", "application/xhtml+xml")
 
 # `[^<>]*`, not `[^>]*`: a run of unclosed "<" must not make each match scan to the end.
 _OPEN_DROP = re.compile(r"<(script|style|head)\b", re.IGNORECASE)
-_COMMENT = re.compile(r"<!--|-->")
 _CELL = re.compile(r"</?t[dh]\b[^<>]*>", re.IGNORECASE)
 _BLOCK = re.compile(
     r"</?(?:p|div|br|tr|li|ul|ol|table|h[1-6]|blockquote|pre|section|article|header|footer|"
@@ -30,11 +29,29 @@ _TAG = re.compile(r"<[^<>]*>")
 def to_text(markup: str) -> str:
     """The visible-or-hidden text of `markup`, with block boundaries as line breaks."""
     markup = _drop_code(markup)
-    markup = _COMMENT.sub(" ", markup)  # comment bodies are kept: hidden text still counts
+    # A comment can split a value (`536-22-<!-- x -->8841`): the visible text is read without
+    # it, and the hidden comment text is still read, on lines of its own at the end.
+    markup, comments = _split_comments(markup)
     markup = _CELL.sub(" ; ", markup)
     markup = _BLOCK.sub("\n", markup)
     markup = _TAG.sub("", markup)
-    return html.unescape(markup).replace("\xa0", " ")
+    text = html.unescape(markup).replace("\xa0", " ")
+    return f"{text}\n{comments}" if comments else text
+
+
+def _split_comments(markup: str) -> tuple[str, str]:
+    """(markup without comments, the comments' text); one linear pass, unclosed runs to end."""
+    if "<!--" not in markup:
+        return markup, ""
+    kept, hidden, pos = [], [], 0
+    while (start := markup.find("<!--", pos)) != -1:
+        kept.append(markup[pos:start])
+        end = markup.find("-->", start + 4)
+        stop = len(markup) if end == -1 else end
+        hidden.append(markup[start + 4:stop])
+        pos = len(markup) if end == -1 else end + 3
+    kept.append(markup[pos:])
+    return "".join(kept), _TAG.sub(" ", "\n".join(hidden))
 
 
 def _drop_code(markup: str) -> str:

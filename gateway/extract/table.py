@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+_CAMEL = re.compile(r"([a-z0-9])([A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NUMBERISH = re.compile(r"^[\s\d.,:/$%+()#-]*$")
 _FIRST = re.compile(r"^(first|given)[ _-]?name$|^first$", re.IGNORECASE)
 _LAST = re.compile(r"^(last|family|sur)[ _-]?name$|^last$|^surname$", re.IGNORECASE)
@@ -22,6 +23,15 @@ def cell_text(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return " ".join(str(value).split())
+
+
+def label_words(label: str) -> str:
+    """`student_id`, `StudentID`, `stu-num` → `student id`, `Student ID`, `stu num`.
+
+    SIS exports name columns in code style; the detectors' keywords are whole words, so the
+    label is split into words for them (the value under it then has its keyword).
+    """
+    return " ".join(_CAMEL.sub(r"\1 \2", label).replace("_", " ").replace("-", " ").split())
 
 
 def is_header(cells: Sequence[str]) -> bool:
@@ -38,8 +48,8 @@ def render(rows: Iterable[Sequence[object]]) -> Iterable[str]:
         if not any(cells):
             continue
         if header is None and is_header(cells):
-            header = cells
-            yield " ; ".join(cells)
+            header = [label_words(c) for c in cells]
+            yield " ; ".join(header)
             continue
         yield _labelled(header, cells) if header else " ; ".join(c for c in cells if c)
 
