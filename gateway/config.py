@@ -96,7 +96,6 @@ class InspectionSettings:
     max_extracted_bytes: int = 50 * 1024 * 1024
     max_expansion_ratio: float = 100.0
     time_budget: float = 30.0
-    workers: int = 0  # inspection worker processes; 0 = one per CPU
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +164,7 @@ _SECTIONS: dict[str, set[str]] = {
              "processing_deadline", "drain_timeout", "tls", "workers"},
     "smtp.tls": {"cert", "key", "require"},
     "inspection": {"max_depth", "max_parts", "max_part_bytes", "max_extracted_bytes",
-                   "max_expansion_ratio", "time_budget", "workers"},
+                   "max_expansion_ratio", "time_budget"},
     "log": {"level", "format"},
 }
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
@@ -396,7 +395,6 @@ class _Reader:
             max_expansion_ratio=self.number((*p, "max_expansion_ratio"),
                                             d.max_expansion_ratio, minimum=1),
             time_budget=self.number((*p, "time_budget"), d.time_budget, minimum=0.1),
-            workers=self.number((*p, "workers"), d.workers, kind=int),
         )
 
 
