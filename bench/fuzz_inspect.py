@@ -227,7 +227,10 @@ def mutate_zip(rng: random.Random, data: bytes) -> bytes:
     else:
         members = members * rng.randint(2, 300)
     members[i] = (name, body)
-    return _zip(members)
+    try:
+        return _zip(members)
+    except (ValueError, IndexError):  # a name zipfile cannot write (empty after a NUL)
+        return m_flip(rng, data)
 
 
 def _xml_mutate(rng: random.Random, body: bytes) -> bytes:

@@ -6,6 +6,7 @@ inspection never raises and holds what it cannot finish.
 
 from __future__ import annotations
 
+import csv
 import re
 import zlib
 from dataclasses import replace
@@ -13,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from gateway.actions.annotate import annotate
 from gateway.config import InspectionSettings, load_settings
 from gateway.directory import load_directory
 from gateway.inspect import Inspector
+from gateway.model import Annotation
 from gateway.policy.loader import load_policy
 from gateway.yamlsrc import SourceErrors, parse_yaml
 from tests.inspection_helpers import LEXICONS, STUDENTS, message, pdf
@@ -117,7 +120,8 @@ def test_nul_in_a_configured_path_is_a_source_error(tmp_path: Path) -> None:
 def test_directory_csv_parse_error_is_a_source_error(tmp_path: Path) -> None:
     people = tmp_path / "people.csv"
     people.write_bytes(b"address,role,person_id,name,supervisor,students\n"
-                       b'a@b.example,staff,T1,"' + b"x" * 200_000 + b"\n")  # unclosed quote
+                       b'a@b.example,staff,T1,"'  # an unclosed quote runs past the limit
+                       + b"x" * (csv.field_size_limit() + 1) + b"\n")
     path = tmp_path / "gateway.yaml"
     path.write_text("directory: {people: people.csv}\n")
     with pytest.raises(SourceErrors) as info:
@@ -168,3 +172,31 @@ def test_pdf_within_the_deadline_is_read_normally() -> None:
                                      "application/pdf")])
     result = _stepped_inspector(time_budget=60).inspect(raw)
     assert result.complete and "student_number" in {f.detector for f in result.findings}
+
+
+# --- annotate --------------------------------------------------------------------------------
+
+_ANNOTATION = (Annotation(headers=(("X-Policy", "P5"),), subject_tag="[EXT]",
+                          notice="From outside."),)
+
+
+@pytest.mark.parametrize("raw", [
+    # a charset the codec machinery accepts but cannot decode with: UnicodeError, not
+    # UnicodeDecodeError (idna: "label empty")
+    b"Subject: hi\nContent-Type: text/plain; charset=idna\n\na..b\n",
+    # nesting deeper than the email generator's recursion: RecursionError
+    b"Subject: hi\n" + b"".join(b'Content-Type: multipart/mixed; boundary="b%d"\n\n--b%d\n'
+                                % (i, i) for i in range(1200))
+    + b"Content-Type: text/plain\n\nx\n",
+])
+def test_annotate_falls_back_to_headers_when_the_body_cannot_be_rebuilt(raw: bytes) -> None:
+    out = annotate(raw, _ANNOTATION, body_notice=True)
+    head, _, body = out.partition(b"\n\n")
+    assert b"X-Policy: P5" in head and b"Subject: [EXT] hi" in head
+    assert body == raw.partition(b"\n\n")[2]  # body untouched, no half-written notice
+
+
+def test_annotate_subject_with_an_unknown_encoded_word_charset() -> None:
+    raw = b"Subject: =?u\xfff-8?q?x?=\nContent-Type: text/plain\n\nbody\n"  # was CharsetError
+    out = annotate(raw, _ANNOTATION, body_notice=True)
+    assert b"Subject: [EXT] =?u\xfff-8?q?x?=" in out and b"From outside." in out

@@ -21,7 +21,11 @@ from email.header import Header, decode_header, make_header
 from email.message import Message
 from io import BytesIO
 
+import structlog
+
 from gateway.model import Annotation
+
+log = structlog.get_logger("gateway.actions.annotate")
 
 _SEPARATOR = "-" * 60
 _HTML_NOTICE = ('<div style="border:2px solid #b00;padding:8px;margin:0 0 12px 0;'
@@ -39,7 +43,10 @@ def annotate(raw: bytes, annotations: Sequence[Annotation], *, body_notice: bool
     headers = [h for a in annotations for h in a.headers]
     out = raw
     if body_notice and notices:
-        out = add_body_notice(out, "\n\n".join(notices))
+        try:
+            out = add_body_notice(out, "\n\n".join(notices))
+        except Exception as exc:  # MIME the email package cannot rebuild: headers and tag only
+            log.warning("annotate_body_failed", error=type(exc).__name__)
     head, sep, body = split_head(out)
     if body_notice:
         for tag in tags:
@@ -114,7 +121,7 @@ def _decoded(value: bytes) -> str:
     text = value.decode("ascii", "replace")
     try:
         return str(make_header(decode_header(text)))
-    except (ValueError, LookupError, UnicodeError):
+    except Exception:  # CharsetError, LookupError, UnicodeError...: compare the raw text
         return text
 
 
