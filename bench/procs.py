@@ -120,7 +120,11 @@ def start_sink(tools: tuple[str, str] | None, port: int, log: Path) -> Proc:
     else:
         argv = [PYTHON, str(REPO / "bench" / "pysink.py"), str(port)]
     proc = Proc(argv, "sink", log).start()
-    wait_banner(port)
+    try:
+        wait_banner(port)
+    except TimeoutError:
+        proc.stop()
+        raise
     return proc
 
 

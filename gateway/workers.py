@@ -92,6 +92,7 @@ class Supervisor:
         self.sock = bind(settings.listen.host, settings.listen.port, listen=False)
         self.port = self.sock.getsockname()[1]  # the real one when the config says port 0
         self.metrics = metrics_dir(settings)
+        self.pid = os.getpid()
         self.workers: dict[int, int] = {}  # pid -> worker index
         self.restart_due: dict[int, float] = {}  # worker index -> monotonic time
         self.stopping = False
@@ -189,6 +190,7 @@ def run_worker(parent: Supervisor, index: int) -> int:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
     for signo in SIGNALS:
         signal.signal(signo, signal.SIG_DFL)
+    _die_with_parent(parent.pid)
     for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
         os.environ.pop(name, None)  # only the parent talks to systemd
     _multiprocess_metrics(parent.metrics, serve=index == 0)
@@ -205,6 +207,20 @@ def run_worker(parent: Supervisor, index: int) -> int:
     if index != 0:
         daemon._digest_loop = _no_digest  # type: ignore[method-assign]
     return _run(daemon.run())
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Drain and exit (SIGTERM) if the parent dies, even by SIGKILL: never an orphan worker.
+
+    Linux prctl(PR_SET_PDEATHSIG); elsewhere the parent's own SIGTERM forwarding has to do.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 async def _no_digest() -> None:

@@ -104,12 +104,22 @@ async def daemon(tmp_path: Path, upstream: Upstream) -> AsyncIterator[tuple[Any,
         await banner(port)
         yield proc, port, metrics_port
     finally:
-        if proc.returncode is None:
-            proc.kill()  # only if the test did not stop it; its workers die with the socket
-            await proc.wait()
-        for child in children(proc.pid) if proc.returncode is None else []:
+        await stop(proc)
+
+
+async def stop(proc: Any) -> None:
+    """SIGTERM (the daemon's own shutdown); workers die with the parent in any case."""
+    if proc.returncode is not None:
+        return
+    workers = children(proc.pid)
+    proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), 60)
+    except TimeoutError:
+        for pid in [proc.pid, *workers]:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
+        await proc.wait()
 
 
 async def send_some(port: int, count: int) -> None:
@@ -153,14 +163,28 @@ async def test_killed_worker_is_replaced_and_sighup_keeps_serving(daemon: Any,
     assert proc.returncode is None
 
 
+def gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] in "ZX"
+    except OSError:
+        return True
+
+
+async def test_workers_exit_when_the_parent_is_killed(daemon: Any) -> None:
+    proc, _, _ = daemon
+    await wait_for(lambda: len(children(proc.pid)) == 2, 30)
+    workers = children(proc.pid)
+    proc.kill()
+    await proc.wait()
+    await wait_for(lambda: all(gone(pid) for pid in workers), 60)
+
+
 async def test_sigterm_stops_parent_and_workers(daemon: Any) -> None:
     proc, port, _ = daemon
     await wait_for(lambda: len(children(proc.pid)) == 2, 30)
     workers = children(proc.pid)
     proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(proc.wait(), 60) == 0
-    for pid in workers:
-        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(
-            f"/proc/{pid}/stat").read_text().split()[2]
+    await wait_for(lambda: all(gone(pid) for pid in workers), 30)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
