@@ -161,7 +161,8 @@ def near(items: Sequence[Mention], starts: list[int], m: Mention,
     """Items (sorted by start, with `starts` their start offsets) within `width` of `m`."""
     lo = bisect_left(starts, m.start - width)
     out = []
-    for item in items[lo:]:
+    for i in range(lo, len(items)):  # not items[lo:]: a copy of the tail per call is O(n²)
+        item = items[i]
         if item.start > m.end + width:
             break
         if item is not m and (item.start, item.end) != (m.start, m.end):
