@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -41,6 +42,7 @@ COUNTS = {("plain-10k", 1): (3000, 300), ("plain-10k", 20): (6000, 1200),
           ("plain-100k", 20): (3000, 400), ("plain-100k", 100): (3000, 500),
           ("mix", 20): (6000, 800), ("mix", 100): (6000, 1000)}
 MEMORY_SESSIONS = (100, 500)
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d\S* +\[")
 
 
 @dataclasses.dataclass
@@ -224,8 +226,9 @@ def run_inspect_bench(bench: Bench) -> None:
         except subprocess.TimeoutExpired:
             bench.inspect_output = "bench/bench_inspect.py timed out after 300 s."
             return
-        if out.returncode == 0:
-            bench.inspect_output = out.stdout.strip()
+        if out.returncode == 0:  # its log lines (structlog on stdout) are not results
+            bench.inspect_output = "\n".join(
+                line for line in out.stdout.strip().splitlines() if not LOG_LINE.match(line))
             return
         bench.inspect_output = f"bench/bench_inspect.py failed:\n{out.stderr.strip()[-800:]}"
 
