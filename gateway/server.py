@@ -35,7 +35,12 @@ from gateway.smtpaddr import FastAddressSMTP
 log = structlog.get_logger("gateway.server")
 
 BARE_NEWLINE = re.compile(rb"(?<!\r)\n|\r(?!\n)")
-INLINE_DECIDE_LIMIT = 64 * 1024  # smaller messages are decided on the loop: a thread hop costs more
+# Small plain messages are decided on the loop (a thread hop costs more than deciding them);
+# big ones and any with a document attachment (an XLSX or PDF parse takes milliseconds) go to
+# a thread, so they never delay the other sessions' replies.
+INLINE_DECIDE_LIMIT = 64 * 1024
+HEAVY_PART = re.compile(rb"^content-(?:type:[ \t]*application/|disposition:[ \t]*attachment)",
+                        re.IGNORECASE | re.MULTILINE)
 TEMPFAIL = "451 4.3.0 Temporary local problem, try again later"
 
 
@@ -278,7 +283,8 @@ class Gateway:
         runtime = self.runtime
         started = time.monotonic()
         try:
-            if len(envelope.content) <= INLINE_DECIDE_LIMIT:
+            content = envelope.content
+            if len(content) <= INLINE_DECIDE_LIMIT and not HEAVY_PART.search(content):
                 decision = decide(envelope, runtime, self.history)
             else:
                 decision = await asyncio.to_thread(decide, envelope, runtime, self.history)
