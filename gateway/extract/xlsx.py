@@ -1,4 +1,4 @@
-"""Excel workbooks (XLSX/XLSM) through openpyxl in read-only mode, one text part per sheet.
+"""Excel workbooks (XLSX/XLSM) through calamine (openpyxl as fallback), one part per sheet.
 
 Each sheet is its own location (`attachment grades.xlsx, sheet 1`) so a roster is counted per
 sheet. Sheets are numbered, not named: sheet names can themselves be student names.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterable, Sequence
 
 from gateway.extract import table
 from gateway.extract.base import Context
@@ -20,12 +21,31 @@ _ROWS_PER_CHECK = 2000
 
 
 def extract(data: bytes, ctx: Context, location: str, charset: str | None = None) -> None:
-    import openpyxl
-
-    checked = open_checked(data, ctx, location, container=True)
+    checked = open_checked(data, ctx, location, container=True)  # bombs and encryption first
     if checked is None:
         return
     checked.close()
+    try:
+        import python_calamine
+    except ImportError:  # no wheel for this platform: the slower pure-Python reader
+        _extract_openpyxl(data, ctx, location)
+        return
+    # calamine (Rust) reads a small workbook in ~0.3 ms where openpyxl takes ~7 ms.
+    book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+    try:
+        for number in range(1, len(book.sheet_names) + 1):
+            where = f"{location}, sheet {number}"
+            if ctx.out_of_time(where):
+                return
+            rows = book.get_sheet_by_index(number - 1).iter_rows()
+            ctx.add_text(_sheet_text(rows, ctx, where), where, content_type=XLSX)
+    finally:
+        book.close()
+
+
+def _extract_openpyxl(data: bytes, ctx: Context, location: str) -> None:
+    import openpyxl
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
@@ -34,14 +54,14 @@ def extract(data: bytes, ctx: Context, location: str, charset: str | None = None
                 where = f"{location}, sheet {number}"
                 if ctx.out_of_time(where):
                     return
-                ctx.add_text(_sheet_text(sheet, ctx, where), where, content_type=XLSX)
+                rows = sheet.iter_rows(values_only=True)
+                ctx.add_text(_sheet_text(rows, ctx, where), where, content_type=XLSX)
         finally:
             book.close()
 
 
-def _sheet_text(sheet: object, ctx: Context, where: str) -> str:
+def _sheet_text(rows: Iterable[Sequence[object]], ctx: Context, where: str) -> str:
     lines: list[str] = []
-    rows = sheet.iter_rows(values_only=True)  # type: ignore[attr-defined]
     for i, line in enumerate(table.render(rows)):
         if i % _ROWS_PER_CHECK == 0 and i and ctx.out_of_time(where):
             break
