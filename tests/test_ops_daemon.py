@@ -116,7 +116,6 @@ quarantine: {{url: "sqlite:///quarantine.db"}}
 metrics: {{listen: "127.0.0.1:0"}}
 postmaster: postmaster@staff.example.org
 smtp: {{hostname: gw.test, drain_timeout: 120}}
-inspection: {{workers: 1}}
 log: {{level: info, format: auto}}   # stdout is a pipe: JSON
 """)
     return config
