@@ -35,6 +35,7 @@ from gateway.yamlsrc import SourceErrors, parse_yaml  # noqa: E402
 CONFIG = yaml.safe_load((ROOT / "config/gateway.yaml").read_text())
 POLICY = yaml.safe_load((ROOT / "config/policies.yaml").read_text())
 PEOPLE = (ROOT / "config/people.csv").read_bytes()
+RELATIONSHIPS = (ROOT / "config/relationships.csv").read_bytes()
 WORK = Path(tempfile.mkdtemp(prefix="fuzz_config_"))
 
 scalars = st.one_of(
@@ -109,17 +110,23 @@ def t_yaml(text: str) -> None:
     check(parse_yaml, text, "f.yaml")
 
 
-def t_config(doc: Any) -> None:
-    path = WORK / "gateway.yaml"
-    path.write_text(dump(doc))
+def reset() -> None:
+    """The shipped files, so each target mutates only its own."""
+    (WORK / "gateway.yaml").write_text(dump(CONFIG))
     (WORK / "policies.yaml").write_text(dump(POLICY))
     (WORK / "people.csv").write_bytes(PEOPLE)
+    (WORK / "relationships.csv").write_bytes(RELATIONSHIPS)
+
+
+def t_config(doc: Any) -> None:
+    reset()
+    path = WORK / "gateway.yaml"
+    path.write_text(dump(doc))
     check(load_settings, path)
 
 
 def t_policy(doc: Any) -> None:
-    (WORK / "gateway.yaml").write_text(dump(CONFIG))
-    (WORK / "people.csv").write_bytes(PEOPLE)
+    reset()
     (WORK / "policies.yaml").write_text(dump(doc))
     config = load_settings(WORK / "gateway.yaml")
     directory = load_directory(config)
@@ -127,7 +134,7 @@ def t_policy(doc: Any) -> None:
 
 
 def t_directory(data: bytes) -> None:
-    (WORK / "gateway.yaml").write_text(dump(CONFIG))
+    reset()
     (WORK / "people.csv").write_bytes(data)
     (WORK / "relationships.csv").write_bytes(data[::-1])
     check(load_directory, load_settings(WORK / "gateway.yaml"))
