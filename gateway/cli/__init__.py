@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 # Each module defines register(subparsers) and sets `func` on its parsers.
 COMMAND_MODULES = (
@@ -40,6 +41,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="PATH", default=None,
                         help="service configuration (default: config/gateway.yaml)")
+
+
+class LiveStderr:
+    """Writes to whatever sys.stderr is at the time of writing: stdout is for results
+    (`--json`), and main() may run under a test's capture that is closed afterwards while
+    the logging handler lives on."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
+def log_to_stderr(settings: Any) -> None:
+    """Command-line tools log to stderr in the configured format."""
+    from gateway.logsetup import configure_logging
+
+    configure_logging(settings.log, stream=LiveStderr())  # type: ignore[arg-type]
 
 
 def die(message: str, status: int = 2) -> int:

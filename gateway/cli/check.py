@@ -13,29 +13,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway.cli import add_config_argument, die
+from gateway.cli import add_config_argument, die, log_to_stderr
 
 if TYPE_CHECKING:
-    from gateway.config import Settings
-
-
-class _LiveStderr:
-    """Writes to whatever sys.stderr is at the time (stdout is for results, e.g. --json)."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
-
-    def isatty(self) -> bool:
-        return sys.stderr.isatty()
-
-
-def log_to_stderr(settings: Settings) -> None:
-    from gateway.logsetup import configure_logging
-
-    configure_logging(settings.log, stream=_LiveStderr())  # type: ignore[arg-type]
+    pass
 
 
 def register(sub: argparse._SubParsersAction) -> None:

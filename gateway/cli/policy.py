@@ -6,8 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gateway.cli import add_config_argument
-from gateway.cli.check import log_to_stderr
+from gateway.cli import add_config_argument, log_to_stderr
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from gateway.cli import add_config_argument, die
+from gateway.cli import add_config_argument, die, log_to_stderr
 from gateway.config import Settings
 from gateway.quarantine.base import ENTRY_STATUSES, Actor, EntryQuery, QuarantineStore
 from gateway.quarantine.times import parse_duration, parse_since, utcnow
@@ -251,7 +251,6 @@ def _reason(parser: argparse.ArgumentParser, *, required: bool, default: str | N
 
 def _runner(handler: Handler, *, write: bool) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        from gateway.logsetup import configure_logging
         from gateway.quarantine.base import QuarantineError
         from gateway.yamlsrc import SourceErrors
 
@@ -260,7 +259,7 @@ def _runner(handler: Handler, *, write: bool) -> Callable[[argparse.Namespace], 
         except SourceErrors as exc:
             print(exc, file=sys.stderr)
             return 2
-        configure_logging(settings.log, stream=_Stderr())  # stdout is for results (--json)
+        log_to_stderr(settings)  # stdout is for results (--json)
         try:
             store = _open(settings, write=write)
             try:
@@ -270,20 +269,6 @@ def _runner(handler: Handler, *, write: bool) -> Callable[[argparse.Namespace], 
         except QuarantineError as exc:
             return die(str(exc), 1)
     return run
-
-
-class _Stderr:
-    """Whatever sys.stderr is at the time of writing (main() may run under a test's capture,
-    which is closed afterwards while the logging handler lives on)."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
-
-    def isatty(self) -> bool:
-        return sys.stderr.isatty()
 
 
 def _load(config: str | None) -> Settings:

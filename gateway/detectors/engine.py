@@ -40,7 +40,36 @@ def best_engine() -> str:
     return "re2" if re2 is not None else "re"
 
 
-class PatternSet:
+class _Scanner:
+    """What both matcher kinds share: a raw `_scan`, and scanning only some windows of data."""
+
+    def _scan(self, data: bytes) -> list[Hit]:
+        raise NotImplementedError
+
+    def scan_windows(self, data: bytes, windows: Sequence[tuple[int, int]]) -> list[Hit]:
+        """Matches inside the given byte ranges only (whole data when they cover most of it)."""
+        if sum(hi - lo for lo, hi in windows) * 2 > len(data):
+            return self.scan(data)
+        # One scan over the windows joined by a separator: per-call overhead dominates otherwise.
+        joined = b"\n".join(data[lo:hi] for lo, hi in windows)
+        offsets, at = [], 0
+        for lo, hi in windows:
+            offsets.append(at)
+            at += hi - lo + 1
+        hits: list[Hit] = []
+        for i, s, e in self._scan(joined):
+            k = bisect_right(offsets, s) - 1
+            lo, hi = windows[k]
+            if e - offsets[k] <= hi - lo:  # not across the separator
+                hits.append((i, s - offsets[k] + lo, e - offsets[k] + lo))
+        return _normalise(hits)
+
+    def scan(self, data: bytes) -> list[Hit]:
+        return _normalise(self._scan(data))
+
+
+
+class PatternSet(_Scanner):
     """Regexes compiled together; `scan(data)` returns every pattern's matches at once."""
 
     def __init__(self, patterns: Sequence[str], engine: str | None = None):
@@ -97,27 +126,6 @@ class PatternSet:
             self._re2_set = search
         return rest
 
-    def scan_windows(self, data: bytes, windows: Sequence[tuple[int, int]]) -> list[Hit]:
-        """Matches inside the given byte ranges only (whole data when they cover most of it)."""
-        if sum(hi - lo for lo, hi in windows) * 2 > len(data):
-            return self.scan(data)
-        # One scan over the windows joined by a separator: per-call overhead dominates otherwise.
-        joined = b"\n".join(data[lo:hi] for lo, hi in windows)
-        offsets, at = [], 0
-        for lo, hi in windows:
-            offsets.append(at)
-            at += hi - lo + 1
-        hits: list[Hit] = []
-        for i, s, e in self._scan(joined):
-            k = bisect_right(offsets, s) - 1
-            lo, hi = windows[k]
-            if e - offsets[k] <= hi - lo:  # not across the separator
-                hits.append((i, s - offsets[k] + lo, e - offsets[k] + lo))
-        return _normalise(hits)
-
-    def scan(self, data: bytes) -> list[Hit]:
-        return _normalise(self._scan(data))
-
     def _scan(self, data: bytes) -> list[Hit]:
         hits: list[Hit] = []
         if self._hs is not None:
@@ -132,7 +140,7 @@ class PatternSet:
         return hits
 
 
-class LiteralSet:
+class LiteralSet(_Scanner):
     """Many fixed strings (a whole directory's numbers and names), matched caselessly."""
 
     def __init__(self, literals: Sequence[bytes], engine: str | None = None):
@@ -160,27 +168,6 @@ class LiteralSet:
         hs_bytes = state["hs"]
         self._hs = hyperscan.loadb(hs_bytes, hyperscan.HS_MODE_BLOCK) if hs_bytes else None
         self._aho = state["aho"]
-
-    def scan_windows(self, data: bytes, windows: Sequence[tuple[int, int]]) -> list[Hit]:
-        """Matches inside the given byte ranges only (whole data when they cover most of it)."""
-        if sum(hi - lo for lo, hi in windows) * 2 > len(data):
-            return self.scan(data)
-        # One scan over the windows joined by a separator: per-call overhead dominates otherwise.
-        joined = b"\n".join(data[lo:hi] for lo, hi in windows)
-        offsets, at = [], 0
-        for lo, hi in windows:
-            offsets.append(at)
-            at += hi - lo + 1
-        hits: list[Hit] = []
-        for i, s, e in self._scan(joined):
-            k = bisect_right(offsets, s) - 1
-            lo, hi = windows[k]
-            if e - offsets[k] <= hi - lo:  # not across the separator
-                hits.append((i, s - offsets[k] + lo, e - offsets[k] + lo))
-        return _normalise(hits)
-
-    def scan(self, data: bytes) -> list[Hit]:
-        return _normalise(self._scan(data))
 
     def _scan(self, data: bytes) -> list[Hit]:
         hits: list[Hit] = []
