@@ -3,7 +3,7 @@
 IT edits this file by hand, so the loader collects all errors in one pass (unknown keys and
 actions with a "did you mean", bad regular expressions, thresholds of the wrong type, unknown
 detectors, notices and exemptions) instead of stopping at the first. The language itself is
-documented in docs/readme/40-policy.md.
+documented in the README chapter "Policy".
 """
 
 from __future__ import annotations
