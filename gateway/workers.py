@@ -49,8 +49,12 @@ KILL_GRACE = 15.0  # beyond drain_timeout, before a worker that will not stop is
 
 
 def worker_count(settings: Settings) -> int:
-    """`smtp.workers`, with 0 meaning one per CPU."""
-    return settings.smtp.workers or os.cpu_count() or 1
+    """`smtp.workers`, with 0 meaning one per CPU this process may run on (taskset, cpuset and
+    systemd's CPUAffinity= narrow it; a container's CPU quota does not, so set it there)."""
+    if settings.smtp.workers:
+        return settings.smtp.workers
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else (os.cpu_count() or 1)
 
 
 def bind(host: str, port: int, *, listen: bool) -> socket.socket:
