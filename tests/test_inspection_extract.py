@@ -175,3 +175,13 @@ def test_random_and_mangled_files_never_raise(inspector, seed):
         mangled[rng.randrange(len(mangled))] = rng.randrange(256)
     result = inspector.inspect(attach("m.bin", bytes(mangled)))
     assert isinstance(result.findings, tuple)
+
+
+@pytest.mark.parametrize("text, delimiter", [
+    ("a,b,c\n1,2,3\n", ","), ("a\tb\tc\n1\t2\t3\n", "\t"), ("a;b;c\n1;2;3\n", ";"),
+    ("a|b\n1|2\n", "|"), ('name,"x; y",z\n1,"2;3",4\n', ","), ("single\nline\n", ","),
+])
+def test_csv_delimiter_is_the_one_on_every_line(text, delimiter):
+    from gateway.extract.csv import _dialect
+
+    assert _dialect(text).delimiter == delimiter

@@ -30,8 +30,29 @@ def extract(data: bytes, ctx: Context, location: str, charset: str | None = None
     ctx.add_text("\n".join(lines), location, content_type="text/csv")
 
 
-def _dialect(text: str) -> type[csv.Dialect] | csv.Dialect:
-    try:
-        return csv.Sniffer().sniff(text[:8192], delimiters=",\t;|")
-    except csv.Error:
-        return csv.excel_tab if text[:8192].count("\t") > text[:8192].count(",") else csv.excel
+def _dialect(text: str) -> type[csv.Dialect]:
+    """The delimiter that appears on every one of the first lines, most often.
+
+    csv.Sniffer did the same job at a quarter of a small CSV message's inspection time; this
+    counts the four candidates on at most ten lines.
+    """
+    sample = text[:_SAMPLE]
+    lines = [line for line in sample.splitlines() if line.strip()]
+    if len(text) > _SAMPLE and len(lines) > 1:
+        lines.pop()  # the last sampled line may be cut short
+    best, best_score = ",", 0
+    for delimiter in _DELIMITERS:
+        score = min((line.count(delimiter) for line in lines[:10]), default=0)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return _DIALECTS[best]
+
+
+class _Excel(csv.excel):
+    pass
+
+
+_SAMPLE = 8192
+_DELIMITERS = ",\t;|"
+_DIALECTS: dict[str, type[csv.Dialect]] = {
+    d: type(f"Delimited{ord(d)}", (_Excel,), {"delimiter": d}) for d in _DELIMITERS}
