@@ -231,6 +231,12 @@ class Verdict:
     recipient: Party
     action: Action
     matches: tuple[RuleMatch, ...] = ()
+    rcpt: str = ""  # the RCPT address exactly as the client gave it (Party.address is normalised)
+
+    @property
+    def envelope_address(self) -> str:
+        """Where the copy goes: the client's own spelling (case, IDN form), not ours."""
+        return self.rcpt or self.recipient.address
 
     @property
     def rules(self) -> list[str]:

@@ -6,6 +6,7 @@ so there is one implementation of "what should happen to this message".
 
 from __future__ import annotations
 
+from dataclasses import replace
 from email.utils import getaddresses
 
 from gateway.model import (
@@ -28,7 +29,10 @@ def decide(envelope: Envelope, runtime: Runtime, history: ContactHistory) -> Dec
     inspection = runtime.inspector.inspect(envelope.content)
     sender = classify_sender(directory, envelope.mail_from, inspection.from_header)
     recipients = [directory.party(rcpt) for rcpt in envelope.rcpt_tos]
-    return runtime.policy.decide(envelope, sender, recipients, inspection, history)
+    decision = runtime.policy.decide(envelope, sender, recipients, inspection, history)
+    verdicts = tuple(replace(verdict, rcpt=rcpt)
+                     for verdict, rcpt in zip(decision.verdicts, envelope.rcpt_tos, strict=True))
+    return replace(decision, verdicts=verdicts)
 
 
 def classify_sender(directory: Directory, mail_from: str, from_header: str | None) -> Party:
@@ -58,6 +62,6 @@ def fail_closed(envelope: Envelope, reason: str) -> Decision:
     sender = Party(envelope.mail_from, Role.EXTERNAL, False)
     match = RuleMatch("internal-error", Action.HOLD,
                       f"inspection or policy could not finish ({reason}); held for review")
-    verdicts = tuple(Verdict(Party(rcpt, Role.EXTERNAL, False), Action.HOLD, (match,))
+    verdicts = tuple(Verdict(Party(rcpt, Role.EXTERNAL, False), Action.HOLD, (match,), rcpt)
                      for rcpt in envelope.rcpt_tos)
     return Decision(envelope, sender, verdicts, Inspection(complete=False))

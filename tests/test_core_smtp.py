@@ -372,3 +372,13 @@ async def test_non_ascii_recipient_needs_smtputf8(tmp_path, upstream, gateways):
         f"EHLO c\r\nMAIL FROM:<{SENDER}>\r\nRCPT TO:<\u00fcn\u00ef@students.example.org>\r\n"
         "QUIT\r\n").encode())
     assert any(r.startswith(b"553 5.6.7") for r in replies)
+
+
+async def test_recipients_are_relayed_as_the_client_spelled_them(tmp_path, upstream, gateways):
+    """Classification normalises (case, IDN); delivery must not: the upstream may lack
+    SMTPUTF8 for a Unicode domain, and a local part's case belongs to the receiving system."""
+    gw = await gateways(write_settings(tmp_path, upstream.port))
+    rcpts = ["Student.Name@Students.Example.Org", "user@xn--bcher-kva.example"]
+    errors, _ = await send(gw.port, SENDER, rcpts, make_message())
+    assert errors == {}
+    assert [m.rcpt_tos for m in upstream.messages] == [rcpts]

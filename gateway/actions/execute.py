@@ -67,7 +67,7 @@ class Executor:
     async def carry_out(self, decision: Decision) -> Outcome:
         env = decision.envelope
         by_action = _group(decision.verdicts)
-        held = tuple(v.recipient.address for v in by_action[Action.HOLD])
+        held = tuple(v.envelope_address for v in by_action[Action.HOLD])
         quarantine_id = None
         if held:
             try:
@@ -116,7 +116,7 @@ class Executor:
         trace = received_header(env, self.settings.smtp.hostname)
         copies: dict[tuple[Annotation, ...], list[str]] = defaultdict(list)
         for verdict in by_action[Action.RELAY] + by_action[Action.ANNOTATE]:
-            copies[verdict.annotations].append(verdict.recipient.address)
+            copies[verdict.annotations].append(verdict.envelope_address)
         sends = [self.relay.send(env.mail_from, rcpts,
                                  trace + self._content(decision, annotations))
                  for annotations, rcpts in copies.items()]
@@ -184,7 +184,7 @@ def _policy_refusals(verdicts: Sequence[Verdict]) -> dict[str, tuple[int, str]]:
     for v in verdicts:
         text = v.reject_text or f"{POLICY_REJECT[1]} ({', '.join(v.rules)})"
         code = int(text[:3]) if text[:3].isdigit() else POLICY_REJECT[0]
-        out[v.recipient.address] = (code, text[4:] if text[:3].isdigit() else text)
+        out[v.envelope_address] = (code, text[4:] if text[:3].isdigit() else text)
     return out
 
 
@@ -192,7 +192,7 @@ def _all_refused_reply(decision: Decision,
                        refused: dict[str, tuple[int, str]]) -> tuple[int, str]:
     """Every recipient refused: pass on the first refusal (a policy reply cites the rule)."""
     for verdict in decision.verdicts:
-        reply = refused.get(verdict.recipient.address)
+        reply = refused.get(verdict.envelope_address)
         if reply:
             return (reply[0] if 500 <= reply[0] < 600 else 550), reply[1]
     return POLICY_REJECT
@@ -207,14 +207,14 @@ def hold_request(decision: Decision, verdicts: Sequence[Verdict]) -> HoldRequest
     return HoldRequest(
         queue_id=env.queue_id, received=env.received_at or datetime.now(UTC),
         client_ip=env.client_ip, mail_from=env.mail_from,
-        recipients=tuple(v.recipient.address for v in verdicts),
+        recipients=tuple(v.envelope_address for v in verdicts),
         message_id=decision.inspection.message_id, subject=decision.inspection.subject,
         content=env.content, rules=rules, reasons=reasons,
         findings=tuple(f.public() for f in decision.findings), samples=samples)
 
 
 def _reason(verdict: Verdict, match: RuleMatch, body_notice: bool) -> dict[str, Any]:
-    reason = {"recipient": verdict.recipient.address, "rule": match.rule,
+    reason = {"recipient": verdict.envelope_address, "rule": match.rule,
               "reason": match.reason, "action": str(match.action), "monitor": match.monitor}
     if match.annotation is not None and not match.monitor:
         # A held recipient may also have been annotated (P13 + P10): a release applies it.
