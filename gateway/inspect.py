@@ -78,7 +78,10 @@ class Inspector:
         for part in ctx.sink.parts:
             if ctx.out_of_time(part.location):
                 break
-            findings.extend(self.scan_part(part))
+            try:
+                findings.extend(self.scan_part(part))
+            except TooManyMatches:
+                ctx.problem(part.location, "match count limit")
         findings.extend(media.scan_attachments(ctx.sink.attachments))
         problems = _unique(ctx.sink.problems)
         findings.extend(uninspectable.from_problems(problems))
@@ -93,8 +96,13 @@ class Inspector:
         in Python per hit, small; within the detectors' distances the result is the same."""
         data = prepare(part.text)
         labels, context_labels = self._labels, self._context_labels
-        hits = [(*labels[i], s, e) for i, s, e in self.patterns.scan(data)]
+        raw_hits = self.patterns.scan(data)
         literal_hits = self.literals.scan(data)
+        if len(raw_hits) + len(literal_hits) > MAX_MATCHES_PER_PART:
+            # Analysing each match costs Python time; past this many, the part could outrun
+            # the time budget by tens of seconds. Fail closed instead (held as uninspectable).
+            raise TooManyMatches()
+        hits = [(*labels[i], s, e) for i, s, e in raw_hits]
         windows = _windows([(s, e) for _, _, s, e in hits] + [(s, e) for _, s, e in literal_hits],
                            len(data))
         if windows:
@@ -116,6 +124,13 @@ class Inspector:
         self.__dict__.update(state)
         if self.clock is None:
             self.clock = time.monotonic
+
+
+MAX_MATCHES_PER_PART = 200_000
+
+
+class TooManyMatches(Exception):
+    """A part with more pattern matches than can be analysed within the time budget."""
 
 
 def build_inspector(settings: Settings, directory: StudentSource,

@@ -225,3 +225,19 @@ def test_near_reads_only_the_window_not_the_tail() -> None:
     found = near(items, starts, Mention(500_000, 500_006, "x"))
     assert len(found) == 12  # every 50 characters within ±300, less the one at m itself
     assert _CountingList.read <= len(found) + 2
+
+
+def test_a_part_with_too_many_matches_is_held_not_analysed_for_minutes(monkeypatch):
+    """Millions of IDs in one part used to run 8-25 s past the time budget; past a match
+    count the part is reported uninspectable (fail closed) instead."""
+    import gateway.inspect as inspect_module
+    from tests.inspection_helpers import make_inspector, message
+
+    monkeypatch.setattr(inspect_module, "MAX_MATCHES_PER_PART", 50)
+    body = "\n".join("grades 482913 dob 03/04/2010 ssn 524-61-3378" for _ in range(40))
+    result = make_inspector().inspect(message(body))
+    assert not result.complete
+    assert [f.location for f in result.findings if f.detector == "uninspectable"] == \
+        ["body (match count limit)"]
+    small = make_inspector().inspect(message("grades 482913 dob 03/04/2010 ssn 524-61-3378"))
+    assert small.complete
