@@ -170,6 +170,22 @@ def near(items: Sequence[Mention], starts: list[int], m: Mention,
     return out
 
 
+def with_students(a: Analysis, anchors: Sequence[Mention]
+                  ) -> tuple[list[Mention], list[Mention]]:
+    """The anchors that have an identified student nearby, and those students' mentions:
+    a date or a category word counts only next to someone it is about."""
+    people = a.identities()
+    starts = [m.start for m in people]
+    found: list[Mention] = []
+    students: list[Mention] = []
+    for anchor in anchors:
+        nearby = near(people, starts, anchor)
+        if nearby:
+            found.append(anchor)
+            students.extend(nearby)
+    return found, students
+
+
 def any_in(starts: list[int], lo: int, hi: int) -> bool:
     i = bisect_left(starts, lo)
     return i < len(starts) and starts[i] <= hi

@@ -3,7 +3,7 @@ column) and an identified student nearby. A birthday party date on its own is no
 
 from __future__ import annotations
 
-from gateway.detectors.analysis import Analysis, near
+from gateway.detectors.analysis import Analysis, with_students
 from gateway.detectors.base import finding, mask_date, students_of
 from gateway.model import Finding
 
@@ -11,12 +11,5 @@ name = "dob"
 
 
 def scan(a: Analysis) -> Finding | None:
-    people = a.identities()
-    starts = [m.start for m in people]
-    found, students = [], []
-    for date in a.dates:
-        nearby = near(people, starts, date)
-        if nearby:
-            found.append(date)
-            students.extend(nearby)
+    found, students = with_students(a, a.dates)
     return finding(name, a, found, mask_date, students_of(students))

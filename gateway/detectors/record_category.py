@@ -4,7 +4,7 @@ student stands within 300 characters: "IEP training on Tuesday" is not a record.
 
 from __future__ import annotations
 
-from gateway.detectors.analysis import Analysis, near
+from gateway.detectors.analysis import Analysis, with_students
 from gateway.detectors.base import finding, students_of
 from gateway.model import Finding
 
@@ -12,12 +12,5 @@ name = "record_category"
 
 
 def scan(a: Analysis) -> Finding | None:
-    people = a.identities()
-    starts = [m.start for m in people]
-    found, students = [], []
-    for word in a.categories:
-        nearby = near(people, starts, word)
-        if nearby:
-            found.append(word)
-            students.extend(nearby)
+    found, students = with_students(a, a.categories)
     return finding(name, a, found, str, students_of(students))
