@@ -22,6 +22,7 @@ import structlog
 
 from gateway import metrics
 from gateway.config import UpstreamSettings
+from gateway.wire import data_payload
 
 log = structlog.get_logger("gateway.relay")
 
@@ -195,7 +196,7 @@ class Relay:
             metrics.UPSTREAM_ERRORS.labels(kind="refused").inc()
             return RelayResult(refused=refused, reply="all recipients refused")
         try:
-            response = await smtp.data(content)
+            response = await self._data(smtp, content)
         except aiosmtplib.SMTPDataError as exc:
             await self._reset(smtp)
             if exc.code < 500:
@@ -206,6 +207,29 @@ class Relay:
         self._release(smtp)
         return RelayResult(accepted=tuple(accepted), refused=refused,
                            reply=f"{response.code} {response.message}")
+
+    async def _data(self, smtp: aiosmtplib.SMTP, content: bytes) -> aiosmtplib.SMTPResponse:
+        """DATA, then the payload from `gateway.wire` instead of `smtp.data()`'s regexes.
+
+        Same replies and errors as `smtp.data()`: SMTPDataError for anything but 354 then
+        250, and a disconnect or timeout closes the connection before it is raised.
+        """
+        start = await smtp.execute_command(b"DATA")
+        if start.code != 354:
+            raise aiosmtplib.SMTPDataError(start.code, start.message)
+        protocol = smtp.protocol
+        if protocol is None:
+            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+        try:
+            protocol.write(data_payload(content))
+            # No await between the write and read_response: the reply cannot arrive unread.
+            response = await protocol.read_response(timeout=self.settings.timeout)
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
+            smtp.close()
+            raise
+        if response.code != 250:
+            raise aiosmtplib.SMTPDataError(response.code, response.message)
+        return response
 
     async def _refused_all(self, smtp: aiosmtplib.SMTP, rcpts: tuple[str, ...],
                            reply: Reply, stage: str) -> RelayResult:
