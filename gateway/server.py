@@ -39,8 +39,12 @@ log = structlog.get_logger("gateway.server")
 # big ones and any with a document attachment (an XLSX or PDF parse takes milliseconds) go to
 # a thread, so they never delay the other sessions' replies.
 INLINE_DECIDE_LIMIT = 64 * 1024
-HEAVY_PART = re.compile(rb"^content-(?:type:[ \t]*application/|disposition:[ \t]*attachment)",
-                        re.IGNORECASE | re.MULTILINE)
+# A header line (at the start or after a newline) announcing an application/* part or an
+# attachment. Written with a literal "\n" first so the regex engine can skip from newline to
+# newline; the same pattern under ^/MULTILINE/IGNORECASE tried every byte (9x slower).
+_HEAVY_HEADER = rb"(?i:content-(?:type:[ \t]*application/|disposition:[ \t]*attachment))"
+HEAVY_PART = re.compile(rb"\n" + _HEAVY_HEADER)
+HEAVY_FIRST_LINE = re.compile(_HEAVY_HEADER)
 TEMPFAIL = "451 4.3.0 Temporary local problem, try again later"
 
 
@@ -284,7 +288,7 @@ class Gateway:
         started = time.monotonic()
         try:
             content = envelope.content
-            if len(content) <= INLINE_DECIDE_LIMIT and not HEAVY_PART.search(content):
+            if len(content) <= INLINE_DECIDE_LIMIT and not has_heavy_part(content):
                 decision = decide(envelope, runtime, self.history)
             else:
                 decision = await asyncio.to_thread(decide, envelope, runtime, self.history)
@@ -342,6 +346,11 @@ class Gateway:
                  decide_ms=round((decided - started) * 1000, 2),
                  total_ms=round((now - started) * 1000, 2), **fields)
         return outcome.line
+
+
+def has_heavy_part(content: bytes) -> bool:
+    """True when a header line announces a document (application/*) or an attachment."""
+    return bool(HEAVY_FIRST_LINE.match(content) or HEAVY_PART.search(content))
 
 
 def _peer_ip(peer: Any) -> str | None:

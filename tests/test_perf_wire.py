@@ -57,3 +57,19 @@ def test_data_payload_of_a_canonical_message_is_stuffed_once() -> None:
     body = b"Subject: x\r\n\r\n.hidden\r\n..two\r\nend\r\n"
     assert data_payload(body) == b"Subject: x\r\n\r\n..hidden\r\n...two\r\nend\r\n.\r\n"
     assert data_payload(b".") == b"..\r\n.\r\n"
+
+
+def test_heavy_part_check_matches_the_multiline_regex_it_replaced() -> None:
+    import re
+
+    from gateway.server import has_heavy_part
+    reference = re.compile(rb"^content-(?:type:[ \t]*application/|disposition:[ \t]*attachment)",
+                           re.IGNORECASE | re.MULTILINE)
+    lines = (b"Content-Type: application/pdf", b"content-type:\tApplication/zip",
+             b"Content-Disposition: attachment", b"Content-Type: text/plain",
+             b"X-Content-Type: application/pdf", b" content-disposition: attachment", b"body")
+    for n in (1, 2, 3):
+        for combo in itertools.product(lines, repeat=n):
+            for end in (b"\r\n", b"\n", b"\r"):
+                content = end.join(combo) + end
+                assert has_heavy_part(content) == bool(reference.search(content)), content
