@@ -178,7 +178,9 @@ def one_round(bench: Bench, messages: dict[str, Path]) -> None:
     if "throughput" not in skip:
         for size in SIZES:
             for sessions in SESSIONS:
-                measure(bench, size, [messages[size]], sessions, [main_variant(bench), "base"])
+                # Worker processes only matter with concurrent sessions.
+                measure(bench, size, [messages[size]], sessions,
+                        [main_variant(bench), "base", *(workers if sessions > 1 else [])])
     if "mix" not in skip:
         mix = [messages[f"mix-{k}"] for k in MIX]
         for sessions in (20, 100):
@@ -252,6 +254,7 @@ def report(bench: Bench, info: dict[str, str], elapsed: float) -> str:
            f"{' · --quick' if bench.args.quick else ''} · {elapsed:.0f} s",
            "", "Command: `" + " ".join(["python bench/run.py", *sys.argv[1:]]) + "`", ""]
     base = "base" in bench.gateways
+    workers = next((v for v in sorted(bench.gateways) if v.startswith("full-w")), "")
     if "throughput" not in bench.args.skip:
         rows = []
         for size in SIZES:
@@ -261,11 +264,16 @@ def report(bench: Bench, info: dict[str, str], elapsed: float) -> str:
                 if base:
                     b = rates(bench, size, "base", s)
                     row += [rate(b), cpu_ms(bench, size, "base", s), ratio(g, b)]
+                if workers:
+                    w = rates(bench, size, workers, s)
+                    row += [rate(w), ratio(w, d)] if s > 1 else ["–", "–"]
                 rows.append(row)
         header = ["message", "sessions", "direct to sink", "through gateway", "ratio",
                   "gateway CPU ms/msg"]
         if base:
             header += ["baseline", "baseline CPU ms/msg", "gateway vs baseline"]
+        if workers:
+            header += [f"{workers.removeprefix('full-w')} workers", "ratio"]
         out += [f"### Throughput, {_label(main).removeprefix('gateway, ')} (messages/s)", "",
                 table(header, rows), ""]
     if "mix" not in bench.args.skip:
