@@ -185,3 +185,16 @@ def test_csv_delimiter_is_the_one_on_every_line(text, delimiter):
     from gateway.extract.csv import _dialect
 
     assert _dialect(text).delimiter == delimiter
+
+
+def test_table_rows_are_rendered_next_to_their_labels():
+    from gateway.extract import table
+    rows = [["Student_ID", "First Name", "LastName", "Grade"],
+            ["123456", "Sam", "Lee", 9.0],
+            ["234567", "", "Jones", "  B  plus "],
+            ["345678", "Ana", "Ruiz", None, "extra"]]
+    assert list(table.render(rows)) == [
+        "Student ID ; First Name ; Last Name ; Grade",
+        "Student ID: 123456 ; First Name: Sam ; Last Name: Lee ; Grade: 9 ; Name: Sam Lee",
+        "Student ID: 234567 ; Last Name: Jones ; Grade: B plus",
+        "Student ID: 345678 ; First Name: Ana ; Last Name: Ruiz ; extra ; Name: Ana Ruiz"]

@@ -42,30 +42,42 @@ def is_header(cells: Sequence[str]) -> bool:
 
 def render(rows: Iterable[Sequence[object]]) -> Iterable[str]:
     """Yield one line per row; the first header-looking row labels the rows below it."""
-    header: list[str] | None = None
+    labels: _Labels | None = None
     for raw in rows:
-        cells = [cell_text(v) for v in raw]
+        # Most cells are already text (every CSV cell is): normalise those inline.
+        cells = [" ".join(v.split()) if type(v) is str else cell_text(v) for v in raw]
         if not any(cells):
             continue
-        if header is None and is_header(cells):
-            header = [label_words(c) for c in cells]
-            yield " ; ".join(header)
+        if labels is None and is_header(cells):
+            labels = _Labels([label_words(c) for c in cells])
+            yield " ; ".join(labels.names)
             continue
-        yield _labelled(header, cells) if header else " ; ".join(c for c in cells if c)
+        yield labels.line(cells) if labels else " ; ".join(c for c in cells if c)
 
 
-def _labelled(header: list[str], cells: list[str]) -> str:
-    out = []
-    first = last = ""
-    for i, value in enumerate(cells):
-        label = header[i] if i < len(header) else ""
-        if not value:
-            continue
-        if _FIRST.match(label):
-            first = value
-        elif _LAST.match(label):
-            last = value
-        out.append(f"{label}: {value}" if label else value)
-    if first and last:
-        out.append(f"Name: {first} {last}")  # split name columns still name a student
-    return " ; ".join(out)
+class _Labels:
+    """A header row, with its name columns found once rather than once per row."""
+
+    def __init__(self, names: list[str]):
+        self.names = names
+        self.prefixes = [f"{name}: " if name else "" for name in names]
+        self.first = [i for i, name in enumerate(names) if _FIRST.match(name)]
+        self.last = [i for i, name in enumerate(names) if _LAST.match(name)]
+
+    def line(self, cells: list[str]) -> str:
+        prefixes = self.prefixes
+        if len(cells) > len(prefixes):
+            prefixes = prefixes + [""] * (len(cells) - len(prefixes))
+        out = [prefix + value for prefix, value in zip(prefixes, cells, strict=False) if value]
+        first, last = self._value(cells, self.first), self._value(cells, self.last)
+        if first and last:
+            out.append(f"Name: {first} {last}")  # split name columns still name a student
+        return " ; ".join(out)
+
+    @staticmethod
+    def _value(cells: list[str], columns: list[int]) -> str:
+        """The last non-empty cell among `columns` (as the row is read left to right)."""
+        for i in reversed(columns):
+            if i < len(cells) and cells[i]:
+                return cells[i]
+        return ""
