@@ -57,7 +57,8 @@ class Bench:
         default_factory=lambda: defaultdict(list))  # gateway CPU ms per message
     runs: dict[tuple[str, str, int], list[Run]] = dataclasses.field(
         default_factory=lambda: defaultdict(list))
-    lat: dict[str, list[float]] = dataclasses.field(default_factory=lambda: defaultdict(list))
+    lat: dict[str, list[float]] = dataclasses.field(
+        default_factory=lambda: defaultdict(list))  # "case/variant" -> seconds per message
     memory: dict[int, tuple[int, int, str | None]] = dataclasses.field(default_factory=dict)
     inspect_output: str = ""
 
@@ -186,11 +187,16 @@ def one_round(bench: Bench, messages: dict[str, Path]) -> None:
         for sessions in (20, 100):
             measure(bench, "mix", mix, sessions, ["shell", "base", "full", *workers])
     if "latency" not in skip:
-        mix = [messages[f"mix-{k}"] for k in MIX]
         n = 100 if bench.args.quick else 200
-        bench.lat["direct"] += latencies(bench.sink_port, mix, n)
-        for variant in [v for v in ("shell", "base", "full") if v in bench.gateways]:
-            bench.lat[variant] += latencies(bench.gateways[variant], mix, n)
+        for case, files in latency_cases(messages).items():
+            bench.lat[f"{case}/direct"] += latencies(bench.sink_port, files, n)
+            for variant in [v for v in ("shell", "base", "full") if v in bench.gateways]:
+                bench.lat[f"{case}/{variant}"] += latencies(bench.gateways[variant], files, n)
+
+
+def latency_cases(messages: dict[str, Path]) -> dict[str, list[Path]]:
+    """The 10 KB message the targets name, and the realistic mix."""
+    return {"plain-10k": [messages["plain-10k"]], "mix": [messages[f"mix-{k}"] for k in MIX]}
 
 
 def main_variant(bench: Bench) -> str:
@@ -301,18 +307,20 @@ def report(bench: Bench, info: dict[str, str], elapsed: float) -> str:
             out += [f"Scaling, {_label(w)} vs. one process: 20 sessions {scale[0]}, "
                     f"100 sessions {scale[1]}.", ""]
     if "latency" not in bench.args.skip:
-        base = bench.lat["direct"]
         rows = []
-        for v in [v for v in ("shell", "base", "full") if v in bench.gateways]:
-            samples = bench.lat[v]
-            rows.append([_label(v), str(len(samples)),
-                         *(f"{percentile(samples, q) * 1000:.2f}" for q in (50, 99)),
-                         *(f"{(percentile(samples, q) - percentile(base, q)) * 1000:.2f}"
-                           for q in (50, 99))])
-        rows.append(["direct to sink", str(len(base)),
-                     *(f"{percentile(base, q) * 1000:.2f}" for q in (50, 99)), "–", "–"])
-        out += ["### Latency, one session, realistic mix (ms per message, MAIL to final 250)", "",
-                table(["path", "messages", "p50", "p99", "added p50", "added p99"], rows), ""]
+        for case in ("plain-10k", "mix"):
+            base = bench.lat[f"{case}/direct"]
+            for v in [v for v in ("shell", "base", "full") if v in bench.gateways]:
+                samples = bench.lat[f"{case}/{v}"]
+                rows.append([case, _label(v), str(len(samples)),
+                             *(f"{percentile(samples, q) * 1000:.2f}" for q in (50, 99)),
+                             *(f"{(percentile(samples, q) - percentile(base, q)) * 1000:.2f}"
+                               for q in (50, 99))])
+            rows.append([case, "direct to sink", str(len(base)),
+                         *(f"{percentile(base, q) * 1000:.2f}" for q in (50, 99)), "–", "–"])
+        out += ["### Latency, one session (ms per message, MAIL to final 250)", "",
+                table(["message", "path", "messages", "p50", "p99", "added p50", "added p99"],
+                      rows), ""]
     if "inspect" not in bench.args.skip:
         out += ["### Inspection alone (bench/bench_inspect.py)", "", "```",
                 bench.inspect_output, "```", ""]
