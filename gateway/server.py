@@ -252,8 +252,9 @@ class Gateway:
             content = to_crlf(content)
             envelope = _replace_content(envelope, content)
         try:
-            outcome, decision, decided = await asyncio.wait_for(
-                self._decide_and_act(envelope), self.settings.smtp.processing_deadline)
+            # asyncio.timeout, not wait_for: wait_for wraps the coroutine in a task per message.
+            async with asyncio.timeout(self.settings.smtp.processing_deadline):
+                outcome, decision, decided = await self._decide_and_act(envelope)
         except TimeoutError:
             log.error("processing_deadline_exceeded", queue_id=envelope.queue_id)
             outcome, decision, decided = Outcome(451, "4.3.0 Processing timed out, try again "

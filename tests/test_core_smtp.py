@@ -382,3 +382,27 @@ async def test_recipients_are_relayed_as_the_client_spelled_them(tmp_path, upstr
     errors, _ = await send(gw.port, SENDER, rcpts, make_message())
     assert errors == {}
     assert [m.rcpt_tos for m in upstream.messages] == [rcpts]
+
+
+class HungInspector:
+    """Inspection that outlives the processing deadline (a pathological attachment)."""
+
+    def inspect(self, raw: bytes):
+        time.sleep(2.5)
+        return NullInspector().inspect(raw)
+
+
+async def test_processing_deadline_answers_451_and_relays_nothing(tmp_path, upstream, gateways):
+    settings = write_settings(tmp_path, upstream.port)
+    settings = replace(settings, smtp=replace(settings.smtp, processing_deadline=0.5))
+    gw = await gateways(settings, inspector=HungInspector())
+    # An attachment sends the decision to a thread, so the loop stays free to time it out.
+    content = make_message().replace(b"Content-Type: text/plain",
+                                     b"Content-Disposition: attachment\r\nContent-Type: text/plain")
+    started = time.monotonic()
+    with pytest.raises(aiosmtplib.SMTPDataError) as info:
+        await send(gw.port, SENDER, [STUDENT], content)
+    assert info.value.code == 451 and "timed out" in info.value.message
+    assert time.monotonic() - started < 2.0
+    await asyncio.sleep(2.5)  # the abandoned inspection finishes; its result goes nowhere
+    assert upstream.messages == []

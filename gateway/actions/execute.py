@@ -120,6 +120,8 @@ class Executor:
         sends = [self.relay.send(env.mail_from, rcpts,
                                  trace + self._content(decision, annotations))
                  for annotations, rcpts in copies.items()]
+        if len(sends) == 1:  # the usual case: no task per copy
+            return [await sends[0]]
         return list(await asyncio.gather(*sends))
 
     def _content(self, decision: Decision, annotations: tuple[Annotation, ...]) -> bytes:
