@@ -2,9 +2,9 @@
 
 Why: the stdlib's FeedParser reads every body line through a Python-level line buffer that also
 checks each line against the enclosing multipart boundaries. For mail with a base64 attachment
-that was the largest single cost of inspection (15–40 % of it). Here the header blocks are still
-parsed by the stdlib, but a single-part body becomes its payload in one slice, and a multipart
-body is cut at its boundary lines by one regex search.
+that was the largest single cost of inspection (15–40 % of it). Here each header block is read
+by FeedParser's own rules (`_header_fields`), a single-part body becomes its payload in one
+slice, and a multipart body is cut at its boundary lines by one regex search.
 
 Exactness is the rule, not an aim: anything whose parse would not be the plain case (a defect
 of any kind, bare CR line ends, message/* parts, multipart/digest, a missing or doubled boundary,
@@ -70,7 +70,7 @@ def _header_fields(block: str) -> list[tuple[str, str]]:
     """
     fields: list[tuple[str, str]] = []
     name, pieces = "", []  # the header being read and its source lines
-    for line in block.split("\n")[:-2]:  # the blank line and what follows its "\n" go
+    for line in block.split("\n")[:-2]:  # not the blank line, nor the "" after its "\n"
         if line[:1] in (" ", "\t"):
             if not name:
                 raise _NotPlain
