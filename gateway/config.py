@@ -6,6 +6,7 @@ paths and relative SQLite URLs resolve against the config file's folder (SPEC §
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import math
 import re
@@ -96,6 +97,7 @@ class InspectionSettings:
     max_extracted_bytes: int = 50 * 1024 * 1024
     max_expansion_ratio: float = 100.0
     time_budget: float = 30.0
+    pdf_engine: str = "auto"  # auto (pdfium if installed) | pdfium | pypdf
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +166,7 @@ _SECTIONS: dict[str, set[str]] = {
              "processing_deadline", "drain_timeout", "tls", "workers"},
     "smtp.tls": {"cert", "key", "require"},
     "inspection": {"max_depth", "max_parts", "max_part_bytes", "max_extracted_bytes",
-                   "max_expansion_ratio", "time_budget"},
+                   "max_expansion_ratio", "time_budget", "pdf_engine"},
     "log": {"level", "format"},
 }
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
@@ -395,7 +397,16 @@ class _Reader:
             max_expansion_ratio=self.number((*p, "max_expansion_ratio"),
                                             d.max_expansion_ratio, minimum=1),
             time_budget=self.number((*p, "time_budget"), d.time_budget, minimum=0.1),
+            pdf_engine=self.pdf_engine((*p, "pdf_engine"), d.pdf_engine),
         )
+
+    def pdf_engine(self, path: YamlPath, default: str) -> str:
+        engine = self.choice(path, ("auto", "pdfium", "pypdf"), default)
+        if engine == "pdfium" and importlib.util.find_spec("pypdfium2") is None:
+            self.fail(path, "'pdf_engine: pdfium' needs the pypdfium2 package "
+                            "(pip install 'district-mail-gateway[fast]')")
+            return default
+        return engine
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:

@@ -18,6 +18,7 @@ from gateway.actions.annotate import annotate
 from gateway.config import InspectionSettings, load_settings
 from gateway.detectors.analysis import Mention, near
 from gateway.directory import load_directory
+from gateway.extract import pdfhelper
 from gateway.inspect import Inspector
 from gateway.model import Annotation
 from gateway.policy.loader import load_policy
@@ -143,8 +144,8 @@ class _StepClock:
         return self.now
 
 
-def _stepped_inspector(time_budget: float) -> Inspector:
-    limits = replace(InspectionSettings(), time_budget=time_budget)
+def _stepped_inspector(time_budget: float, pdf_engine: str = "auto") -> Inspector:
+    limits = replace(InspectionSettings(), time_budget=time_budget, pdf_engine=pdf_engine)
     return Inspector(limits, r"\b\d{6}\b", STUDENTS, LEXICONS, clock=_StepClock())
 
 
@@ -162,10 +163,20 @@ def test_pdf_page_content_bomb_stops_at_the_deadline() -> None:
     # parsed it in pure Python for minutes, and the deadline was only checked between pages.
     bomb = _pdf_with_content(b"BT /F1 11 Tf (482913 ) Tj ET\n" * 100_000)
     raw = message("x", attachments=[("p.pdf", bomb, "application/pdf")])
-    result = _stepped_inspector(time_budget=60).inspect(raw)
+    result = _stepped_inspector(time_budget=60, pdf_engine="pypdf").inspect(raw)
     assert not result.complete
     assert any(f.location == "attachment p.pdf, page 1 (time budget exceeded)"
                for f in result.findings)
+
+
+@pytest.mark.skipif(not pdfhelper.available(), reason="pypdfium2 not installed")
+def test_pdf_page_content_bomb_is_read_whole_by_pdfium() -> None:
+    # The same page takes PDFium (in its helper process) well under a second.
+    bomb = _pdf_with_content(b"BT /F1 11 Tf (482913 ) Tj ET\n" * 100_000)
+    raw = message("x", attachments=[("p.pdf", bomb, "application/pdf")])
+    result = Inspector(replace(InspectionSettings(), pdf_engine="pdfium"), r"\b\d{6}\b",
+                       STUDENTS, LEXICONS).inspect(raw)
+    assert result.complete and "student_number" in {f.detector for f in result.findings}
 
 
 def test_pdf_within_the_deadline_is_read_normally() -> None:

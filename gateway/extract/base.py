@@ -40,6 +40,10 @@ class Budget:
     def __post_init__(self) -> None:
         self.deadline = self.clock() + self.limits.time_budget
 
+    def remaining(self) -> float:
+        """Seconds left, for work that cannot check `expired` itself (a helper process)."""
+        return max(self.deadline - self.clock(), 0.0)
+
     def expired(self) -> bool:
         """Cooperative check between parts, pages, sheets and archive members."""
         if not self.out_of_time and self.clock() >= self.deadline:

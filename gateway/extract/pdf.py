@@ -1,4 +1,10 @@
-"""PDF text through pypdf, page by page with a deadline check between pages.
+"""PDF text: PDFium in a helper process when installed, else pypdf in-process.
+
+PDFium (pypdfium2, the `fast` extra) reads a page about 2.5x faster than pypdf but is native
+code, so it runs in `gateway.extract.pdfium_worker`, a process the daemon kills at the
+inspection deadline and restarts after a crash (`gateway.extract.pdfhelper`). pypdf is pure
+Python: it runs here, page by page, with the deadline checked between pages and inside its
+content-stream parser. `inspection.pdf_engine` picks one (default `auto`).
 
 PDFs encrypted with only an owner password (print/copy restrictions) open with the empty user
 password and are inspected; anything needing a real password is `uninspectable`. A PDF without
@@ -13,6 +19,7 @@ import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
+from gateway.extract import pdfhelper
 from gateway.extract.base import Context
 
 name = "pdf"
@@ -22,6 +29,30 @@ logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings can quote doc
 
 
 def extract(data: bytes, ctx: Context, location: str, charset: str | None = None) -> None:
+    engine = ctx.budget.limits.pdf_engine
+    if engine == "pdfium" or (engine == "auto" and _PDFIUM):
+        _extract_pdfium(data, ctx, location)
+    else:
+        _extract_pypdf(data, ctx, location)
+
+
+def _extract_pdfium(data: bytes, ctx: Context, location: str) -> None:
+    budget = ctx.budget
+    room = budget.limits.max_extracted_bytes - budget.extracted
+    try:
+        pages = pdfhelper.shared().page_texts(data, budget.remaining(), max(room, 0))
+    except pdfhelper.HelperTimeout:
+        budget.out_of_time = True
+        ctx.problem(location, "time budget exceeded")
+        return
+    except pdfhelper.NeedsPassword:
+        ctx.problem(location, "encrypted")
+        return
+    # Unreadable or a helper crash: extract.run() files it as an unreadable file (held).
+    ctx.add_text("\n".join(pages), location, content_type="application/pdf")
+
+
+def _extract_pypdf(data: bytes, ctx: Context, location: str) -> None:
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(data), strict=False)
@@ -41,6 +72,9 @@ def extract(data: bytes, ctx: Context, location: str, charset: str | None = None
                     break
                 raise
     ctx.add_text("\n".join(pages), location, content_type="application/pdf")
+
+
+_PDFIUM = pdfhelper.available()
 
 
 class _TokenBudget(int):

@@ -1,0 +1,182 @@
+"""The daemon's side of the PDF helper process (`gateway.extract.pdfium_worker`).
+
+One helper per process, started on the first PDF and shared by every inspection thread (one
+job at a time; the others wait their turn within their own deadline). A job that misses its
+deadline gets the helper killed (a hung parser cannot be interrupted any other way); a helper
+that dies mid-job is restarted on the next one. Either way the caller gets an exception it turns
+into an uninspectable part, so the message is held: fail closed.
+
+A worker process forked by `smtp.workers` never uses its parent's helper: the helper belongs to
+the pid that started it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import selectors
+import subprocess
+import sys
+import threading
+import time
+
+import structlog
+
+from gateway.extract.pdfium_worker import NEEDS_PASSWORD, REQUEST, RESPONSE, TEXT
+
+log = structlog.get_logger("gateway.pdf")
+
+
+class HelperFailed(Exception):
+    """The helper crashed, or could not be started or talked to."""
+
+
+class HelperTimeout(HelperFailed):
+    """The job did not finish before its deadline (the helper was killed)."""
+
+
+class NeedsPassword(Exception):
+    """The PDF opens only with a user password."""
+
+
+class Unreadable(Exception):
+    """PDFium could not read the file."""
+
+
+def available() -> bool:
+    """Is PDFium installed (the `fast` extra)? Without it PDFs are read by pypdf in-process."""
+    return importlib.util.find_spec("pypdfium2") is not None
+
+
+class PdfHelper:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._owner = os.getpid()
+
+    def page_texts(self, data: bytes, timeout: float, max_chars: int) -> list[str]:
+        """The text of each page, or an exception; never waits past `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        if not self._lock.acquire(timeout=max(timeout, 0.0)):
+            raise HelperTimeout("waited too long for the PDF helper")
+        try:
+            return self._job(data, deadline, max_chars)
+        finally:
+            self._lock.release()
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    # -- one job ---------------------------------------------------------------------------
+    def _job(self, data: bytes, deadline: float, max_chars: int) -> list[str]:
+        proc = self._running()
+        try:
+            _write_all(proc, REQUEST.pack(len(data), max_chars) + data, deadline)
+            status, length = RESPONSE.unpack(_read_exact(proc, RESPONSE.size, deadline))
+            payload = _read_exact(proc, length, deadline)
+        except HelperTimeout:
+            log.warning("pdf_helper_killed", reason="deadline", pid=proc.pid)
+            self._stop()
+            raise
+        except (OSError, HelperFailed) as exc:
+            log.warning("pdf_helper_failed", error=type(exc).__name__, pid=proc.pid,
+                        exit_code=proc.poll())
+            self._stop()
+            raise HelperFailed("the PDF helper died") from None
+        if status == TEXT:
+            return [str(page) for page in json.loads(payload)]
+        if status == NEEDS_PASSWORD:
+            raise NeedsPassword
+        raise Unreadable
+
+    def _running(self) -> subprocess.Popen[bytes]:
+        if self._owner != os.getpid():  # forked: the helper is the parent's, leave it alone
+            self._proc, self._owner = None, os.getpid()
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc
+        self._stop()
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "gateway.extract.pdfium_worker"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                close_fds=True)
+        except OSError as exc:
+            raise HelperFailed(f"cannot start the PDF helper: {type(exc).__name__}") from None
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        os.set_blocking(self._proc.stdin.fileno(), False)
+        os.set_blocking(self._proc.stdout.fileno(), False)
+        log.info("pdf_helper_started", pid=self._proc.pid)
+        return self._proc
+
+    def _stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        with contextlib.suppress(OSError):
+            proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)
+        for stream in (proc.stdin, proc.stdout):
+            with contextlib.suppress(OSError):
+                if stream is not None:
+                    stream.close()
+
+
+def _write_all(proc: subprocess.Popen[bytes], data: bytes, deadline: float) -> None:
+    assert proc.stdin is not None
+    fd = proc.stdin.fileno()
+    view = memoryview(data)
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_WRITE)
+        while view:
+            _wait(sel, deadline)
+            try:
+                sent = os.write(fd, view)
+            except BlockingIOError:
+                continue
+            view = view[sent:]
+
+
+def _read_exact(proc: subprocess.Popen[bytes], size: int, deadline: float) -> bytes:
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    chunks: list[bytes] = []
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while size:
+            _wait(sel, deadline)
+            try:
+                chunk = os.read(fd, min(size, 1 << 20))
+            except BlockingIOError:
+                continue
+            if not chunk:
+                raise HelperFailed("the PDF helper closed its output")
+            chunks.append(chunk)
+            size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _wait(sel: selectors.BaseSelector, deadline: float) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0 or not sel.select(remaining):
+        raise HelperTimeout("the PDF helper missed the deadline")
+
+
+_shared: PdfHelper | None = None
+_shared_lock = threading.Lock()
+
+
+def shared() -> PdfHelper:
+    """This process's helper (created on first use)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = PdfHelper()
+        return _shared

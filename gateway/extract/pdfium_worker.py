@@ -1,0 +1,105 @@
+"""The PDF text helper process: PDFium parses attached PDFs here, never inside the daemon.
+
+Why a separate process: PDFium (Chrome's PDF engine, through pypdfium2) reads a page about
+2.5x faster than pypdf, but it is C++ reading hostile input. A crash, a hang or runaway memory
+must cost one attachment (held for review), not the daemon, and must never turn a message into
+one that crashes the gateway on every retry. The parent (`gateway.extract.pdfhelper`) kills and
+restarts this process when it misses its deadline or dies.
+
+Run as `python -m gateway.extract.pdfium_worker`. Protocol on stdin/stdout, integers 4-byte
+big-endian:
+
+    request:   length, max_chars, the PDF
+    response:  status (1 byte: 0 text, 1 needs a password, 2 unreadable), length, payload
+               (status 0: the page texts as a UTF-8 JSON list; otherwise empty)
+
+The process exits when stdin closes (its parent is gone).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import signal
+import struct
+import sys
+from typing import Any, BinaryIO
+
+REQUEST = struct.Struct(">II")
+RESPONSE = struct.Struct(">BI")
+TEXT, NEEDS_PASSWORD, UNREADABLE = 0, 1, 2
+MEMORY_LIMIT = 2 << 30  # address space; a PDF needing more is unreadable, not the host's problem
+
+
+def main() -> int:
+    # systemd signals the whole service (and Ctrl-C the whole foreground group): the daemon
+    # drains its in-flight mail, PDFs included, and this process ends when its stdin closes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _limit_resources()
+    import pypdfium2 as pdfium
+
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        head = _read_exact(stdin, REQUEST.size)
+        if head is None:
+            return 0
+        length, max_chars = REQUEST.unpack(head)
+        data = _read_exact(stdin, length)
+        if data is None:
+            return 0
+        status, payload = page_texts(pdfium, data, max_chars)
+        stdout.write(RESPONSE.pack(status, len(payload)) + payload)
+        stdout.flush()
+
+
+def _limit_resources() -> None:
+    """No core dumps (they would hold mail content) and a memory ceiling, where allowed.
+
+    Best effort: the shipped systemd unit filters the @resources system calls (setrlimit gets
+    EPERM there); its cgroup limits the whole service instead.
+    """
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        if hard == resource.RLIM_INFINITY or hard > MEMORY_LIMIT:
+            resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, hard))
+    except (OSError, ValueError):
+        pass
+
+
+def page_texts(pdfium: Any, data: bytes, max_chars: int) -> tuple[int, bytes]:
+    """(status, payload) for one PDF; stops reading pages once `max_chars` are collected."""
+    try:
+        doc = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        return (NEEDS_PASSWORD if "password" in str(exc).lower() else UNREADABLE), b""
+    except MemoryError:
+        return UNREADABLE, b""
+    pages: list[str] = []
+    total = 0
+    try:
+        for index in range(len(doc)):
+            page = doc[index]
+            textpage = page.get_textpage()
+            text = textpage.get_text_range()
+            textpage.close()
+            page.close()
+            pages.append(text)
+            total += len(text)
+            if total > max_chars:
+                break
+    except (pdfium.PdfiumError, MemoryError):
+        return UNREADABLE, b""
+    finally:
+        doc.close()
+    return TEXT, json.dumps(pages).encode()
+
+
+def _read_exact(stream: BinaryIO, size: int) -> bytes | None:
+    data = stream.read(size)
+    return data if data is not None and len(data) == size else None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

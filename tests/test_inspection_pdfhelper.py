@@ -1,0 +1,130 @@
+"""The PDF helper process under faults: a hang is killed at the deadline, a crash mid-job fails
+closed, and the next PDF gets a fresh helper. Real processes and real signals throughout."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+from dataclasses import replace
+
+import pytest
+
+from gateway.config import InspectionSettings
+from gateway.extract import pdfhelper
+from gateway.inspect import Inspector
+from tests.conftest import write_settings
+from tests.inspection_helpers import LEXICONS, STUDENTS, detectors, message, pdf
+
+pytestmark = pytest.mark.skipif(not pdfhelper.available(), reason="pypdfium2 not installed")
+
+ROSTER = pdf([["Student ID 482913 Alex Jones"], ["second page"]])
+
+
+@pytest.fixture
+def helper():
+    h = pdfhelper.PdfHelper()
+    yield h
+    h.close()
+
+
+def inspector(time_budget: float = 30.0) -> Inspector:
+    limits = replace(InspectionSettings(), time_budget=time_budget, pdf_engine="pdfium")
+    return Inspector(limits, r"\b\d{6}\b", STUDENTS, LEXICONS)
+
+
+def with_pdf(data: bytes) -> bytes:
+    return message("see attached", attachments=[("r.pdf", data, "application/pdf")])
+
+
+def test_pages_come_back_in_order_from_a_separate_process(helper):
+    assert helper.page_texts(ROSTER, 30, 10_000) == ["Student ID 482913 Alex Jones",
+                                                     "second page"]
+    assert helper.pid not in (None, os.getpid())
+
+
+def test_a_hung_helper_is_killed_at_the_deadline_and_replaced(helper):
+    helper.page_texts(ROSTER, 30, 10_000)
+    hung = helper.pid
+    assert hung is not None
+    os.kill(hung, signal.SIGSTOP)  # stands for a parser stuck in a loop
+    with pytest.raises(pdfhelper.HelperTimeout):
+        helper.page_texts(ROSTER, 0.5, 10_000)
+    with pytest.raises(ProcessLookupError):
+        os.kill(hung, 0)  # killed and reaped, not left behind
+    assert helper.page_texts(ROSTER, 30, 10_000)[0].startswith("Student ID")
+    assert helper.pid != hung
+
+
+def test_a_helper_that_dies_mid_job_fails_that_job_only(helper):
+    helper.page_texts(ROSTER, 30, 10_000)
+    victim = helper.pid
+    assert victim is not None
+    os.kill(victim, signal.SIGSTOP)  # hold it inside the job ...
+    outcome: list[BaseException | list[str]] = []
+
+    def job() -> None:
+        try:
+            outcome.append(helper.page_texts(ROSTER, 60, 10_000))
+        except BaseException as exc:  # the test inspects it
+            outcome.append(exc)
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    thread.join(0.3)
+    os.kill(victim, signal.SIGKILL)  # ... and crash it there
+    thread.join(30)
+    assert len(outcome) == 1 and type(outcome[0]) is pdfhelper.HelperFailed
+    assert helper.page_texts(ROSTER, 30, 10_000)[1] == "second page"
+
+
+def test_inspection_holds_what_the_helper_could_not_read():
+    insp = inspector(time_budget=1.0)
+    assert "student_number" in detectors(insp.inspect(with_pdf(ROSTER)))
+    helper = pdfhelper.shared()
+    assert helper.pid is not None
+    os.kill(helper.pid, signal.SIGSTOP)
+    result = insp.inspect(with_pdf(ROSTER))
+    assert not result.complete
+    assert any(f.detector == "uninspectable" and f.location.endswith("(time budget exceeded)")
+               for f in result.findings)
+    garbage = insp.inspect(with_pdf(b"%PDF-1.7\n" + os.urandom(2000)))
+    assert not garbage.complete  # unreadable: held, and the helper is still usable after it
+    assert "student_number" in detectors(insp.inspect(with_pdf(ROSTER)))
+
+
+def test_password_protected_pdf_is_uninspectable():
+    from tests.inspection_helpers import encrypted_pdf
+
+    result = inspector().inspect(with_pdf(encrypted_pdf(["Alex Jones"])))
+    assert not result.complete
+    assert any(f.location.endswith("(encrypted)") for f in result.findings)
+
+
+def _pid_in_forked_child(queue: multiprocessing.Queue) -> None:
+    helper = pdfhelper.shared()
+    helper.page_texts(ROSTER, 30, 10_000)
+    queue.put(helper.pid)
+
+
+def test_a_forked_worker_starts_its_own_helper():
+    parent = pdfhelper.shared()
+    parent.page_texts(ROSTER, 30, 10_000)
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_pid_in_forked_child, args=(queue,))
+    child.start()
+    child_helper = queue.get(timeout=60)
+    child.join(30)
+    assert child_helper not in (None, parent.pid)
+    assert parent.page_texts(ROSTER, 30, 10_000)  # the parent's helper was left alone
+
+
+def test_pdf_engine_setting_is_checked(tmp_path):
+    settings = write_settings(tmp_path, 25, "inspection: {pdf_engine: pypdf}")
+    assert settings.inspection.pdf_engine == "pypdf"
+    from gateway.yamlsrc import SourceErrors
+
+    with pytest.raises(SourceErrors, match=r"pdf_engine.*auto, pdfium, pypdf"):
+        write_settings(tmp_path, 25, "inspection: {pdf_engine: pdfiun}")
