@@ -1,7 +1,7 @@
 """PDF text: PDFium in a helper process when installed, else pypdf in-process.
 
 PDFium (pypdfium2, the `fast` extra) reads a page about 2.5x faster than pypdf but is native
-code, so it runs in `gateway.extract.pdfium_worker`, a process the daemon kills at the
+code, so it runs in `gateway.pdfium_worker`, a process the daemon kills at the
 inspection deadline and restarts after a crash (`gateway.extract.pdfhelper`). pypdf is pure
 Python: it runs here, page by page, with the deadline checked between pages and inside its
 content-stream parser. `inspection.pdf_engine` picks one (default `auto`).

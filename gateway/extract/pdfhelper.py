@@ -1,4 +1,4 @@
-"""The daemon's side of the PDF helper process (`gateway.extract.pdfium_worker`).
+"""The daemon's side of the PDF helper process (`gateway.pdfium_worker`).
 
 One helper per process, started on the first PDF and shared by every inspection thread (one
 job at a time; the others wait their turn within their own deadline). A job that misses its
@@ -24,7 +24,7 @@ import time
 
 import structlog
 
-from gateway.extract.pdfium_worker import NEEDS_PASSWORD, REQUEST, RESPONSE, TEXT
+from gateway.pdfium_worker import NEEDS_PASSWORD, REQUEST, RESPONSE, TEXT
 
 log = structlog.get_logger("gateway.pdf")
 
@@ -104,7 +104,7 @@ class PdfHelper:
         self._stop()
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway.extract.pdfium_worker"],
+                [sys.executable, "-m", "gateway.pdfium_worker"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 close_fds=True)
         except OSError as exc:

@@ -6,7 +6,7 @@ must cost one attachment (held for review), not the daemon, and must never turn 
 one that crashes the gateway on every retry. The parent (`gateway.extract.pdfhelper`) kills and
 restarts this process when it misses its deadline or dies.
 
-Run as `python -m gateway.extract.pdfium_worker`. Protocol on stdin/stdout, integers 4-byte
+Run as `python -m gateway.pdfium_worker`. Protocol on stdin/stdout, integers 4-byte
 big-endian:
 
     request:   length, max_chars, the PDF
