@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from dataclasses import replace
 
@@ -92,6 +93,35 @@ def test_inspection_holds_what_the_helper_could_not_read():
     garbage = insp.inspect(with_pdf(b"%PDF-1.7\n" + os.urandom(2000)))
     assert not garbage.complete  # unreadable: held, and the helper is still usable after it
     assert "student_number" in detectors(insp.inspect(with_pdf(ROSTER)))
+
+
+def test_a_pdf_that_crashes_the_helper_is_read_by_pypdf_instead():
+    insp = inspector()
+    insp.inspect(with_pdf(ROSTER))
+    helper = pdfhelper.shared()
+    victim = helper.pid
+    assert victim is not None
+    os.kill(victim, signal.SIGSTOP)
+    results: list[object] = []
+    thread = threading.Thread(target=lambda: results.append(insp.inspect(with_pdf(ROSTER))))
+    thread.start()
+    thread.join(0.3)
+    os.kill(victim, signal.SIGKILL)  # PDFium "crashes" on this file
+    thread.join(60)
+    [result] = results
+    assert result.complete and "student_number" in detectors(result)
+    assert helper.page_texts(ROSTER, 30, 10_000)  # and the next PDF has a new helper
+    assert helper.pid != victim
+
+
+def test_a_helper_that_cannot_start_is_not_retried_for_every_pdf():
+    broken = pdfhelper.PdfHelper([sys.executable, "-c", "raise SystemExit(3)"])
+    with pytest.raises(pdfhelper.HelperFailed) as first:
+        broken.page_texts(ROSTER, 30, 10_000)
+    assert type(first.value) is pdfhelper.HelperFailed
+    with pytest.raises(pdfhelper.HelperUnavailable):
+        broken.page_texts(ROSTER, 30, 10_000)  # no new process within the minute
+    assert broken.pid is None
 
 
 def test_password_protected_pdf_is_uninspectable():

@@ -1,10 +1,11 @@
 """PDF text: PDFium in a helper process when installed, else pypdf in-process.
 
 PDFium (pypdfium2, the `fast` extra) reads a page about 2.5x faster than pypdf but is native
-code, so it runs in `gateway.pdfium_worker`, a process the daemon kills at the
-inspection deadline and restarts after a crash (`gateway.extract.pdfhelper`). pypdf is pure
-Python: it runs here, page by page, with the deadline checked between pages and inside its
-content-stream parser. `inspection.pdf_engine` picks one (default `auto`).
+code, so it runs in `gateway.pdfium_worker`, a process the daemon kills at the inspection
+deadline and restarts after a crash (`gateway.extract.pdfhelper`); the PDF it crashed on is
+read by pypdf instead. pypdf is pure Python: it runs here, page by page, with the deadline
+checked between pages and inside its content-stream parser. `inspection.pdf_engine` picks one
+(default `auto`).
 
 PDFs encrypted with only an owner password (print/copy restrictions) open with the empty user
 password and are inspected; anything needing a real password is `uninspectable`. A PDF without
@@ -48,7 +49,12 @@ def _extract_pdfium(data: bytes, ctx: Context, location: str) -> None:
     except pdfhelper.NeedsPassword:
         ctx.problem(location, "encrypted")
         return
-    # Unreadable or a helper crash: extract.run() files it as an unreadable file (held).
+    except pdfhelper.HelperFailed:
+        # PDFium crashed on this file (or cannot run here): pure-Python pypdf cannot take the
+        # daemon down, so it reads this one, within what is left of the deadline.
+        _extract_pypdf(data, ctx, location)
+        return
+    # pdfhelper.Unreadable propagates: extract.run() files the part as unreadable (held).
     ctx.add_text("\n".join(pages), location, content_type="application/pdf")
 
 

@@ -37,6 +37,10 @@ class HelperTimeout(HelperFailed):
     """The job did not finish before its deadline (the helper was killed)."""
 
 
+class HelperUnavailable(HelperFailed):
+    """The helper died before it ever answered: it is not started again for a while."""
+
+
 class NeedsPassword(Exception):
     """The PDF opens only with a user password."""
 
@@ -51,10 +55,15 @@ def available() -> bool:
 
 
 class PdfHelper:
-    def __init__(self) -> None:
+    RETRY_START_AFTER = 60.0  # seconds without a helper after one that never answered
+
+    def __init__(self, argv: list[str] | None = None) -> None:
+        self._argv = argv or [sys.executable, "-m", "gateway.pdfium_worker"]
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._owner = os.getpid()
+        self._answered = False  # has the running helper finished a job yet?
+        self._unavailable_until = 0.0
 
     def page_texts(self, data: bytes, timeout: float, max_chars: int) -> list[str]:
         """The text of each page, or an exception; never waits past `timeout` seconds."""
@@ -87,9 +96,12 @@ class PdfHelper:
             raise
         except (OSError, HelperFailed) as exc:
             log.warning("pdf_helper_failed", error=type(exc).__name__, pid=proc.pid,
-                        exit_code=proc.poll())
+                        exit_code=proc.poll(), answered_before=self._answered)
             self._stop()
+            if not self._answered:  # cannot even start (a broken install): stop trying a while
+                self._unavailable_until = time.monotonic() + self.RETRY_START_AFTER
             raise HelperFailed("the PDF helper died") from None
+        self._answered = True
         if status == TEXT:
             return [str(page) for page in json.loads(payload)]
         if status == NEEDS_PASSWORD:
@@ -102,13 +114,16 @@ class PdfHelper:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
         self._stop()
+        if time.monotonic() < self._unavailable_until:
+            raise HelperUnavailable("the PDF helper failed to start recently")
+        self._answered = False
         try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway.pdfium_worker"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                close_fds=True)
+            self._proc = subprocess.Popen(self._argv, stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         except OSError as exc:
-            raise HelperFailed(f"cannot start the PDF helper: {type(exc).__name__}") from None
+            self._unavailable_until = time.monotonic() + self.RETRY_START_AFTER
+            log.warning("pdf_helper_failed", error=type(exc).__name__, answered_before=False)
+            raise HelperFailed("cannot start the PDF helper") from None
         assert self._proc.stdin is not None and self._proc.stdout is not None
         os.set_blocking(self._proc.stdin.fileno(), False)
         os.set_blocking(self._proc.stdout.fileno(), False)
