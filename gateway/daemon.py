@@ -19,6 +19,7 @@ import structlog
 
 from gateway import metrics, sdnotify
 from gateway.config import Settings, load_settings
+from gateway.extract import pdf
 from gateway.health import HealthServer
 from gateway.logsetup import configure_logging
 from gateway.quarantine.base import QuarantineStore
@@ -56,6 +57,7 @@ class Daemon:
     async def run(self) -> int:
         settings = self.gateway.settings
         await self.gateway.start()
+        self._keep(asyncio.to_thread(pdf.warm_up, settings.inspection))
         if settings.metrics_listen is not None:
             self.health = HealthServer(settings.metrics_listen, self.readiness)
             await self.health.start()

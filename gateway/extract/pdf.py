@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
+from gateway.config import InspectionSettings
 from gateway.extract import pdfhelper
 from gateway.extract.base import Context
 
@@ -30,11 +31,22 @@ logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings can quote doc
 
 
 def extract(data: bytes, ctx: Context, location: str, charset: str | None = None) -> None:
-    engine = ctx.budget.limits.pdf_engine
-    if engine == "pdfium" or (engine == "auto" and _PDFIUM):
+    if uses_pdfium(ctx.budget.limits):
         _extract_pdfium(data, ctx, location)
     else:
         _extract_pypdf(data, ctx, location)
+
+
+def uses_pdfium(limits: InspectionSettings) -> bool:
+    return limits.pdf_engine == "pdfium" or (limits.pdf_engine == "auto" and _PDFIUM)
+
+
+def warm_up(limits: InspectionSettings) -> None:
+    """Start this serving process's helper before the first PDF arrives (blocking: run it in a
+    thread). A helper that cannot start is logged, and retried on the first PDF."""
+    if uses_pdfium(limits):
+        with contextlib.suppress(pdfhelper.HelperFailed):
+            pdfhelper.shared().start()
 
 
 def _extract_pdfium(data: bytes, ctx: Context, location: str) -> None:
