@@ -38,11 +38,15 @@ def parse_fast(raw: bytes) -> Message | None:
         return None
 
 
-def _message(text: str, *, before_boundary: bool = False) -> Message:
+_MAX_DEPTH = 60  # nested multiparts; deeper goes to the stdlib (this recursion uses 2 frames
+#                  a level, the stdlib's fewer: it parses a depth of 500 this would not reach)
+
+
+def _message(text: str, *, before_boundary: bool = False, depth: int = 0) -> Message:
     """One message or part; `before_boundary`: a boundary line follows `text` (RFC 2046: the
     line end before it belongs to the boundary, so the payload or epilogue loses one)."""
     split = _header_end(text)
-    if not split:
+    if not split or depth > _MAX_DEPTH:
         raise _NotPlain
     msg = Message(policy=compat32)
     for name, value in _header_fields(text[:split]):
@@ -51,7 +55,7 @@ def _message(text: str, *, before_boundary: bool = False) -> Message:
     if maintype == "message":
         raise _NotPlain
     if maintype == "multipart":
-        _multipart(msg, text[split:])
+        _multipart(msg, text[split:], depth)
         if before_boundary:  # FeedParser: an empty epilogue becomes None (not one emptied)
             msg.epilogue = None if msg.epilogue == "" else _without_final_eol(msg.epilogue)
     else:
@@ -96,12 +100,14 @@ def _header_end(text: str) -> int:
     return lf + 2 if lf > 0 and "\r" not in text[:lf] else 0
 
 
-def _multipart(msg: Message, body: str) -> None:
+def _multipart(msg: Message, body: str, depth: int) -> None:
     """Parts, preamble and epilogue as FeedParser sets them for a well-formed multipart."""
     boundary = msg.get_boundary()
     cte = str(msg.get("content-transfer-encoding", "8bit")).lower()
     if boundary is None or cte not in _PLAIN_CTE or msg.get_content_subtype() == "digest":
         raise _NotPlain
+    if "\n" in boundary or "\r" in boundary:
+        raise _NotPlain  # FeedParser compares line by line: such a boundary never matches
     # FeedParser's boundary line: the separator, "--" if closing, blanks, the line end. Matched
     # with the "\n" before it, a literal the regex engine can skip to (with "^" and MULTILINE,
     # or a look-behind, it tries every position: 25x slower), so the body gets a "\n" in
@@ -121,7 +127,7 @@ def _multipart(msg: Message, body: str) -> None:
     for (_, part_start), (part_end, _) in pairwise(lines):
         if part_end == part_start:
             raise _NotPlain  # doubled boundary lines: FeedParser skips them specially
-        parts.append(_message(body[part_start:part_end], before_boundary=True))
+        parts.append(_message(body[part_start:part_end], before_boundary=True, depth=depth + 1))
     msg.set_payload(parts)
     msg.epilogue = body[lines[-1][1]:]
 

@@ -206,3 +206,21 @@ def test_surrogates_and_nul_in_a_part_body_do_not_break_the_fast_path() -> None:
     assert parse_fast(nested_epilogues) is not None
     assert shape(mime.parse(nested_epilogues)) == shape(
         BytesParser(policy=compat32).parsebytes(nested_epilogues))
+
+
+def test_review_findings_go_to_the_stdlib() -> None:
+    # A boundary holding a line break (folded, or RFC 2231 %0A) never matches for FeedParser,
+    # which compares line by line; a regex over the body would match across the two lines.
+    folded = (b'Content-Type: multipart/mixed; boundary="a\r\n b"\r\n\r\n--a\r\n b\r\n'
+              b"X: y\r\n\r\nbody\r\n--a\r\n b--\r\n")
+    encoded = (b"Content-Type: multipart/mixed; boundary*=us-ascii''a%0Ab\n\n--a\nb\nX: y\n\n"
+               b"body\n--a\nb--\n")
+    # Nesting the stdlib parses but this recursion would not (RecursionError).
+    head = b"".join(b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i)
+                    for i in range(500))
+    tail = b"".join(b"\r\n--b%d--\r\n" % i for i in reversed(range(500)))
+    deep = head + b"Content-Type: text/plain\r\n\r\nx" + tail
+    for raw in (folded, encoded):
+        assert parse_fast(raw) is None
+        assert shape(mime.parse(raw)) == shape(BytesParser(policy=compat32).parsebytes(raw))
+    assert parse_fast(deep) is None and mime.parse(deep).is_multipart()  # (too deep for shape)
