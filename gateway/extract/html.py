@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable, Iterator
 
 from gateway.extract.base import Context
 from gateway.extract.text import decode
@@ -26,17 +27,83 @@ _BLOCK = re.compile(
 _TAG = re.compile(r"<[^<>]*>")
 
 
-def to_text(markup: str) -> str:
-    """The visible-or-hidden text of `markup`, with block boundaries as line breaks."""
+# A regex pass is one C call that keeps the GIL: over megabytes of "<<<<" each pass took seconds,
+# stalling every session of the process. The markup is therefore handled in pieces of this size
+# (at most ~0.1 s each), with the inspection deadline checked between them.
+_CHUNK = 256 * 1024
+
+
+def to_text(markup: str, out_of_time: Callable[[], bool] = lambda: False) -> str:
+    """The visible-or-hidden text of `markup`, with block boundaries as line breaks.
+
+    `out_of_time` is asked between pieces of a large document; when it says yes, the text
+    read so far is returned (the caller has recorded the problem).
+    """
     markup = _drop_code(markup)
     # A comment can split a value (`536-22-<!-- x -->8841`): the visible text is read without
     # it, and the hidden comment text is still read, on lines of its own at the end.
     markup, comments = _split_comments(markup)
-    markup = _CELL.sub(" ; ", markup)
-    markup = _BLOCK.sub("\n", markup)
-    markup = _TAG.sub("", markup)
-    text = html.unescape(markup).replace("\xa0", " ")
+    text = html.unescape(_strip_tags(markup, out_of_time)).replace("\xa0", " ")
     return f"{text}\n{comments}" if comments else text
+
+
+def _strip_tags(markup: str, out_of_time: Callable[[], bool], tag: str = "") -> str:
+    """Cells to " ; ", blocks to line breaks and other tags to "" (or all tags to `tag`),
+    piece by piece."""
+    out: list[str] = []
+    for piece in _pieces(markup):
+        if out and out_of_time():
+            break
+        if tag:
+            out.append(_TAG.sub(tag, piece))
+        else:
+            out.append(_TAG.sub("", _BLOCK.sub("\n", _CELL.sub(" ; ", piece))))
+    return "".join(out)
+
+
+def _pieces(markup: str) -> Iterator[str]:
+    """`markup` in pieces of about `_CHUNK`, cut where the three substitutions give the same
+    result as on the whole text (see `_cut`)."""
+    start, end = 0, len(markup)
+    while end - start > _CHUNK:
+        at = start + _CHUNK
+        cut = _cut(markup, start + 1, at)
+        yield markup[start:cut]
+        start = cut
+    yield markup[start:]
+
+
+def _cut(markup: str, low: int, high: int) -> int:
+    """The last safe cut in [low, high): before a "<" or after a ">" that is not part of a
+    cell or block tag. Tags are `<[^<>]*>`, so no tag can contain such a bracket except at its
+    end; cell and block tags are excluded because they are replaced first, after which the
+    text around them can join into one longer tag. With no safe cut among the last 1,000
+    brackets (a piece of nothing but cell and block tags), `high` is used: a tag cut in two is
+    then read as text, which only shows the detectors more.
+    """
+    pos = high
+    for _ in range(1000):
+        lt, gt = markup.rfind("<", low, pos), markup.rfind(">", low, pos)
+        if lt < 0 and gt < 0:
+            break
+        if lt > gt:  # a cut before this "<"
+            close = markup.find(">", lt, lt + _CHUNK)  # bounded: "<<<<" has no ">" at all
+            tag = markup[lt:close + 1] if close >= 0 else ""
+            if not _replaced_first(tag):
+                return lt
+            pos = lt
+        else:  # a cut after this ">"
+            open_ = markup.rfind("<", max(gt - _CHUNK, 0), gt)
+            tag = markup[open_:gt + 1] if open_ >= 0 else ""
+            if not _replaced_first(tag) and gt + 1 > low:
+                return gt + 1
+            pos = gt
+    return high
+
+
+def _replaced_first(tag: str) -> bool:
+    """Is `tag` a whole cell or block tag (one with no other bracket inside)?"""
+    return bool(tag) and (_CELL.fullmatch(tag) is not None or _BLOCK.fullmatch(tag) is not None)
 
 
 def _split_comments(markup: str) -> tuple[str, str]:
@@ -51,14 +118,14 @@ def _split_comments(markup: str) -> tuple[str, str]:
         hidden.append(markup[start + 4:stop])
         pos = len(markup) if end == -1 else end + 3
     kept.append(markup[pos:])
-    return "".join(kept), _TAG.sub(" ", "\n".join(hidden))
+    return "".join(kept), _strip_tags("\n".join(hidden), lambda: False, tag=" ")
 
 
 def _drop_code(markup: str) -> str:
     """Remove script/style/head elements in one linear pass (an unclosed one runs to the end)."""
     out, pos = [], 0
     lowered = markup.lower()
-    while (match := _OPEN_DROP.search(markup, pos)) is not None:
+    while (match := _open_drop(markup, pos)) is not None:
         out.append(markup[pos:match.start()])
         close = lowered.find("</" + match.group(1).lower(), match.end())
         if close == -1:
@@ -70,8 +137,26 @@ def _drop_code(markup: str) -> str:
     return "".join(out)
 
 
+def _open_drop(markup: str, pos: int) -> re.Match[str] | None:
+    """The next `<script`/`<style`/`<head` from `pos`, searched a piece at a time (see _CHUNK).
+
+    Each search may look 16 characters past its piece, so a tag name across the boundary is
+    found whole; a match starting beyond the piece is left for the next search, since there
+    the end of the searched text could have passed for the word boundary after the name.
+    """
+    end = len(markup)
+    while pos < end:
+        stop = min(pos + _CHUNK, end)
+        match = _OPEN_DROP.search(markup, pos, min(stop + 16, end))
+        if match is not None and match.start() < stop:
+            return match
+        pos = stop
+    return None
+
+
 def extract(data: bytes, ctx: Context, location: str, charset: str | None = None) -> None:
-    ctx.add_text(to_text(decode(data, charset or _meta_charset(data))), location,
+    markup = decode(data, charset or _meta_charset(data))
+    ctx.add_text(to_text(markup, lambda: ctx.out_of_time(location)), location,
                  content_type="text/html")
 
 
