@@ -6,8 +6,8 @@ must cost one attachment (held for review), not the daemon, and must never turn 
 one that crashes the gateway on every retry. The parent (`gateway.extract.pdfhelper`) kills and
 restarts this process when it misses its deadline or dies.
 
-Run as `python -m gateway.pdfium_worker`. Protocol on stdin/stdout, integers 4-byte
-big-endian:
+Run as `python -P -m gateway.pdfium_worker`. It writes one ready byte once PDFium has loaded;
+then the protocol on stdin/stdout, integers 4-byte big-endian:
 
     request:   length, max_chars, the PDF
     response:  status (1 byte: 0 text, 1 needs a password, 2 unreadable), length, payload
@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 REQUEST = struct.Struct(">II")
 RESPONSE = struct.Struct(">BI")
 TEXT, NEEDS_PASSWORD, UNREADABLE = 0, 1, 2
+READY = b"R"  # sent once at start, after PDFium has loaded
 MEMORY_LIMIT = 2 << 30  # address space; a PDF needing more is unreadable, not the host's problem
 
 
@@ -40,6 +41,8 @@ def main() -> int:
     import pypdfium2 as pdfium
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    stdout.write(READY)  # PDFium loaded: from here on a death is the job's, not the install's
+    stdout.flush()
     while True:
         head = _read_exact(stdin, REQUEST.size)
         if head is None:

@@ -114,14 +114,63 @@ def test_a_pdf_that_crashes_the_helper_is_read_by_pypdf_instead():
     assert helper.pid != victim
 
 
-def test_a_helper_that_cannot_start_is_not_retried_for_every_pdf():
-    broken = pdfhelper.PdfHelper([sys.executable, "-c", "raise SystemExit(3)"])
-    with pytest.raises(pdfhelper.HelperFailed) as first:
-        broken.page_texts(ROSTER, 30, 10_000)
-    assert type(first.value) is pdfhelper.HelperFailed
-    with pytest.raises(pdfhelper.HelperUnavailable):
-        broken.page_texts(ROSTER, 30, 10_000)  # no new process within the minute
+def test_a_helper_that_cannot_start_is_not_retried_for_every_pdf(tmp_path):
+    starts = tmp_path / "starts"
+    broken = pdfhelper.PdfHelper([sys.executable, "-c",
+                                  f"open({str(starts)!r}, 'a').write('x')"])  # no ready byte
+    for _ in range(3):
+        with pytest.raises(pdfhelper.HelperUnavailable):
+            broken.page_texts(ROSTER, 30, 10_000)
+    assert starts.read_text() == "x"  # one attempt, then a minute's rest
     assert broken.pid is None
+
+
+def test_a_crash_on_the_first_job_after_a_start_does_not_disable_the_helper(helper):
+    helper.start()
+    victim = helper.pid
+    assert victim is not None
+    os.kill(victim, signal.SIGSTOP)
+    outcome: list[BaseException] = []
+
+    def job() -> None:
+        try:
+            helper.page_texts(ROSTER, 60, 10_000)
+        except BaseException as exc:  # the test inspects it
+            outcome.append(exc)
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    thread.join(0.3)
+    os.kill(victim, signal.SIGKILL)
+    thread.join(30)
+    assert [type(e) for e in outcome] == [pdfhelper.HelperFailed]
+    assert helper.page_texts(ROSTER, 30, 10_000)[1] == "second page"
+
+
+def test_a_pdf_waiting_behind_a_stuck_one_is_read_by_pypdf():
+    insp = inspector(time_budget=30)
+    helper = pdfhelper.shared()
+    helper.page_texts(ROSTER, 30, 10_000)
+    stuck = helper.pid
+    assert stuck is not None
+    os.kill(stuck, signal.SIGSTOP)  # a hostile PDF holds the helper ...
+    first = threading.Thread(target=insp.inspect, args=(with_pdf(ROSTER),))
+    first.start()
+    first.join(0.3)
+    try:
+        result = insp.inspect(with_pdf(ROSTER))  # ... the next PDF does not wait for it
+        assert result.complete and "student_number" in detectors(result)
+    finally:
+        os.kill(stuck, signal.SIGKILL)
+        first.join(60)
+
+
+def test_no_time_left_does_not_cost_a_healthy_helper(helper):
+    helper.page_texts(ROSTER, 30, 10_000)
+    alive = helper.pid
+    with pytest.raises(pdfhelper.HelperTimeout):
+        helper.page_texts(ROSTER, 0.0, 10_000)
+    assert helper.pid == alive
 
 
 def test_password_protected_pdf_is_uninspectable():

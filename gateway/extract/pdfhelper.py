@@ -21,10 +21,11 @@ import subprocess
 import sys
 import threading
 import time
+from typing import NoReturn
 
 import structlog
 
-from gateway.pdfium_worker import NEEDS_PASSWORD, REQUEST, RESPONSE, TEXT
+from gateway.pdfium_worker import NEEDS_PASSWORD, READY, REQUEST, RESPONSE, TEXT
 
 log = structlog.get_logger("gateway.pdf")
 
@@ -54,24 +55,39 @@ def available() -> bool:
     return importlib.util.find_spec("pypdfium2") is not None
 
 
+class HelperBusy(HelperFailed):
+    """Another PDF has had the helper for longer than BUSY_WAIT: read this one with pypdf."""
+
+
+_MAX_U32 = 0xFFFFFFFF
+
+
 class PdfHelper:
-    RETRY_START_AFTER = 60.0  # seconds without a helper after one that never answered
+    RETRY_START_AFTER = 60.0  # seconds without a helper after one that failed to start
+    START_TIMEOUT = 10.0  # for the helper's "ready" byte (Python and PDFium loaded)
+    BUSY_WAIT = 1.0  # longest wait for a helper busy with another PDF
 
     def __init__(self, argv: list[str] | None = None) -> None:
-        self._argv = argv or [sys.executable, "-m", "gateway.pdfium_worker"]
+        # -P: the service's working directory must not shadow a module of the helper's.
+        self._argv = argv or [sys.executable, "-P", "-m", "gateway.pdfium_worker"]
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._owner = os.getpid()
-        self._answered = False  # has the running helper finished a job yet?
         self._unavailable_until = 0.0
 
     def page_texts(self, data: bytes, timeout: float, max_chars: int) -> list[str]:
-        """The text of each page, or an exception; never waits past `timeout` seconds."""
+        """The text of each page, or an exception; never waits past `timeout` seconds.
+
+        HelperBusy when another PDF holds the helper longer than BUSY_WAIT (one slow or
+        hostile PDF must not make every other PDF miss its deadline).
+        """
         deadline = time.monotonic() + timeout
-        if not self._lock.acquire(timeout=max(timeout, 0.0)):
-            raise HelperTimeout("waited too long for the PDF helper")
+        if len(data) > _MAX_U32:
+            raise HelperFailed("too large for the helper protocol")
+        if not self._lock.acquire(timeout=max(min(timeout, self.BUSY_WAIT), 0.0)):
+            raise HelperBusy("the PDF helper is busy with another PDF")
         try:
-            return self._job(data, deadline, max_chars)
+            return self._job(data, deadline, min(max(max_chars, 0), _MAX_U32))
         finally:
             self._lock.release()
 
@@ -82,31 +98,38 @@ class PdfHelper:
 
     def close(self) -> None:
         with self._lock:
-            self._stop()
+            if self._owner == os.getpid():  # never the helper of a process we were forked from
+                self._stop()
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+        proc = self._proc if self._owner == os.getpid() else None
+        return proc.pid if proc is not None and proc.poll() is None else None
 
     # -- one job ---------------------------------------------------------------------------
     def _job(self, data: bytes, deadline: float, max_chars: int) -> list[str]:
         proc = self._running()
+        if time.monotonic() >= deadline:
+            raise HelperTimeout("no time left for the PDF helper")  # it stays: nothing was sent
+        sent = 0
         try:
-            _write_all(proc, REQUEST.pack(len(data), max_chars) + data, deadline)
+            sent = _write_all(proc, REQUEST.pack(len(data), max_chars) + data, deadline)
             status, length = RESPONSE.unpack(_read_exact(proc, RESPONSE.size, deadline))
             payload = _read_exact(proc, length, deadline)
-        except HelperTimeout:
+        except HelperTimeout as exc:
+            if exc.args and exc.args[0] == _NOTHING_SENT:
+                raise  # the helper never saw this job: it stays in service
             log.warning("pdf_helper_killed", reason="deadline", pid=proc.pid)
             self._stop()
             raise
         except (OSError, HelperFailed) as exc:
             log.warning("pdf_helper_failed", error=type(exc).__name__, pid=proc.pid,
-                        exit_code=proc.poll(), answered_before=self._answered)
+                        exit_code=proc.poll(), sent=sent > 0)
             self._stop()
-            if not self._answered:  # cannot even start (a broken install): stop trying a while
-                self._unavailable_until = time.monotonic() + self.RETRY_START_AFTER
             raise HelperFailed("the PDF helper died") from None
-        self._answered = True
+        except BaseException:  # anything else mid-exchange: the pipe may hold half a reply
+            self._stop()
+            raise
         if status == TEXT:
             return [str(page) for page in json.loads(payload)]
         if status == NEEDS_PASSWORD:
@@ -121,19 +144,29 @@ class PdfHelper:
         self._stop()
         if time.monotonic() < self._unavailable_until:
             raise HelperUnavailable("the PDF helper failed to start recently")
-        self._answered = False
         try:
-            self._proc = subprocess.Popen(self._argv, stdin=subprocess.PIPE,
-                                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL)
         except OSError as exc:
-            self._unavailable_until = time.monotonic() + self.RETRY_START_AFTER
-            log.warning("pdf_helper_failed", error=type(exc).__name__, answered_before=False)
-            raise HelperFailed("cannot start the PDF helper") from None
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        os.set_blocking(self._proc.stdin.fileno(), False)
-        os.set_blocking(self._proc.stdout.fileno(), False)
-        log.info("pdf_helper_started", pid=self._proc.pid)
-        return self._proc
+            self._failed_to_start(type(exc).__name__, None)
+        assert proc.stdin is not None and proc.stdout is not None
+        os.set_blocking(proc.stdin.fileno(), False)
+        os.set_blocking(proc.stdout.fileno(), False)
+        self._proc = proc
+        try:  # the ready byte: only a helper that never gets this far is "broken"
+            ready = _read_exact(proc, 1, time.monotonic() + self.START_TIMEOUT) == READY
+        except (OSError, HelperFailed):
+            ready = False
+        if not ready:
+            self._stop()
+            self._failed_to_start("no ready byte", proc.returncode)
+        log.info("pdf_helper_started", pid=proc.pid)
+        return proc
+
+    def _failed_to_start(self, error: str, exit_code: int | None) -> NoReturn:
+        self._unavailable_until = time.monotonic() + self.RETRY_START_AFTER
+        log.warning("pdf_helper_failed", error=error, exit_code=exit_code, stage="start")
+        raise HelperUnavailable("the PDF helper cannot start")
 
     def _stop(self) -> None:
         proc, self._proc = self._proc, None
@@ -149,19 +182,29 @@ class PdfHelper:
                     stream.close()
 
 
-def _write_all(proc: subprocess.Popen[bytes], data: bytes, deadline: float) -> None:
+_NOTHING_SENT = "the PDF helper was not ready to read the job"
+
+
+def _write_all(proc: subprocess.Popen[bytes], data: bytes, deadline: float) -> int:
+    """Write all of `data`; on a timeout before the first byte, HelperTimeout(_NOTHING_SENT)."""
     assert proc.stdin is not None
     fd = proc.stdin.fileno()
     view = memoryview(data)
     with selectors.DefaultSelector() as sel:
         sel.register(fd, selectors.EVENT_WRITE)
         while view:
-            _wait(sel, deadline)
+            try:
+                _wait(sel, deadline)
+            except HelperTimeout:
+                if len(view) == len(data):
+                    raise HelperTimeout(_NOTHING_SENT) from None
+                raise
             try:
                 sent = os.write(fd, view)
             except BlockingIOError:
                 continue
             view = view[sent:]
+    return len(data)
 
 
 def _read_exact(proc: subprocess.Popen[bytes], size: int, deadline: float) -> bytes:
