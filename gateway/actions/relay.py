@@ -212,7 +212,8 @@ class Relay:
         """DATA, then the payload from `gateway.wire` instead of `smtp.data()`'s regexes.
 
         Same replies and errors as `smtp.data()`: SMTPDataError for anything but 354 then
-        250, and a disconnect or timeout closes the connection before it is raised.
+        250, and a disconnect or timeout closes the connection before it is raised. (A 421 to
+        DATA also closes it, as `execute_command` does: the same tempfail, no reuse.)
         """
         start = await smtp.execute_command(b"DATA")
         if start.code != 354:
