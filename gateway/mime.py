@@ -52,18 +52,32 @@ def headers(msg: Message) -> Headers:
                    header_text(msg, "From") or None, "DKIM-Signature" in msg)
 
 
+# The stdlib's decode_header is quadratic in the encoded words on one line (1 MB of them took
+# 22 s of CPU, out of reach of the time budget). Longer values are not decoded: their text is
+# read raw, and a Subject that long makes the message uninspectable (see walk_message).
+HEADER_DECODE_LIMIT = 16 * 1024
+
+
 def header_text(msg: Message, name: str) -> str:
     """A header as readable text: RFC 2047 words decoded, raw 8-bit read as UTF-8."""
-    raw = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
-    if raw is None:
+    value = _raw_value(msg, name)
+    if value is None:
         return ""
-    value = str(raw).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if len(value) > HEADER_DECODE_LIMIT:
+        return " ".join(value.split())
     try:
         chunks = decode_header(value)
     except Exception:  # malformed encoded words: keep the raw text
         return " ".join(value.split())
     text = "".join(c if isinstance(c, str) else decode(c, cs) for c, cs in chunks)
     return " ".join(text.split())
+
+
+def _raw_value(msg: Message, name: str) -> str | None:
+    raw = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
+    if raw is None:
+        return None
+    return str(raw).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def walk_bytes(data: bytes, ctx: Context, prefix: str) -> None:
@@ -76,6 +90,8 @@ def walk_message(msg: Message, ctx: Context, prefix: str = "") -> None:
     subject = header_text(msg, "Subject")
     if subject:
         ctx.add_text(subject, _child(prefix, "subject"), kind="subject")
+    if len(_raw_value(msg, "Subject") or "") > HEADER_DECODE_LIMIT:  # not decoded: held
+        ctx.problem(_child(prefix, "subject"), "header too long to decode")
     _Walker(ctx, prefix).part(msg, ctx)
 
 
@@ -167,7 +183,7 @@ def filename(part: Message) -> str | None:
     if not name:
         return None
     name = str(name).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    if "=?" in name:
+    if "=?" in name and len(name) <= HEADER_DECODE_LIMIT:
         with contextlib.suppress(Exception):
             name = "".join(c if isinstance(c, str) else decode(c, cs)
                            for c, cs in decode_header(name))

@@ -252,3 +252,15 @@ def test_a_part_with_too_many_matches_is_held_not_analysed_for_minutes(monkeypat
         ["body (match count limit)"]
     small = make_inspector().inspect(message("grades 482913 dob 03/04/2010 ssn 524-61-3378"))
     assert small.complete
+
+
+def test_a_subject_of_a_million_encoded_words_is_held_not_decoded() -> None:
+    # Found as: 1 MB of "=?utf-8?q?=FF=FE?=" words; the stdlib's decode_header is quadratic in
+    # encoded words per line and took 22 s of CPU, beyond the reach of the time budget.
+    subject = b" ".join([b"=?utf-8?q?=FF=FE?="] * 20_000)
+    raw = b"Subject: " + subject + b"\r\nFrom: a@b.example\r\n\r\nhello\r\n"
+    result = _stepped_inspector(time_budget=60).inspect(raw)
+    assert not result.complete
+    assert any(f.location == "subject (header too long to decode)" for f in result.findings)
+    short = b"Subject: =?utf-8?q?Student_ID_482913?=\r\n\r\nhello\r\n"
+    assert "student_number" in {f.detector for f in _stepped_inspector(60).inspect(short).findings}

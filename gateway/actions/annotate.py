@@ -23,6 +23,7 @@ from io import BytesIO
 
 import structlog
 
+from gateway.mime import HEADER_DECODE_LIMIT
 from gateway.model import Annotation
 
 log = structlog.get_logger("gateway.actions.annotate")
@@ -119,6 +120,8 @@ def tag_subject(head: bytes, tag: str, sep: bytes) -> bytes:
 
 def _decoded(value: bytes) -> str:
     text = value.decode("ascii", "replace")
+    if len(text) > HEADER_DECODE_LIMIT:  # decode_header is quadratic: compare the raw text
+        return text
     try:
         return str(make_header(decode_header(text)))
     except Exception:  # CharsetError, LookupError, UnicodeError...: compare the raw text
