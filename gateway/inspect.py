@@ -19,7 +19,7 @@ from gateway import mime
 from gateway.config import InspectionSettings, Settings
 from gateway.detectors import PART_DETECTORS, lexicon, media, uninspectable
 from gateway.detectors.analysis import NEAR, Analysis, Directory, analyse, prepare
-from gateway.detectors.engine import LiteralSet, PatternSet
+from gateway.detectors.engine import LiteralSet, PatternSet, TooManyHits
 from gateway.detectors.patterns import table
 from gateway.extract.base import Budget, Clock, Context, Problem, Sink
 from gateway.model import Finding, Inspection, Part
@@ -96,11 +96,16 @@ class Inspector:
         in Python per hit, small; within the detectors' distances the result is the same."""
         data = prepare(part.text)
         labels, context_labels = self._labels, self._context_labels
-        raw_hits = self.patterns.scan(data)
-        literal_hits = self.literals.scan(data)
+        # Analysing each match costs Python time; past MAX_MATCHES_PER_PART, the part could
+        # outrun the time budget by tens of seconds. Fail closed instead (held as
+        # uninspectable). The scans themselves stop at a multiple of it (raw matches, before
+        # overlapping ones are merged), so 8 MB of numbers is not collected in full first.
+        try:
+            raw_hits = self.patterns.scan(data, limit=RAW_MATCH_LIMIT)
+            literal_hits = self.literals.scan(data, limit=RAW_MATCH_LIMIT)
+        except TooManyHits:
+            raise TooManyMatches() from None
         if len(raw_hits) + len(literal_hits) > MAX_MATCHES_PER_PART:
-            # Analysing each match costs Python time; past this many, the part could outrun
-            # the time budget by tens of seconds. Fail closed instead (held as uninspectable).
             raise TooManyMatches()
         hits = [(*labels[i], s, e) for i, s, e in raw_hits]
         windows = _windows([(s, e) for _, _, s, e in hits] + [(s, e) for _, s, e in literal_hits],
@@ -127,6 +132,7 @@ class Inspector:
 
 
 MAX_MATCHES_PER_PART = 200_000
+RAW_MATCH_LIMIT = 4 * MAX_MATCHES_PER_PART
 
 
 class TooManyMatches(Exception):

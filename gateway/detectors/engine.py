@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import threading
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 try:  # optional accelerators: the gateway works (slowly) without them
@@ -40,10 +40,14 @@ def best_engine() -> str:
     return "re2" if re2 is not None else "re"
 
 
+class TooManyHits(Exception):
+    """A scan passed its caller's match limit and was stopped there."""
+
+
 class _Scanner:
     """What both matcher kinds share: a raw `_scan`, and scanning only some windows of data."""
 
-    def _scan(self, data: bytes) -> list[Hit]:
+    def _scan(self, data: bytes, limit: int | None = None) -> list[Hit]:
         raise NotImplementedError
 
     def scan_windows(self, data: bytes, windows: Sequence[tuple[int, int]]) -> list[Hit]:
@@ -64,8 +68,10 @@ class _Scanner:
                 hits.append((i, s - offsets[k] + lo, e - offsets[k] + lo))
         return _normalise(hits)
 
-    def scan(self, data: bytes) -> list[Hit]:
-        return _normalise(self._scan(data))
+    def scan(self, data: bytes, limit: int | None = None) -> list[Hit]:
+        """All matches; TooManyHits once the raw (unmerged) matches pass `limit`, which
+        stops a Hyperscan scan there instead of collecting millions of them first."""
+        return _normalise(self._scan(data, limit))
 
 
 
@@ -126,10 +132,10 @@ class PatternSet(_Scanner):
             self._re2_set = search
         return rest
 
-    def _scan(self, data: bytes) -> list[Hit]:
+    def _scan(self, data: bytes, limit: int | None = None) -> list[Hit]:
         hits: list[Hit] = []
         if self._hs is not None:
-            _hs_scan(self._hs, self._local, data, hits, som=True)
+            _hs_scan(self._hs, self._local, data, hits, limit)
         if self._re2_set is not None:
             present = set(self._re2_set.Match(data) or ())
             for n, (i, rx) in enumerate(self._re2):
@@ -169,10 +175,10 @@ class LiteralSet(_Scanner):
         self._hs = hyperscan.loadb(hs_bytes, hyperscan.HS_MODE_BLOCK) if hs_bytes else None
         self._aho = state["aho"]
 
-    def _scan(self, data: bytes) -> list[Hit]:
+    def _scan(self, data: bytes, limit: int | None = None) -> list[Hit]:
         hits: list[Hit] = []
         if self._hs is not None:
-            _hs_scan(self._hs, self._local, data, hits, som=False)
+            _hs_scan(self._hs, self._local, data, hits, limit)
             lits = self.literals
             hits = [(i, end - len(lits[i]), end) for i, _, end in hits]
         elif self._aho is not None:
@@ -208,16 +214,24 @@ def _hs_database(expressions: list[bytes], ids: list[int], flags: int,
     return db
 
 
-def _hs_scan(db: Any, local: threading.local, data: bytes, hits: list[Hit], som: bool) -> None:
+def _hs_scan(db: Any, local: threading.local, data: bytes, hits: list[Hit],
+             limit: int | None) -> None:
     scratch = getattr(local, "scratch", None)
     if scratch is None:  # scratch space is per thread; databases are shared read-only
         scratch = local.scratch = hyperscan.Scratch(db)
     append = hits.append
-
-    def on_match(pid: int, start: int, end: int, flags: int, context: object) -> None:
-        append((pid, start, end))
-
-    db.scan(data, match_event_handler=on_match, scratch=scratch)
+    on_match: Callable[[int, int, int, int, object], bool | None]
+    if limit is None:
+        def on_match(pid: int, start: int, end: int, flags: int, context: object) -> None:
+            append((pid, start, end))
+    else:
+        def on_match(pid: int, start: int, end: int, flags: int, context: object) -> bool:
+            append((pid, start, end))
+            return len(hits) > limit  # True stops the scan
+    try:
+        db.scan(data, match_event_handler=on_match, scratch=scratch)
+    except hyperscan.ScanTerminated:
+        raise TooManyHits() from None
 
 
 def _normalise(hits: list[Hit]) -> list[Hit]:
