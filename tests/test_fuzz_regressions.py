@@ -264,3 +264,25 @@ def test_a_subject_of_a_million_encoded_words_is_held_not_decoded() -> None:
     assert any(f.location == "subject (header too long to decode)" for f in result.findings)
     short = b"Subject: =?utf-8?q?Student_ID_482913?=\r\n\r\nhello\r\n"
     assert "student_number" in {f.detector for f in _stepped_inspector(60).inspect(short).findings}
+
+
+def test_zip_of_a_version_zipfile_cannot_read_is_a_corrupt_archive_not_an_internal_error() -> None:
+    # Found as: a DOCX whose central directory says "version needed to extract: 8.3";
+    # zipfile raises NotImplementedError for it, which the sniffer did not expect.
+    import io as _io
+    import zipfile as _zipfile
+
+    buf = _io.BytesIO()
+    with _zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("word/document.xml", "<w:document/>")
+    data = bytearray(buf.getvalue())
+    at = data.find(b"PK\x01\x02")
+    while at != -1:
+        data[at + 6] = 83  # version needed to extract
+        at = data.find(b"PK\x01\x02", at + 4)
+    raw = message("x", attachments=[("r.docx", bytes(data), "application/octet-stream")])
+    result = _stepped_inspector(time_budget=60).inspect(raw)
+    locations = {f.location for f in result.findings}
+    assert not result.complete and "message (internal error)" not in locations
+    assert any(loc.endswith("(corrupt archive)") for loc in locations)

@@ -102,7 +102,8 @@ def _zip_kind(data: bytes) -> str:
     try:
         with zipfile.ZipFile(BytesIO(data)) as zf:
             names = set(zf.namelist())
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+    except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError, EOFError):
+        # (NotImplementedError: a "zip file version" zipfile cannot read)
         return ZIP  # the zip extractor reports it as unreadable
     if "[Content_Types].xml" in names:
         if any(n.startswith("xl/") for n in names):

@@ -23,7 +23,8 @@ def open_checked(data: bytes, ctx: Context, location: str, *,
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError, ValueError,
+            EOFError):  # NotImplementedError: a "zip file version" zipfile cannot read
         ctx.problem(location, "corrupt archive")
         return None
     limits = ctx.budget.limits
