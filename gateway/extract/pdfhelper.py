@@ -111,20 +111,19 @@ class PdfHelper:
         proc = self._running()
         if time.monotonic() >= deadline:
             raise HelperTimeout("no time left for the PDF helper")  # it stays: nothing was sent
-        sent = 0
         try:
-            sent = _write_all(proc, REQUEST.pack(len(data), max_chars) + data, deadline)
+            _write_all(proc, REQUEST.pack(len(data), max_chars) + data, deadline)
             status, length = RESPONSE.unpack(_read_exact(proc, RESPONSE.size, deadline))
             payload = _read_exact(proc, length, deadline)
-        except HelperTimeout as exc:
-            if exc.args and exc.args[0] == _NOTHING_SENT:
-                raise  # the helper never saw this job: it stays in service
+        except _NothingSent:
+            raise  # the helper never saw this job: it stays in service
+        except HelperTimeout:
             log.warning("pdf_helper_killed", reason="deadline", pid=proc.pid)
             self._stop()
             raise
         except (OSError, HelperFailed) as exc:
             log.warning("pdf_helper_failed", error=type(exc).__name__, pid=proc.pid,
-                        exit_code=proc.poll(), sent=sent > 0)
+                        exit_code=proc.poll())
             self._stop()
             raise HelperFailed("the PDF helper died") from None
         except BaseException:  # anything else mid-exchange: the pipe may hold half a reply
@@ -182,11 +181,12 @@ class PdfHelper:
                     stream.close()
 
 
-_NOTHING_SENT = "the PDF helper was not ready to read the job"
+class _NothingSent(HelperTimeout):
+    """The deadline passed before the helper took the first byte of the job."""
 
 
-def _write_all(proc: subprocess.Popen[bytes], data: bytes, deadline: float) -> int:
-    """Write all of `data`; on a timeout before the first byte, HelperTimeout(_NOTHING_SENT)."""
+def _write_all(proc: subprocess.Popen[bytes], data: bytes, deadline: float) -> None:
+    """Write all of `data` by the deadline (_NothingSent if not even its first byte)."""
     assert proc.stdin is not None
     fd = proc.stdin.fileno()
     view = memoryview(data)
@@ -197,14 +197,13 @@ def _write_all(proc: subprocess.Popen[bytes], data: bytes, deadline: float) -> i
                 _wait(sel, deadline)
             except HelperTimeout:
                 if len(view) == len(data):
-                    raise HelperTimeout(_NOTHING_SENT) from None
+                    raise _NothingSent("the PDF helper was not ready to read the job") from None
                 raise
             try:
                 sent = os.write(fd, view)
             except BlockingIOError:
                 continue
             view = view[sent:]
-    return len(data)
 
 
 def _read_exact(proc: subprocess.Popen[bytes], size: int, deadline: float) -> bytes:
