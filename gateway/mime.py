@@ -60,9 +60,17 @@ HEADER_DECODE_LIMIT = 16 * 1024
 
 def header_text(msg: Message, name: str) -> str:
     """A header as readable text: RFC 2047 words decoded, raw 8-bit read as UTF-8."""
-    value = _raw_value(msg, name)
-    if value is None:
-        return ""
+    return _readable(_raw_value(msg, name) or "")
+
+
+def _raw_value(msg: Message, name: str) -> str | None:
+    raw = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
+    if raw is None:
+        return None
+    return str(raw).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _readable(value: str) -> str:
     if len(value) > HEADER_DECODE_LIMIT:
         return " ".join(value.split())
     try:
@@ -73,13 +81,6 @@ def header_text(msg: Message, name: str) -> str:
     return " ".join(text.split())
 
 
-def _raw_value(msg: Message, name: str) -> str | None:
-    raw = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
-    if raw is None:
-        return None
-    return str(raw).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
 def walk_bytes(data: bytes, ctx: Context, prefix: str) -> None:
     """A forwarded message given as bytes (an attached .eml)."""
     walk_message(parse(data), ctx.deeper(), prefix)
@@ -87,10 +88,11 @@ def walk_bytes(data: bytes, ctx: Context, prefix: str) -> None:
 
 def walk_message(msg: Message, ctx: Context, prefix: str = "") -> None:
     """Subject and every part of `msg`; locations are prefixed for forwarded messages."""
-    subject = header_text(msg, "Subject")
+    raw_subject = _raw_value(msg, "Subject") or ""
+    subject = _readable(raw_subject)
     if subject:
         ctx.add_text(subject, _child(prefix, "subject"), kind="subject")
-    if len(_raw_value(msg, "Subject") or "") > HEADER_DECODE_LIMIT:  # not decoded: held
+    if len(raw_subject) > HEADER_DECODE_LIMIT:  # not decoded: held
         ctx.problem(_child(prefix, "subject"), "header too long to decode")
     _Walker(ctx, prefix).part(msg, ctx)
 
