@@ -207,3 +207,49 @@ def test_pdf_engine_setting_is_checked(tmp_path):
 
     with pytest.raises(SourceErrors, match=r"pdf_engine.*auto, pdfium, pypdf"):
         write_settings(tmp_path, 25, "inspection: {pdf_engine: pdfiun}")
+
+
+def test_helper_failures_log_no_student_data():
+    """Started, killed at the deadline, crashed mid-job: the log says so, never what was read."""
+    import io
+
+    from gateway.config import LogSettings
+    from gateway.logsetup import configure_logging
+
+    buffer = io.StringIO()
+    configure_logging(LogSettings("debug", "json"), stream=buffer)
+    secret = pdf([["Alex Jones student ID 482913 SSN 219-45-6780"]])
+    raw = message("see attached", attachments=[("Alex_Jones_IEP.pdf", secret, "application/pdf")])
+    helper = pdfhelper.PdfHelper()
+    try:
+        assert "482913" in helper.page_texts(secret, 30, 10_000)[0]
+        os.kill(helper.pid, signal.SIGSTOP)
+        with pytest.raises(pdfhelper.HelperTimeout):
+            helper.page_texts(secret, 0.5, 10_000)
+        helper.start()
+        victim = helper.pid
+        os.kill(victim, signal.SIGSTOP)  # held inside the job, then crashed there
+        crashed: list[BaseException] = []
+        thread = threading.Thread(target=lambda: crashed.extend(
+            _raised(lambda: helper.page_texts(secret, 30, 10_000))))
+        thread.start()
+        thread.join(0.3)
+        os.kill(victim, signal.SIGKILL)
+        thread.join(30)
+        assert [type(e) for e in crashed] == [pdfhelper.HelperFailed]
+        inspector(time_budget=5).inspect(raw)
+    finally:
+        helper.close()
+        configure_logging(LogSettings(), stream=sys.stdout)
+    log = buffer.getvalue()
+    assert "pdf_helper_killed" in log and "pdf_helper_failed" in log
+    for value in ("482913", "219-45-6780", "Alex", "Jones", "IEP"):
+        assert value not in log
+
+
+def _raised(call) -> list[BaseException]:
+    try:
+        call()
+    except BaseException as exc:  # the test inspects it
+        return [exc]
+    return []
