@@ -19,12 +19,14 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     content: bytes
+    mail_options: list[str] = field(default_factory=list)
 
 
 @dataclass
 class UpstreamBehaviour:
     """What the fake upstream does; tests flip these between messages."""
 
+    mail_reply: str | None = None  # e.g. "550 5.7.1 sender refused": answer MAIL with it
     refuse_rcpt: set[str] = field(default_factory=set)  # 550 at RCPT
     tempfail_rcpt: set[str] = field(default_factory=set)  # 450 at RCPT
     data_reply: str | None = None  # e.g. "451 4.3.0 try later" or "554 5.7.1 no"
@@ -37,6 +39,14 @@ class UpstreamHandler:
         self.behaviour = behaviour
         self.messages: list[Received] = []
         self.arrived = asyncio.Event()
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, mail_options: list[str]) -> str:
+        if self.behaviour.mail_reply:
+            return self.behaviour.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Ok"
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
@@ -58,7 +68,8 @@ class UpstreamHandler:
         if b.data_reply:
             return b.data_reply
         self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                      envelope.original_content or b""))
+                                      envelope.original_content or b"",
+                                      list(envelope.mail_options)))
         self.arrived.set()
         return "250 2.0.0 Ok: queued"
 

@@ -1,0 +1,127 @@
+"""The relay's own MAIL and RCPT commands must be the ones aiosmtplib's mail()/rcpt() sent.
+
+`Relay` builds `<address>` itself for plain dot-atom addresses (aiosmtplib parses every address
+with email.utils.parseaddr, about 60 us a command) and sends MAIL and RCPT through
+`execute_command`. The path is checked against aiosmtplib's `quote_address` on generated and
+hand-made addresses; the commands against a real aiosmtpd upstream.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from aiosmtplib.email import quote_address
+
+from gateway.actions.relay import Relay, _path
+from gateway.config import UpstreamSettings
+
+ODD = ['"', " ", "\\", "(", ")", "<", ">", ",", ";", ":", "[", "]", "@", ".", "\t", "é", "\r",
+       "\n", "'", "+", "=", "%", "!", "#", "~", "`", "{", "}", "|", "^", "/", "?", "&", "*", "$",
+       "-", "_", "\u00a0", "\u200b", "@@", ".."]
+HAND_MADE = ["", "a@b", "a.b@c.example", ".a@b.example", "a.@b.example", "a..b@c.example",
+             "first.last+tag@sub.example.org", '"quoted local"@example.org', "a@[192.0.2.1]",
+             "a b@c.example", "<a@b.example>", "Name <a@b.example>", "a@b.example (comment)",
+             "@relay:a@b.example", "postmaster", "ü@exämple.org", "a@b@c", "a@", "@b",
+             "a\r\nRCPT TO:<x@y>@b.example", "o'brien@school.example", "x=y@z.example"]
+
+
+def outcome(fn, *args) -> bytes | str:
+    try:
+        return fn(*args)
+    except (ValueError, UnicodeError) as exc:  # UnicodeEncodeError is a ValueError too
+        return type(exc).__name__
+
+
+def aiosmtplib_path(address: str, encoding: str) -> bytes:
+    return quote_address(address).encode(encoding)
+
+
+def generated(n: int = 20000) -> list[str]:
+    rng = random.Random(5125)
+    letters = "abcxyzABZ0189"
+    out = []
+    for _ in range(n):
+        pieces = [rng.choice(letters) * rng.randint(1, 3) if rng.random() < 0.7
+                  else rng.choice(ODD) for _ in range(rng.randint(1, 6))]
+        at = rng.randint(0, len(pieces))
+        pieces[at:at] = ["@"]
+        out.append("".join(pieces))
+    return out
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "utf-8"])
+def test_path_is_what_aiosmtplib_would_send(encoding: str) -> None:
+    for address in HAND_MADE + generated():
+        assert outcome(_path, address, encoding) == outcome(aiosmtplib_path, address,
+                                                            encoding), repr(address)
+
+
+def relay_for(port: int) -> Relay:
+    return Relay(UpstreamSettings(host="127.0.0.1", port=port, starttls="off", timeout=5),
+                 "gw.test")
+
+
+async def test_first_message_on_a_fresh_connection_carries_size_and_body(upstream) -> None:
+    """EHLO happens when the connection opens, so even the first MAIL has SIZE and BODY."""
+    relay = relay_for(upstream.port)
+    content = "Subject: café\r\n\r\nDéjà vu\r\n".encode()
+    try:
+        result = await relay.send("a@b.example", ["c@d.example"], content)
+    finally:
+        await relay.close()
+    assert result.delivered and result.accepted == ("c@d.example",)
+    [got] = upstream.messages
+    assert got.mail_from == "a@b.example" and got.rcpt_tos == ["c@d.example"]
+    assert got.mail_options == [f"SIZE={len(content)}", "BODY=8BITMIME"]
+
+
+async def test_null_sender_and_quoted_local_part_arrive_as_spelled(upstream) -> None:
+    relay = relay_for(upstream.port)
+    try:
+        first = await relay.send("", ['"two words"@d.example'], b"Subject: x\r\n\r\nhi\r\n")
+        second = await relay.send("a@b.example", ["c@d.example"], b"Subject: y\r\n\r\nhi\r\n")
+    finally:
+        await relay.close()
+    assert first.delivered and second.delivered
+    assert [(m.mail_from, m.rcpt_tos) for m in upstream.messages] == [
+        ("<>", ['"two words"@d.example']), ("a@b.example", ["c@d.example"])]
+
+
+async def test_refusals_map_as_before(upstream) -> None:
+    """5xx to MAIL refuses every recipient; 5xx to one RCPT refuses that one; 4xx to a RCPT
+    tempfails the whole copy; and the connection stays usable after each."""
+    relay = relay_for(upstream.port)
+    body = b"Subject: x\r\n\r\nhi\r\n"
+    try:
+        upstream.behaviour.mail_reply = "550 5.7.1 sender refused"
+        all_refused = await relay.send("a@b.example", ["c@d.example", "e@d.example"], body)
+        upstream.behaviour.mail_reply = None
+        upstream.behaviour.refuse_rcpt = {"c@d.example"}
+        partial = await relay.send("a@b.example", ["c@d.example", "e@d.example"], body)
+        upstream.behaviour.refuse_rcpt = set()
+        upstream.behaviour.tempfail_rcpt = {"e@d.example"}
+        tempfail = await relay.send("a@b.example", ["c@d.example", "e@d.example"], body)
+        upstream.behaviour.mail_reply = "451 4.3.0 try later"
+        mail_tempfail = await relay.send("a@b.example", ["c@d.example"], body)
+    finally:
+        await relay.close()
+    assert not all_refused.delivered and all_refused.temporary is None
+    assert all_refused.refused == {"c@d.example": (550, "5.7.1 sender refused"),
+                                   "e@d.example": (550, "5.7.1 sender refused")}
+    assert partial.accepted == ("e@d.example",) and set(partial.refused) == {"c@d.example"}
+    assert partial.refused["c@d.example"][0] == 550
+    assert tempfail.temporary is not None and tempfail.temporary[0] == 450
+    assert mail_tempfail.temporary == (451, "4.3.0 try later")
+    assert [m.rcpt_tos for m in upstream.messages] == [["e@d.example"]]
+
+
+async def test_non_ascii_address_goes_with_smtputf8(upstream) -> None:
+    relay = relay_for(upstream.port)
+    try:
+        result = await relay.send("a@b.example", ["ü@d.example", "c@d.example"],
+                                  b"Subject: x\r\n\r\nhi\r\n")
+    finally:
+        await relay.close()
+    assert result.accepted == ("ü@d.example", "c@d.example")
+    assert upstream.messages[0].mail_options[-1] == "SMTPUTF8"
