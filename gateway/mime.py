@@ -142,20 +142,22 @@ class _Walker:
         self.leaves += 1
         if ctype in _SIGNATURES:
             return
+        name = filename(part)  # once: each header parameter lookup re-parses the header
         try:
             payload = part.get_payload(decode=True) or b""
         except Exception:
-            ctx.problem(self.leaf_location(part), "undecodable part")
+            ctx.problem(self.leaf_location(part, name), "undecodable part")
             return
         charset = _charset(part)
-        if self.is_body(part, ctype) and sniff(payload) in (*_BODY_TYPES, OCTET):
+        if self.is_body(part, ctype, name) and sniff(payload) in (*_BODY_TYPES, OCTET):
             self.body(payload, ctx, ctype, charset)
             return
-        extract.extract_file(payload, ctx, self.leaf_location(part), filename=filename(part),
+        extract.extract_file(payload, ctx, self.leaf_location(part, name), filename=name,
                              declared=ctype, charset=charset)
 
-    def is_body(self, part: Message, ctype: str) -> bool:
-        return (ctype in ("text/plain", "text/html") and filename(part) is None
+    @staticmethod
+    def is_body(part: Message, ctype: str, name: str | None) -> bool:
+        return (ctype in ("text/plain", "text/html") and name is None
                 and part.get_content_disposition() != "attachment")
 
     def body(self, payload: bytes, ctx: Context, ctype: str, charset: str | None) -> None:
@@ -170,8 +172,9 @@ class _Walker:
         module = extract.html if ctype == "text/html" else extract.text
         extract.run(module.TYPES[0], payload, ctx, where, charset)
 
-    def leaf_location(self, part: Message) -> str:
-        return attachment_location(self.prefix, filename(part) or f"part {self.leaves}")
+    def leaf_location(self, part: Message, name: str | None = None) -> str:
+        name = name if name is not None else filename(part)
+        return attachment_location(self.prefix, name or f"part {self.leaves}")
 
 
 def filename(part: Message) -> str | None:
