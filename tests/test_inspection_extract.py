@@ -198,3 +198,36 @@ def test_table_rows_are_rendered_next_to_their_labels():
         "Student ID: 123456 ; First Name: Sam ; Last Name: Lee ; Grade: 9 ; Name: Sam Lee",
         "Student ID: 234567 ; Last Name: Jones ; Grade: B plus",
         "Student ID: 345678 ; First Name: Ana ; Last Name: Ruiz ; extra ; Name: Ana Ruiz"]
+
+
+def _reference_render(rows):
+    """table.render as first written (one generic path per row): the spec for the fast one."""
+    from gateway.extract.table import _Labels, cell_text, is_header, label_words
+    labels = None
+    for raw in rows:
+        cells = [cell_text(v) for v in raw]
+        if not any(cells):
+            continue
+        if labels is None and is_header(cells):
+            labels = _Labels([label_words(c) for c in cells])
+            yield " ; ".join(labels.names)
+            continue
+        yield labels.line(cells) if labels else " ; ".join(c for c in cells if c)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_table_fast_rows_render_as_the_generic_path(seed):
+    """Ragged, empty, padded and non-text cells; headers late, missing, or with name columns."""
+    from gateway.extract import table
+    rng = random.Random(seed)
+    headers = [["Student ID", "First", "Last", "Grade"], ["day", "time", "room"],
+               ["", "Name", ""], ["given_name", "surname"], ["note"], ["123", "456"]]
+    values = ["", " ", "Sam", "  Lee  ", "123456", "B\tplus", "x\ny", 9.0, 9.5, None, 0, "Ana"]
+    rows = [[rng.choice(values) for _ in range(rng.randint(0, 5))]
+            for _ in range(rng.randint(0, 3))]
+    rows.append(list(rng.choice(headers)))
+    width = len(rows[-1])
+    for _ in range(rng.randint(0, 30)):
+        n = width if rng.random() < 0.7 else rng.randint(0, width + 2)
+        rows.append([rng.choice(values) for _ in range(n)])
+    assert list(table.render(rows)) == list(_reference_render(rows))
