@@ -60,3 +60,14 @@ async def test_python_load_reports_refusals(tmp_path: Path) -> None:
         assert run.rate == 0
     finally:
         await upstream.stop()
+
+
+def test_added_latency_pairs_each_round_with_its_own_direct_run() -> None:
+    """A slow round (the machine got busy) shifts both sides of that round only."""
+    from bench.run import added_percentile, round_percentile
+
+    direct = [[0.001] * 10, [0.005] * 10, [0.001] * 10]
+    gateway = [[0.003] * 10, [0.009] * 10, [0.003] * 10]
+    assert round_percentile(gateway, 50) == 0.003
+    assert abs(added_percentile(gateway, direct, 50) - 0.002) < 1e-12
+    assert abs(added_percentile(gateway, direct, 99) - 0.002) < 1e-12
