@@ -8,6 +8,7 @@ hand-made addresses; the commands against a real aiosmtpd upstream.
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
@@ -125,3 +126,73 @@ async def test_non_ascii_address_goes_with_smtputf8(upstream) -> None:
         await relay.close()
     assert result.accepted == ("ü@d.example", "c@d.example")
     assert upstream.messages[0].mail_options[-1] == "SMTPUTF8"
+
+
+class GreetingServer:
+    """A raw upstream that greets with 220, then answers every command with `reply` (or never,
+    when `reply` is None), and counts the connections its clients still hold open."""
+
+    def __init__(self, reply: str | None):
+        self.reply = reply
+        self.open = 0
+        self.closed = asyncio.Event()
+
+    async def start(self) -> GreetingServer:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.open += 1
+        writer.write(b"220 test ESMTP\r\n")
+        try:
+            while line := await reader.readline():
+                if self.reply is not None and line.strip():
+                    writer.write(self.reply.encode() + b"\r\n")
+        except ConnectionError:
+            pass
+        finally:
+            self.open -= 1
+            self.closed.set()
+            writer.close()
+
+    async def stop(self) -> None:
+        self.server.close()
+
+
+async def test_refused_greeting_is_a_tempfail_and_the_connection_is_closed() -> None:
+    server = await GreetingServer("550 5.7.1 go away").start()
+    relay = relay_for(server.port)
+    try:
+        result = await relay.send("a@b.example", ["c@d.example"], b"Subject: x\r\n\r\nhi\r\n")
+        await asyncio.wait_for(server.closed.wait(), 5)
+    finally:
+        await relay.close()
+        await server.stop()
+    assert result.temporary is not None and result.temporary[0] == 451
+    assert not result.accepted and server.open == 0
+
+
+async def test_cancelled_during_the_greeting_closes_the_connection() -> None:
+    """The processing deadline or the readiness probe's timeout cancels a relay mid-EHLO."""
+    server = await GreetingServer(None).start()
+    relay = relay_for(server.port)
+    try:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(relay.send("a@b.example", ["c@d.example"], b"x\r\n"), 0.3)
+        await asyncio.wait_for(server.closed.wait(), 5)
+    finally:
+        await relay.close()
+        await server.stop()
+    assert server.open == 0
+
+
+async def test_a_helo_name_the_upstream_cannot_be_sent_is_a_tempfail(upstream) -> None:
+    relay = Relay(UpstreamSettings(host="127.0.0.1", port=upstream.port, starttls="off",
+                                   timeout=5, helo="gw.écoles.example"), "gw.test")
+    try:
+        result = await relay.send("a@b.example", ["c@d.example"], b"x\r\n")
+    finally:
+        await relay.close()
+    assert result.temporary is not None and result.temporary[0] == 451
+    assert not upstream.messages

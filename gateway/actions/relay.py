@@ -131,6 +131,9 @@ class Relay:
                 reply = (451, "4.4.1 upstream refused the connection")
                 return self._temporary("refused", reply), False
             return self._temporary("connect", (451, "4.4.1 upstream unavailable")), False
+        except Exception:  # the contract: a result, never an exception (e.g. a bad helo name)
+            log.exception("relay_connect_unexpected_error")
+            return self._temporary("connect", (451, "4.4.1 upstream unavailable")), False
 
     async def _connect(self) -> aiosmtplib.SMTP:
         s = self.settings
@@ -139,14 +142,18 @@ class Relay:
                                local_hostname=self.helo, start_tls=start_tls,
                                validate_certs=s.starttls == "require")
         await smtp.connect()
-        if smtp.is_ehlo_or_helo_needed:
-            # Greet now: MAIL's options (SIZE, BODY, SMTPUTF8) depend on the EHLO reply.
-            try:
-                await smtp.ehlo()
-            except aiosmtplib.SMTPHeloError:
-                if not smtp.is_connected:
-                    raise
-                await smtp.helo()
+        try:
+            if smtp.is_ehlo_or_helo_needed:
+                # Greet now: MAIL's options (SIZE, BODY, SMTPUTF8) depend on the EHLO reply.
+                try:
+                    await smtp.ehlo()
+                except aiosmtplib.SMTPHeloError:
+                    if not smtp.is_connected:
+                        raise
+                    await smtp.helo()
+        except BaseException:  # refused, dropped, timed out or cancelled: never leave it open
+            smtp.close()
+            raise
         return smtp
 
     def _release(self, smtp: aiosmtplib.SMTP) -> None:
@@ -176,6 +183,9 @@ class Relay:
             log.exception("relay_unexpected_error")
             self._discard(smtp)
             return self._temporary("protocol", (451, "4.4.2 upstream protocol error"))
+        except BaseException:  # cancelled (the processing deadline) mid-transaction
+            self._discard(smtp)
+            raise
 
     async def _mail_rcpt_data(self, smtp: aiosmtplib.SMTP, mail_from: str,
                               rcpts: tuple[str, ...], content: bytes,
