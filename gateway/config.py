@@ -223,6 +223,16 @@ class _Reader:
             return default
         return value
 
+    def host_name(self, path: YamlPath, default: str | None) -> str | None:
+        """A name sent in EHLO/HELO and trace headers: ASCII, one word."""
+        value = self.get(path, str, default)
+        if value is not default and (not value or not value.isascii()
+                                     or any(c.isspace() for c in value)):
+            self.fail(path, f"'{path[-1]}' must be an ASCII host name without spaces "
+                            "(IDNA-encode it: xn--...)")
+            return default
+        return value
+
     def number(self, path: YamlPath, default: float, *, kind: type = float,
                minimum: float = 0) -> Any:
         value = self.get(path, kind, default)
@@ -310,7 +320,7 @@ class _Reader:
             idle_timeout=self.number((*p, "idle_timeout"), 30.0),
             starttls=self.choice((*p, "starttls"), ("opportunistic", "require", "off"),
                                  "opportunistic"),
-            helo=self.get((*p, "helo"), str, None),
+            helo=self.host_name((*p, "helo"), None),
         )
 
     def networks(self) -> tuple[Network, ...]:
@@ -368,7 +378,7 @@ class _Reader:
         p = ("smtp",)
         d = SmtpSettings()
         return SmtpSettings(
-            hostname=self.get((*p, "hostname"), str, d.hostname),
+            hostname=self.host_name((*p, "hostname"), d.hostname),
             max_message_size=self.size((*p, "max_message_size"), d.max_message_size),
             max_recipients=self.number((*p, "max_recipients"), d.max_recipients, kind=int,
                                        minimum=1),

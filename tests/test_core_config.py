@@ -95,3 +95,12 @@ def test_serve_refuses_a_bad_config_and_check_config_accepts_the_shipped_one(tmp
 def test_quarantine_urls_serve_cannot_open_fail_validation(tmp_path, url, message):
     [error] = errors_of(tmp_path, f'quarantine: {{url: "{url}"}}\n')
     assert error.startswith("gateway.yaml:1:19: ") and message in error
+
+
+def test_host_names_sent_in_ehlo_must_be_ascii_words(tmp_path):
+    assert errors_of(tmp_path, "upstream: {helo: gw.écoles.example}\n"
+                               "smtp: {hostname: 'gw test'}\n") == [
+        "gateway.yaml:1:18: 'helo' must be an ASCII host name without spaces "
+        "(IDNA-encode it: xn--...)",
+        "gateway.yaml:2:18: 'hostname' must be an ASCII host name without spaces "
+        "(IDNA-encode it: xn--...)"]
