@@ -202,14 +202,14 @@ def test_table_rows_are_rendered_next_to_their_labels():
 
 def _reference_render(rows):
     """table.render as first written (one generic path per row): the spec for the fast one."""
-    from gateway.extract.table import _Labels, cell_text, is_header, label_words
+    from gateway.extract.table import Labels, cell_text, is_header, label_words
     labels = None
     for raw in rows:
         cells = [cell_text(v) for v in raw]
         if not any(cells):
             continue
         if labels is None and is_header(cells):
-            labels = _Labels([label_words(c) for c in cells])
+            labels = Labels([label_words(c) for c in cells])
             yield " ; ".join(labels.names)
             continue
         yield labels.line(cells) if labels else " ; ".join(c for c in cells if c)
@@ -231,3 +231,67 @@ def test_table_fast_rows_render_as_the_generic_path(seed):
         n = width if rng.random() < 0.7 else rng.randint(0, width + 2)
         rows.append([rng.choice(values) for _ in range(n)])
     assert list(table.render(rows)) == list(_reference_render(rows))
+
+
+def _generic_csv(text: str, delimiter: str) -> str:
+    import csv as csv_module
+
+    from gateway.extract import table
+    from gateway.extract.csv import _DIALECTS
+    reader = csv_module.reader(io.StringIO(text, newline=""), dialect=_DIALECTS[delimiter])
+    try:
+        return "\n".join(table.render(reader))
+    except csv_module.Error:
+        return text
+
+
+CLEAN_CELLS = ["Sam", "Lee", "123456", "Room 248", "8:30", "B plus", "50%", "%(x)s", "x\\y",
+               "'q'", "9.5", "\\g<1>", "Ann Marie", "--", "#", "a\u00e9b"]
+ODD_CELLS = ["", " ", " x", "x ", "a  b", "a\tb", "a\u00a0b", "a\x1cb", "a\x0bb", '"q"', 'a"b',
+             "a,b", "a;b", "a|b", "a\xadb", "a\u200bb", "a\x85b", "a\u2028b", "a\u3000b", "\u00a0",
+             "%s"]
+CSV_CELLS = CLEAN_CELLS + ODD_CELLS
+CSV_HEADERS = [["Student ID", "Grade", "Room"], ["day", "time", "activity", "room"],
+               ["First Name", "Last Name", "ID"], ["given_name", "note"], ["", "Name", ""],
+               ["note"], ["123", "456"], ["Stu\\dent", "a\\g<0>"], ["  padded ", "x"],
+               ["Student ID", "Grade"] * 20, ["Score %", "Name %s"]]
+
+
+def _csv_text(rng: random.Random, delimiter: str) -> str:
+    header = list(rng.choice(CSV_HEADERS))
+    rows = [header]
+    messy = rng.random() < 0.5  # else an export: full rows of ordinary values
+    for _ in range(rng.randint(0, 12)):
+        width = len(header) if not messy or rng.random() < 0.8 else rng.randint(0, len(header) + 1)
+        cells = CSV_CELLS if messy and rng.random() < 0.3 else CLEAN_CELLS
+        rows.append([rng.choice(cells) for _ in range(width)])
+    newline = rng.choice(["\n", "\r\n", "\n", "\r"])
+    text = newline.join(delimiter.join(row) for row in rows)
+    if rng.random() < 0.7:
+        text += newline
+    if rng.random() < 0.1:
+        text = rng.choice(["\n", newline * 2, "x"]) + text
+    return text
+
+
+@pytest.mark.parametrize("delimiter", [",", "\t", ";", "|"])
+def test_plain_csv_fast_path_renders_as_the_csv_module_path(delimiter):
+    from gateway.extract.csv import render_plain_table
+    rng = random.Random(5125 + ord(delimiter))
+    fast = 0
+    for _ in range(3000):
+        text = _csv_text(rng, delimiter)
+        rendered = render_plain_table(text, delimiter)
+        if rendered is not None:
+            fast += 1
+            assert rendered == _generic_csv(text, delimiter), repr(text)
+    assert fast > 600  # the clean shapes do take the fast path
+
+
+def test_plain_csv_fast_path_is_taken_for_an_export_and_not_for_quoted_fields():
+    from gateway.extract.csv import render_plain_table
+    export = "Student ID,First,Grade\r\n123456,Sam,B\r\n234567,Ana,A\r\n"
+    assert render_plain_table(export, ",") == (
+        "Student ID ; First ; Grade\nStudent ID: 123456 ; First: Sam ; Grade: B\n"
+        "Student ID: 234567 ; First: Ana ; Grade: A")
+    assert render_plain_table('Name,ID\r\n"Lee, Sam",123456\r\n', ",") is None

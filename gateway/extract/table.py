@@ -42,14 +42,14 @@ def is_header(cells: Sequence[str]) -> bool:
 
 def render(rows: Iterable[Sequence[object]]) -> Iterable[str]:
     """Yield one line per row; the first header-looking row labels the rows below it."""
-    labels: _Labels | None = None
+    labels: Labels | None = None
     rows = iter(rows)
     for raw in rows:
         cells = _cells(raw)
         if not any(cells):
             continue
         if is_header(cells):
-            labels = _Labels([label_words(c) for c in cells])
+            labels = Labels([label_words(c) for c in cells])
             yield " ; ".join(labels.names)
             break
         yield " ; ".join(c for c in cells if c)
@@ -72,7 +72,7 @@ def _cells(raw: Sequence[object]) -> list[str]:
     return [" ".join(v.split()) if type(v) is str else cell_text(v) for v in raw]
 
 
-class _Labels:
+class Labels:
     """A header row, with its name columns found once rather than once per row."""
 
     def __init__(self, names: list[str]):
