@@ -173,26 +173,35 @@ def measure(bench: Bench, case: str, files: list[Path], sessions: int,
         if v in bench.gateways), file=sys.stderr)
 
 
-def one_round(bench: Bench, messages: dict[str, Path]) -> None:
+def one_round(bench: Bench, messages: dict[str, Path], number: int = 1) -> None:
+    """One measurement of every case. The gateway variants take turns at going first (the
+    direct baseline always goes right before them), so none is always the last to run."""
     skip = bench.args.skip
     workers = [v for v in bench.gateways if v.startswith("full-w")]
     if "throughput" not in skip:
         for size in SIZES:
             for sessions in SESSIONS:
                 # Worker processes only matter with concurrent sessions.
-                measure(bench, size, [messages[size]], sessions,
-                        [main_variant(bench), "base", *(workers if sessions > 1 else [])])
+                measure(bench, size, [messages[size]], sessions, rotated(
+                    [main_variant(bench), "base", *(workers if sessions > 1 else [])], number))
     if "mix" not in skip:
         mix = [messages[f"mix-{k}"] for k in MIX]
         for sessions in (20, 100):
-            measure(bench, "mix", mix, sessions, ["shell", "base", "full", *workers])
+            measure(bench, "mix", mix, sessions,
+                    rotated(["shell", "base", "full", *workers], number))
     if "latency" not in skip:
         n = 100 if bench.args.quick else 400
         for case, files in latency_cases(messages).items():
             bench.lat[f"{case}/direct"].append(latencies(bench.sink_port, files, n))
-            for variant in [v for v in ("shell", "base", "full") if v in bench.gateways]:
+            for variant in rotated([v for v in ("shell", "base", "full")
+                                    if v in bench.gateways], number):
                 bench.lat[f"{case}/{variant}"].append(
                     latencies(bench.gateways[variant], files, n))
+
+
+def rotated(variants: list[str], number: int) -> list[str]:
+    shift = (number - 1) % len(variants) if variants else 0
+    return variants[shift:] + variants[:shift]
 
 
 def latency_cases(messages: dict[str, Path]) -> dict[str, list[Path]]:
@@ -376,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         with running(bench):
             for number in range(1, args.rounds + 1):
                 print(f"bench: round {number}/{args.rounds}", file=sys.stderr)
-                one_round(bench, messages)
+                one_round(bench, messages, number)
             if "memory" not in args.skip:
                 print("bench: memory", file=sys.stderr)
                 measure_memory(bench, messages["plain-100k"])

@@ -71,3 +71,11 @@ def test_added_latency_pairs_each_round_with_its_own_direct_run() -> None:
     assert round_percentile(gateway, 50) == 0.003
     assert abs(added_percentile(gateway, direct, 50) - 0.002) < 1e-12
     assert abs(added_percentile(gateway, direct, 99) - 0.002) < 1e-12
+
+
+def test_variants_take_turns_at_going_first() -> None:
+    from bench.run import rotated
+
+    variants = ["shell", "base", "full"]
+    assert [rotated(variants, n)[0] for n in (1, 2, 3, 4)] == ["shell", "base", "full", "shell"]
+    assert sorted(rotated(variants, 2)) == sorted(variants) and rotated([], 3) == []
