@@ -149,7 +149,9 @@ class _Walker:
             ctx.problem(self.leaf_location(part, name), "undecodable part")
             return
         charset = _charset(part)
-        if self.is_body(part, ctype, name) and sniff(payload) in (*_BODY_TYPES, OCTET):
+        # A body stays a body if it is any kind of text (CSV or not): no need to tell which.
+        if (self.is_body(part, ctype, name)
+                and sniff(payload, tabular=False) in (*_BODY_TYPES, OCTET)):
             self.body(payload, ctx, ctype, charset)
             return
         extract.extract_file(payload, ctx, self.leaf_location(part, name), filename=name,

@@ -295,3 +295,20 @@ def test_plain_csv_fast_path_is_taken_for_an_export_and_not_for_quoted_fields():
         "Student ID ; First ; Grade\nStudent ID: 123456 ; First: Sam ; Grade: B\n"
         "Student ID: 234567 ; First: Ana ; Grade: A")
     assert render_plain_table('Name,ID\r\n"Lee, Sam",123456\r\n', ",") is None
+
+
+def test_sniffing_without_csv_detection_keeps_the_body_or_attachment_call():
+    """The walker asks only "is this text?" of a body, so it skips telling CSV from text."""
+    from gateway.extract.sniff import OCTET, sniff
+    from gateway.mime import _BODY_TYPES
+    rng = random.Random(11)
+    samples = [b"a,b,c\nd,e,f\n", b"\xff\xfea\x00,\x00b\x00\n\x00c\x00,\x00d\x00\n\x00",
+               b"%PDF-1.4", b"PK\x03\x04", b"<html><p>x", b"-----BEGIN PGP MESSAGE-----\n",
+               b"From: a\nTo: b\nSubject: c\n\nx", b"plain words\n" * 50, b"x\ty\nz\tw\n"]
+    samples += [bytes(rng.choice(b"ab,;\t|\n\x00\x01\xff<>") for _ in range(rng.randint(0, 300)))
+                for _ in range(3000)]
+    for data in samples:
+        kind = sniff(data)
+        assert sniff(data, tabular=False) == ("text/plain" if kind == "text/csv" else kind)
+        assert (kind in (*_BODY_TYPES, OCTET)) == (sniff(data, tabular=False)
+                                                   in (*_BODY_TYPES, OCTET))

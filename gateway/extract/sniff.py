@@ -52,20 +52,24 @@ _MAIL_HEADERS = (b"from:", b"received:", b"return-path:", b"message-id:", b"date
                  b"subject:", b"to:", b"mime-version:", b"delivered-to:", b"x-")
 
 
-def sniff(data: bytes, declared: str | None = None) -> str:
-    """The content type of `data`; `declared` only rescues unrecognised audio/video."""
+def sniff(data: bytes, declared: str | None = None, *, tabular: bool = True) -> str:
+    """The content type of `data`; `declared` only rescues unrecognised audio/video.
+
+    `tabular=False` skips telling CSV from plain text (for a caller to whom both are text).
+    """
     head = data[:64]
     for offset, magic, ctype in _MAGIC:
         if head.startswith(magic, offset):
             return ctype
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) and _utf16_text(data):
-        return _text_kind(data) or "text/plain"  # a UTF-16 BOM looks like an MPEG frame sync
+        # (checked before MPEG audio: a UTF-16 BOM looks like an MPEG frame sync)
+        return _text_kind(data, tabular) or "text/plain"
     found = _container(head) or _mpeg_audio(head)
     if found:
         return found
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return _zip_kind(data)
-    text = _text_kind(data)
+    text = _text_kind(data, tabular)
     if text:
         return text
     if declared and declared.lower().startswith(("audio/", "video/")):
@@ -113,7 +117,7 @@ def _zip_kind(data: bytes) -> str:
     return ZIP
 
 
-def _text_kind(data: bytes) -> str | None:
+def _text_kind(data: bytes, tabular: bool = True) -> str | None:
     head = data[:4096]
     if head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
         return _markup_kind(data) or "text/plain"
@@ -122,7 +126,7 @@ def _text_kind(data: bytes) -> str | None:
     controls = len(head.translate(None, _NOT_CONTROL))
     if controls > len(head) // 100:
         return None
-    return _markup_kind(data) or ("text/csv" if _delimited(head) else "text/plain")
+    return _markup_kind(data) or ("text/csv" if tabular and _delimited(head) else "text/plain")
 
 
 def _delimited(head: bytes) -> bool:
