@@ -254,7 +254,9 @@ CSV_CELLS = CLEAN_CELLS + ODD_CELLS
 CSV_HEADERS = [["Student ID", "Grade", "Room"], ["day", "time", "activity", "room"],
                ["First Name", "Last Name", "ID"], ["given_name", "note"], ["", "Name", ""],
                ["note"], ["123", "456"], ["Stu\\dent", "a\\g<0>"], ["  padded ", "x"],
-               ["Student ID", "Grade"] * 20, ["Score %", "Name %s"]]
+               ["Student ID", "Grade"] * 20, ["Score %", "Name %s"],
+               ["Student ID", "Last Name", "First Name", "Grade", "DOB"],
+               ["First", "Last", "first_name", "surname", "Grade"]]
 
 
 def _csv_text(rng: random.Random, delimiter: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+from collections.abc import Iterable
 
 from gateway.extract import table
 from gateway.extract.base import Context
@@ -40,7 +41,7 @@ def render_plain_table(text: str, delimiter: str) -> str | None:
     """`table.render`'s output for the commonest CSV, by whole-text string operations; else None.
 
     The shape: a header on the first line, then rows with one non-empty cell per column, no
-    quotes, single spaces only, no split name columns (an SIS or spreadsheet export). Such a
+    quotes, single spaces only (an SIS or spreadsheet export). Such a
     file is checked and rewritten by C-level str methods instead of Python work per cell (the
     per-row loop was a third of a CSV message's inspection time). Anything else returns None
     and takes the csv-module path; tests compare the two.
@@ -57,8 +58,6 @@ def render_plain_table(text: str, delimiter: str) -> str | None:
     if width < 2 or not table.is_header(names):
         return None
     labels = table.Labels([table.label_words(n) for n in names])
-    if not labels.plain:
-        return None
     heading = " ; ".join(labels.names)
     rows = rows[:-1] if rows.endswith("\n") else rows
     if not rows:
@@ -68,7 +67,15 @@ def render_plain_table(text: str, delimiter: str) -> str | None:
         return None
     # One %-format over every cell at once: each row is "\n" + "Label: value ; Label: value".
     row = "\n" + " ; ".join(p.replace("%", "%%") + "%s" for p in labels.prefixes)
-    return heading + row * (len(cells) // width) % tuple(cells)
+    values: Iterable[str] = cells
+    if not labels.plain:
+        # Split name columns: every cell is filled, so a row's name is its last first-name
+        # and last last-name column (table.Labels.line), added as one more "Name:" field.
+        columns = [cells[i::width] for i in range(width)]
+        names_of = (columns[labels.first[-1]], columns[labels.last[-1]])
+        values = itertools.chain.from_iterable(zip(*columns, *names_of, strict=True))
+        row += " ; Name: %s %s"
+    return heading + row * (len(cells) // width) % tuple(values)
 
 
 def _plain_cells(rows: str, d: str, width: int) -> list[str] | None:
