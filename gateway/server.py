@@ -20,7 +20,7 @@ import structlog
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 from aiosmtpd.smtp import Session
 
-from gateway import metrics
+from gateway import extract, metrics
 from gateway.actions.execute import Executor, Outcome
 from gateway.actions.relay import Relay
 from gateway.config import Settings
@@ -35,14 +35,17 @@ from gateway.wire import has_bare_newline, to_crlf
 
 log = structlog.get_logger("gateway.server")
 
-# Small plain messages are decided on the loop (a thread hop costs more than deciding them);
-# big ones and any with a document attachment (an XLSX or PDF parse takes milliseconds) go to
-# a thread, so they never delay the other sessions' replies.
+# Small messages are decided on the loop (a thread hop costs more than deciding them), with
+# only text extractors allowed (`extract.text_only`): a part that turns out to be a PDF, an
+# archive or a workbook, whatever it was labelled, sends the whole decision to a thread. Big
+# messages and any declaring an application/* part (an XLSX or PDF parse takes milliseconds,
+# a hostile one up to the time budget) go to a thread straight away, so they never delay the
+# other sessions' replies.
 INLINE_DECIDE_LIMIT = 64 * 1024
-# A header line (at the start or after a newline) announcing an application/* part or an
-# attachment. Written with a literal "\n" first so the regex engine can skip from newline to
-# newline; the same pattern under ^/MULTILINE/IGNORECASE tried every byte (9x slower).
-_HEAVY_HEADER = rb"(?i:content-(?:type:[ \t]*application/|disposition:[ \t]*attachment))"
+# A header line (at the start or after a newline) announcing an application/* part. Written
+# with a literal "\n" first so the regex engine can skip from newline to newline; the same
+# pattern under ^/MULTILINE/IGNORECASE tried every byte (9x slower).
+_HEAVY_HEADER = rb"(?i:content-type:[ \t]*application/)"
 HEAVY_PART = re.compile(rb"\n" + _HEAVY_HEADER)
 HEAVY_FIRST_LINE = re.compile(_HEAVY_HEADER)
 TEMPFAIL = "451 4.3.0 Temporary local problem, try again later"
@@ -289,9 +292,14 @@ class Gateway:
         started = time.monotonic()
         try:
             content = envelope.content
+            decision = None
             if len(content) <= INLINE_DECIDE_LIMIT and not has_heavy_part(content):
-                decision = decide(envelope, runtime, self.history)
-            else:
+                try:
+                    with extract.text_only():
+                        decision = decide(envelope, runtime, self.history)
+                except extract.NotOnTheLoop:
+                    pass  # a file that needs a real extractor: start again in a thread
+            if decision is None:
                 decision = await asyncio.to_thread(decide, envelope, runtime, self.history)
         except Exception as exc:
             log.exception("decision_failed", queue_id=envelope.queue_id)
@@ -350,7 +358,7 @@ class Gateway:
 
 
 def has_heavy_part(content: bytes) -> bool:
-    """True when a header line announces a document (application/*) or an attachment."""
+    """True when a header line announces an application/* part (a document, an archive)."""
     return bool(HEAVY_FIRST_LINE.match(content) or HEAVY_PART.search(content))
 
 

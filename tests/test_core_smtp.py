@@ -396,9 +396,10 @@ async def test_processing_deadline_answers_451_and_relays_nothing(tmp_path, upst
     settings = write_settings(tmp_path, upstream.port)
     settings = replace(settings, smtp=replace(settings.smtp, processing_deadline=0.5))
     gw = await gateways(settings, inspector=HungInspector())
-    # An attachment sends the decision to a thread, so the loop stays free to time it out.
+    # A document part sends the decision to a thread, so the loop stays free to time it out.
     content = make_message().replace(b"Content-Type: text/plain",
-                                     b"Content-Disposition: attachment\r\nContent-Type: text/plain")
+                                     b"Content-Disposition: attachment\r\n"
+                                     b"Content-Type: application/octet-stream")
     started = time.monotonic()
     with pytest.raises(aiosmtplib.SMTPDataError) as info:
         await send(gw.port, SENDER, [STUDENT], content)

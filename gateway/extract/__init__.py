@@ -7,6 +7,9 @@ limit, and turns any extractor failure into a `Problem` (fail closed), never an 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from types import ModuleType
 
 from gateway.extract import csv, docx, html, message, pdf, text, xlsx, zip
@@ -48,6 +51,30 @@ def extract_file(data: bytes, ctx: Context, location: str, *, filename: str | No
     return ctype
 
 
+class NotOnTheLoop(BaseException):
+    """Raised under `text_only()` by a file that needs more than a text extractor.
+
+    A BaseException so that no fail-closed `except Exception` on the way turns it into a
+    finding: it must reach the caller, which then runs the whole inspection in a thread.
+    """
+
+
+_TEXT_ONLY: ContextVar[bool] = ContextVar("inspection_text_only", default=False)
+_TEXT_EXTRACTORS = frozenset({text, html, csv})  # bounded by the part size, no archives
+
+
+@contextmanager
+def text_only() -> Iterator[None]:
+    """Inspection on the event loop (a small message): text, HTML and CSV parts are read; any
+    other file (a PDF, an archive, a workbook, whatever it was declared as) raises
+    NotOnTheLoop before its extractor starts, since it could take the whole time budget."""
+    token = _TEXT_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _TEXT_ONLY.reset(token)
+
+
 def run(ctype: str, data: bytes, ctx: Context, location: str, charset: str | None) -> None:
     """Call the extractor for `ctype`; unknown binaries (images, media) carry no text."""
     if ctype in UNREADABLE:
@@ -56,6 +83,8 @@ def run(ctype: str, data: bytes, ctx: Context, location: str, charset: str | Non
     extractor = REGISTRY.get(ctype)
     if extractor is None:
         return
+    if extractor not in _TEXT_EXTRACTORS and _TEXT_ONLY.get():
+        raise NotOnTheLoop(ctype)
     try:
         extractor.extract(data, ctx, location, charset)
     except RecursionError:
