@@ -181,6 +181,9 @@ class _Walker:
 
 def filename(part: Message) -> str | None:
     """The file name from Content-Disposition or Content-Type, RFC 2231 and 2047 decoded."""
+    if not (_mentions(part, "content-disposition", "name")
+            or _mentions(part, "content-type", "name")):
+        return None  # no parameter can be called (file)name: skip parsing both headers
     try:
         name = part.get_filename() or part.get_param("name")
     except Exception:
@@ -198,7 +201,17 @@ def filename(part: Message) -> str | None:
 
 
 def _charset(part: Message) -> str | None:
+    if not _mentions(part, "content-type", "charset"):
+        return None
     try:
         return part.get_content_charset()
     except Exception:
         return None
+
+
+def _mentions(part: Message, header: str, word: str) -> bool:
+    """Does the (first) header's value contain `word`, in any case? If not, no parameter of
+    that name can be in it (the stdlib lowercases parameter names the same way), and the
+    header need not be parsed: each parameter lookup parses it again."""
+    value = part.get(header)
+    return value is not None and word in str(value).lower()
