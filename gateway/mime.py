@@ -119,7 +119,8 @@ class _Walker:
         if ctype == "message/rfc822" and isinstance(part.get_payload(), list):
             self.forwarded(part, ctx)
         elif ctype in _OPAQUE:
-            ctx.problem(self.leaf_location(part), "encrypted or opaque-signed (S/MIME, PGP)")
+            ctx.problem(self.leaf_location(filename(part)),
+                        "encrypted or opaque-signed (S/MIME, PGP)")
         elif part.is_multipart():
             for sub in part.get_payload():
                 if isinstance(sub, Message):
@@ -146,7 +147,7 @@ class _Walker:
         try:
             payload = part.get_payload(decode=True) or b""
         except Exception:
-            ctx.problem(self.leaf_location(part, name), "undecodable part")
+            ctx.problem(self.leaf_location(name), "undecodable part")
             return
         charset = _charset(part)
         # A body stays a body if it is any kind of text (CSV or not): no need to tell which.
@@ -154,7 +155,7 @@ class _Walker:
                 and sniff(payload, tabular=False) in (*_BODY_TYPES, OCTET)):
             self.body(payload, ctx, ctype, charset)
             return
-        extract.extract_file(payload, ctx, self.leaf_location(part, name), filename=name,
+        extract.extract_file(payload, ctx, self.leaf_location(name), filename=name,
                              declared=ctype, charset=charset)
 
     @staticmethod
@@ -174,8 +175,7 @@ class _Walker:
         module = extract.html if ctype == "text/html" else extract.text
         extract.run(module.TYPES[0], payload, ctx, where, charset)
 
-    def leaf_location(self, part: Message, name: str | None = None) -> str:
-        name = name if name is not None else filename(part)
+    def leaf_location(self, name: str | None) -> str:
         return attachment_location(self.prefix, name or f"part {self.leaves}")
 
 

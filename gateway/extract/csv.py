@@ -41,10 +41,10 @@ def render_plain_table(text: str, delimiter: str) -> str | None:
     """`table.render`'s output for the commonest CSV, by whole-text string operations; else None.
 
     The shape: a header on the first line, then rows with one non-empty cell per column, no
-    quotes, single spaces only (an SIS or spreadsheet export). Such a
-    file is checked and rewritten by C-level str methods instead of Python work per cell (the
-    per-row loop was a third of a CSV message's inspection time). Anything else returns None
-    and takes the csv-module path; tests compare the two.
+    quotes, single spaces only (an SIS or spreadsheet export, rosters with first/last-name
+    columns included). Such a file is checked and rewritten by C-level str methods instead of
+    Python work per cell (the per-row loop was a third of a CSV message's inspection time).
+    Anything else returns None and takes the csv-module path; tests compare the two.
     """
     d = delimiter
     if '"' in text or "\0" in text:
