@@ -89,11 +89,14 @@ class Inspector:
                           head.message_id, head.from_header, head.has_dkim_signature,
                           complete=not problems)
 
-    def analyse(self, part: Part) -> Analysis:
+    def analyse(self, part: Part) -> Analysis | None:
         """Two passes: anchors (numbers, dates, names, lexicon terms) over the whole part, then
         context words (keywords, categories) only around the anchors. Keywords are common in
         ordinary prose and numbers are not, so this keeps the hit volume, and the time spent
-        in Python per hit, small; within the detectors' distances the result is the same."""
+        in Python per hit, small; within the detectors' distances the result is the same.
+
+        None when the part has no anchor at all (most parts of most mail): every detector
+        reports what it finds near an anchor, so none of them has anything to look at."""
         data = prepare(part.text)
         labels, context_labels = self._labels, self._context_labels
         # Analysing each match costs Python time; past MAX_MATCHES_PER_PART, the part could
@@ -107,6 +110,8 @@ class Inspector:
             raise TooManyMatches() from None
         if len(raw_hits) + len(literal_hits) > MAX_MATCHES_PER_PART:
             raise TooManyMatches()
+        if not raw_hits and not literal_hits:
+            return None
         hits = [(*labels[i], s, e) for i, s, e in raw_hits]
         windows = _windows([(s, e) for _, _, s, e in hits] + [(s, e) for _, s, e in literal_hits],
                            len(data))
@@ -117,6 +122,8 @@ class Inspector:
 
     def scan_part(self, part: Part) -> list[Finding]:
         a = self.analyse(part)
+        if a is None:
+            return []
         found = [f for det in PART_DETECTORS if (f := det.scan(a)) is not None]
         return found + lexicon.scan_all(a)
 

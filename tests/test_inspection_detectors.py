@@ -176,3 +176,24 @@ def test_inspector_is_usable_without_fast_engines():
                     engine="re")
     assert ins.engine == "re"
     assert "student_number" in detectors(ins.inspect(message("482913")))
+
+
+@pytest.mark.parametrize("text", [
+    "Grades, attendance, IEP, discipline, birthday, student ID, SSN, date of birth.",
+    "Weekly newsletter: the concert is moved; volunteers please bring forms to the office.",
+    "Student Name ; Grade ; Room\nStudent Name: ; Grade: ; Room:",
+    "",
+])
+@pytest.mark.parametrize(("kind", "ctype"), [("subject", "text/plain"), ("body", "text/html"),
+                                             ("attachment", "text/csv")])
+def test_a_part_without_anchors_skips_the_detectors_and_finds_what_they_would(
+        inspector, text, kind, ctype):
+    """No number, date, name or lexicon term: the detectors get nothing (scan_part's
+    shortcut), and given the same empty hit lists they would report nothing either."""
+    from gateway.detectors import PART_DETECTORS, lexicon
+    from gateway.detectors.analysis import analyse, prepare
+    part = Part(text, f"{kind} here", kind, ctype, "grades.csv" if kind == "attachment" else None)
+    assert inspector.analyse(part) is None
+    assert inspector.scan_part(part) == []
+    a = analyse(part, prepare(text), [], [], inspector.directory)
+    assert [f for d in PART_DETECTORS if (f := d.scan(a))] + lexicon.scan_all(a) == []
