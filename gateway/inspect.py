@@ -71,7 +71,7 @@ class Inspector:
         try:
             msg = mime.parse(raw)
             head = mime.headers(msg)
-            mime.walk_message(msg, ctx)
+            mime.walk_message(msg, ctx, subject=head.subject)
         except RecursionError:
             ctx.problem("message", "nesting depth limit")
         findings: list[Finding] = []

@@ -86,10 +86,14 @@ def walk_bytes(data: bytes, ctx: Context, prefix: str) -> None:
     walk_message(parse(data), ctx.deeper(), prefix)
 
 
-def walk_message(msg: Message, ctx: Context, prefix: str = "") -> None:
-    """Subject and every part of `msg`; locations are prefixed for forwarded messages."""
+def walk_message(msg: Message, ctx: Context, prefix: str = "", *,
+                 subject: str | None = None) -> None:
+    """Subject and every part of `msg`; locations are prefixed for forwarded messages.
+
+    `subject`: the Subject as `headers(msg)` already decoded it (decoding is not free)."""
     raw_subject = _raw_value(msg, "Subject") or ""
-    subject = _readable(raw_subject)
+    if subject is None:
+        subject = _readable(raw_subject)
     if subject:
         ctx.add_text(subject, _child(prefix, "subject"), kind="subject")
     if len(raw_subject) > HEADER_DECODE_LIMIT:  # not decoded: held
