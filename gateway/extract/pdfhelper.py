@@ -72,6 +72,7 @@ class PdfHelper:
         self._argv = argv or [sys.executable, "-P", "-m", "gateway.pdfium_worker"]
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
+        self._pipes: _Pipes | None = None
         self._owner = os.getpid()
         self._unavailable_until = 0.0
 
@@ -108,13 +109,14 @@ class PdfHelper:
 
     # -- one job ---------------------------------------------------------------------------
     def _job(self, data: bytes, deadline: float, max_chars: int) -> list[str]:
-        proc = self._running()
+        pipes = self._running()
+        proc = pipes.proc
         if time.monotonic() >= deadline:
             raise HelperTimeout("no time left for the PDF helper")  # it stays: nothing was sent
         try:
-            _write_all(proc, REQUEST.pack(len(data), max_chars) + data, deadline)
-            status, length = RESPONSE.unpack(_read_exact(proc, RESPONSE.size, deadline))
-            payload = _read_exact(proc, length, deadline)
+            pipes.write_all(REQUEST.pack(len(data), max_chars) + data, deadline)
+            status, length = RESPONSE.unpack(pipes.read_exact(RESPONSE.size, deadline))
+            payload = pipes.read_exact(length, deadline)
         except _NothingSent:
             raise  # the helper never saw this job: it stays in service
         except HelperTimeout:
@@ -135,11 +137,11 @@ class PdfHelper:
             raise NeedsPassword
         raise Unreadable
 
-    def _running(self) -> subprocess.Popen[bytes]:
+    def _running(self) -> _Pipes:
         if self._owner != os.getpid():  # forked: the helper is the parent's, leave it alone
-            self._proc, self._owner = None, os.getpid()
-        if self._proc is not None and self._proc.poll() is None:
-            return self._proc
+            self._proc, self._pipes, self._owner = None, None, os.getpid()
+        if self._pipes is not None and self._proc is not None and self._proc.poll() is None:
+            return self._pipes
         self._stop()
         if time.monotonic() < self._unavailable_until:
             raise HelperUnavailable("the PDF helper failed to start recently")
@@ -151,16 +153,16 @@ class PdfHelper:
         assert proc.stdin is not None and proc.stdout is not None
         os.set_blocking(proc.stdin.fileno(), False)
         os.set_blocking(proc.stdout.fileno(), False)
-        self._proc = proc
+        self._proc, self._pipes = proc, _Pipes(proc)
         try:  # the ready byte: only a helper that never gets this far is "broken"
-            ready = _read_exact(proc, 1, time.monotonic() + self.START_TIMEOUT) == READY
+            ready = self._pipes.read_exact(1, time.monotonic() + self.START_TIMEOUT) == READY
         except (OSError, HelperFailed):
             ready = False
         if not ready:
             self._stop()
             self._failed_to_start("no ready byte", proc.returncode)
         log.info("pdf_helper_started", pid=proc.pid)
-        return proc
+        return self._pipes
 
     def _failed_to_start(self, error: str, exit_code: int | None) -> NoReturn:
         self._unavailable_until = time.monotonic() + self.RETRY_START_AFTER
@@ -168,7 +170,9 @@ class PdfHelper:
         raise HelperUnavailable("the PDF helper cannot start")
 
     def _stop(self) -> None:
-        proc, self._proc = self._proc, None
+        proc, pipes, self._proc, self._pipes = self._proc, self._pipes, None, None
+        if pipes is not None:
+            pipes.close()
         if proc is None:
             return
         with contextlib.suppress(OSError):
@@ -185,44 +189,55 @@ class _NothingSent(HelperTimeout):
     """The deadline passed before the helper took the first byte of the job."""
 
 
-def _write_all(proc: subprocess.Popen[bytes], data: bytes, deadline: float) -> None:
-    """Write all of `data` by the deadline (_NothingSent if not even its first byte)."""
-    assert proc.stdin is not None
-    fd = proc.stdin.fileno()
-    view = memoryview(data)
-    with selectors.DefaultSelector() as sel:
-        sel.register(fd, selectors.EVENT_WRITE)
+class _Pipes:
+    """The helper's stdin and stdout, each registered once with a selector of its own (a
+    selector per read or write cost three epoll set-ups for every PDF)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]):
+        assert proc.stdin is not None and proc.stdout is not None
+        self.proc = proc
+        self._in, self._out = proc.stdin.fileno(), proc.stdout.fileno()
+        self._writable = selectors.DefaultSelector()
+        self._readable = selectors.DefaultSelector()
+        self._writable.register(self._in, selectors.EVENT_WRITE)
+        self._readable.register(self._out, selectors.EVENT_READ)
+
+    def close(self) -> None:
+        self._writable.close()
+        self._readable.close()
+
+    def write_all(self, data: bytes, deadline: float) -> None:
+        """Write all of `data` by the deadline (_NothingSent if not even its first byte).
+
+        Writes first and waits only when the pipe is full: an idle helper's pipe has room."""
+        view = memoryview(data)
         while view:
             try:
-                _wait(sel, deadline)
-            except HelperTimeout:
-                if len(view) == len(data):
-                    raise _NothingSent("the PDF helper was not ready to read the job") from None
-                raise
-            try:
-                sent = os.write(fd, view)
+                sent = os.write(self._in, view)
             except BlockingIOError:
+                try:
+                    _wait(self._writable, deadline)
+                except HelperTimeout:
+                    if len(view) == len(data):
+                        raise _NothingSent("the PDF helper was not ready to read the job") \
+                            from None
+                    raise
                 continue
             view = view[sent:]
 
-
-def _read_exact(proc: subprocess.Popen[bytes], size: int, deadline: float) -> bytes:
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    chunks: list[bytes] = []
-    with selectors.DefaultSelector() as sel:
-        sel.register(fd, selectors.EVENT_READ)
+    def read_exact(self, size: int, deadline: float) -> bytes:
+        chunks: list[bytes] = []
         while size:
-            _wait(sel, deadline)
+            _wait(self._readable, deadline)
             try:
-                chunk = os.read(fd, min(size, 1 << 20))
+                chunk = os.read(self._out, min(size, 1 << 20))
             except BlockingIOError:
                 continue
             if not chunk:
                 raise HelperFailed("the PDF helper closed its output")
             chunks.append(chunk)
             size -= len(chunk)
-    return b"".join(chunks)
+        return b"".join(chunks)
 
 
 def _wait(sel: selectors.BaseSelector, deadline: float) -> None:
