@@ -45,9 +45,9 @@ INLINE_DECIDE_LIMIT = 64 * 1024
 # A header line (at the start or after a newline) announcing an application/* part. Written
 # with a literal "\n" first so the regex engine can skip from newline to newline; the same
 # pattern under ^/MULTILINE/IGNORECASE tried every byte (9x slower).
-_HEAVY_HEADER = rb"(?i:content-type:[ \t]*application/)"
-HEAVY_PART = re.compile(rb"\n" + _HEAVY_HEADER)
-HEAVY_FIRST_LINE = re.compile(_HEAVY_HEADER)
+_APPLICATION_HEADER = rb"(?i:content-type:[ \t]*application/)"
+APPLICATION_PART = re.compile(rb"\n" + _APPLICATION_HEADER)
+APPLICATION_FIRST_LINE = re.compile(_APPLICATION_HEADER)
 TEMPFAIL = "451 4.3.0 Temporary local problem, try again later"
 
 
@@ -293,7 +293,7 @@ class Gateway:
         try:
             content = envelope.content
             decision = None
-            if len(content) <= INLINE_DECIDE_LIMIT and not has_heavy_part(content):
+            if len(content) <= INLINE_DECIDE_LIMIT and not has_application_part(content):
                 try:
                     with extract.text_only():
                         decision = decide(envelope, runtime, self.history)
@@ -357,9 +357,9 @@ class Gateway:
         return outcome.line
 
 
-def has_heavy_part(content: bytes) -> bool:
+def has_application_part(content: bytes) -> bool:
     """True when a header line announces an application/* part (a document, an archive)."""
-    return bool(HEAVY_FIRST_LINE.match(content) or HEAVY_PART.search(content))
+    return bool(APPLICATION_FIRST_LINE.match(content) or APPLICATION_PART.search(content))
 
 
 def _peer_ip(peer: Any) -> str | None:

@@ -59,10 +59,10 @@ def test_data_payload_of_a_canonical_message_is_stuffed_once() -> None:
     assert data_payload(b".") == b"..\r\n.\r\n"
 
 
-def test_heavy_part_check_matches_the_multiline_regex_it_replaced() -> None:
+def test_application_part_check_matches_the_multiline_regex_it_replaced() -> None:
     import re
 
-    from gateway.server import has_heavy_part
+    from gateway.server import has_application_part
     reference = re.compile(rb"^content-type:[ \t]*application/", re.IGNORECASE | re.MULTILINE)
     lines = (b"Content-Type: application/pdf", b"content-type:\tApplication/zip",
              b"Content-Disposition: attachment", b"Content-Type: text/plain",
@@ -71,4 +71,4 @@ def test_heavy_part_check_matches_the_multiline_regex_it_replaced() -> None:
         for combo in itertools.product(lines, repeat=n):
             for end in (b"\r\n", b"\n", b"\r"):
                 content = end.join(combo) + end
-                assert has_heavy_part(content) == bool(reference.search(content)), content
+                assert has_application_part(content) == bool(reference.search(content)), content
