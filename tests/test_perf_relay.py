@@ -130,10 +130,12 @@ async def test_non_ascii_address_goes_with_smtputf8(upstream) -> None:
 
 class GreetingServer:
     """A raw upstream that greets with 220, then answers every command with `reply` (or never,
-    when `reply` is None), and counts the connections its clients still hold open."""
+    when `reply` is None; `silent_on`: never to commands starting with it), and counts the
+    connections its clients still hold open."""
 
-    def __init__(self, reply: str | None):
+    def __init__(self, reply: str | None, silent_on: bytes | None = None):
         self.reply = reply
+        self.silent_on = silent_on
         self.open = 0
         self.closed = asyncio.Event()
 
@@ -147,7 +149,8 @@ class GreetingServer:
         writer.write(b"220 test ESMTP\r\n")
         try:
             while line := await reader.readline():
-                if self.reply is not None and line.strip():
+                silent = self.silent_on is not None and line.upper().startswith(self.silent_on)
+                if self.reply is not None and line.strip() and not silent:
                     writer.write(self.reply.encode() + b"\r\n")
         except ConnectionError:
             pass
@@ -196,3 +199,18 @@ async def test_a_helo_name_the_upstream_cannot_be_sent_is_a_tempfail(upstream) -
         await relay.close()
     assert result.temporary is not None and result.temporary[0] == 451
     assert not upstream.messages
+
+
+async def test_cancelled_mid_transaction_drops_the_connection_instead_of_pooling_it() -> None:
+    """The processing deadline cancels a relay waiting for a RCPT reply: that connection is
+    half-way through a transaction and must be closed, never reused for the next message."""
+    server = await GreetingServer("250 ok", silent_on=b"RCPT").start()
+    relay = relay_for(server.port)
+    try:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(relay.send("a@b.example", ["c@d.example"], b"x\r\n"), 0.5)
+        await asyncio.wait_for(server.closed.wait(), 5)
+        assert server.open == 0 and relay._idle == []
+    finally:
+        await relay.close()
+        await server.stop()
