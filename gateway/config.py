@@ -61,6 +61,7 @@ class UpstreamSettings:
     idle_timeout: float = 30.0
     starttls: str = "opportunistic"  # opportunistic | require | off
     helo: str | None = None
+    pipelining: bool = True  # MAIL, RCPT and DATA in one write when the upstream offers it
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +157,8 @@ _SECTIONS: dict[str, set[str]] = {
     "": {"listen", "upstream", "trusted_networks", "district", "directory", "policies",
          "quarantine", "metrics", "smtp", "inspection", "log", "postmaster", "monitor_only"},
     "listen": {"host", "port"},
-    "upstream": {"host", "port", "timeout", "pool_size", "idle_timeout", "starttls", "helo"},
+    "upstream": {"host", "port", "timeout", "pool_size", "idle_timeout", "starttls", "helo",
+                 "pipelining"},
     "district": {"staff_domains", "student_domains", "student_number_pattern"},
     "directory": {"people", "relationships"},
     "quarantine": {"url", "notify_sender", "reviewers", "digest_interval"},
@@ -321,6 +323,7 @@ class _Reader:
             starttls=self.choice((*p, "starttls"), ("opportunistic", "require", "off"),
                                  "opportunistic"),
             helo=self.host_name((*p, "helo"), None),
+            pipelining=self.get((*p, "pipelining"), bool, True),
         )
 
     def networks(self) -> tuple[Network, ...]:

@@ -32,6 +32,7 @@ class UpstreamBehaviour:
     data_reply: str | None = None  # e.g. "451 4.3.0 try later" or "554 5.7.1 no"
     hang_data: float = 0.0  # seconds to sleep before answering DATA
     drop_in_data: bool = False  # close the connection instead of answering DATA
+    pipelining: bool = True  # announce PIPELINING, as Postfix, Exchange and Gmail do
 
 
 class UpstreamHandler:
@@ -39,6 +40,13 @@ class UpstreamHandler:
         self.behaviour = behaviour
         self.messages: list[Received] = []
         self.arrived = asyncio.Event()
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
+                          hostname: str, responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        if self.behaviour.pipelining:
+            responses.insert(-1, "250-PIPELINING")  # before the last line ("250 HELP")
+        return responses
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, mail_options: list[str]) -> str:

@@ -104,3 +104,13 @@ def test_host_names_sent_in_ehlo_must_be_ascii_words(tmp_path):
         "(IDNA-encode it: xn--...)",
         "gateway.yaml:2:18: 'hostname' must be an ASCII host name without spaces "
         "(IDNA-encode it: xn--...)"]
+
+
+def test_upstream_pipelining_is_on_unless_switched_off(tmp_path):
+    path = tmp_path / "gateway.yaml"
+    path.write_text("upstream: {port: 25}\n")
+    assert load_settings(path).upstream.pipelining
+    path.write_text("upstream: {pipelining: false}\n")
+    assert load_settings(path).upstream.pipelining is False
+    [error] = errors_of(tmp_path, "upstream: {pipelining: maybe}\n")
+    assert error == "gateway.yaml:1:24: 'pipelining' must be true or false"

@@ -1,0 +1,318 @@
+"""The relay pipelines MAIL, RCPT and DATA (RFC 2920) and decides exactly as without it.
+
+Two kinds of upstream: the shared aiosmtpd one (which now announces PIPELINING, as real district
+servers do), compared with pipelining on and off for every refusal the relay handles; and a
+scripted server that controls how the replies arrive (all in one write, one by one, cut
+mid-line, one too many, malformed) and that answers nothing until it holds the whole group,
+so a relay that did not pipeline would time out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import uvloop
+
+from gateway.actions.pipelining import PipeliningProtocol, PipeliningSMTP
+from gateway.actions.relay import Relay, RelayResult
+from gateway.config import UpstreamSettings
+from gateway.wire import data_payload
+from tests.conftest import Upstream, UpstreamBehaviour
+
+SENDER = "teacher@staff.example.org"
+ONE, TWO = "parent1@example.com", "parent2@example.com"
+MESSAGE = b"Subject: t\r\n\r\nhello\r\n.dot line\r\n"
+
+
+def relay_for(port: int, *, pipelining: bool = True, timeout: float = 5) -> Relay:
+    return Relay(UpstreamSettings(host="127.0.0.1", port=port, timeout=timeout,
+                                  starttls="off", pipelining=pipelining), "gw.test")
+
+
+# -- against aiosmtpd, pipelining on and off ---------------------------------------------
+
+BEHAVIOURS: dict[str, dict[str, Any]] = {
+    "accepted": {},
+    "one recipient refused": {"refuse_rcpt": {TWO}},
+    "every recipient refused": {"refuse_rcpt": {ONE, TWO}},
+    "one recipient tempfailed": {"tempfail_rcpt": {TWO}},
+    "sender refused": {"mail_reply": "550 5.7.1 sender refused"},
+    "sender tempfailed": {"mail_reply": "451 4.3.0 try later"},
+    "message refused": {"data_reply": "554 5.7.1 no"},
+    "message tempfailed": {"data_reply": "451 4.3.0 later"},
+}
+
+
+async def outcome(upstream: Upstream, behaviour: dict[str, Any],
+                  pipelining: bool) -> tuple[RelayResult, list[Any], RelayResult]:
+    upstream.behaviour.pipelining = pipelining
+    for name, value in behaviour.items():
+        setattr(upstream.behaviour, name, value)
+    upstream.handler.messages.clear()
+    relay = relay_for(upstream.port)
+    try:
+        result = await relay.send(SENDER, [ONE, TWO], MESSAGE)
+        delivered = [(m.mail_from, m.rcpt_tos, m.content) for m in upstream.messages]
+        for name in behaviour:  # back to normal: whatever connection is pooled must work
+            setattr(upstream.behaviour, name, getattr(UpstreamBehaviour(), name))
+        after = await relay.send(SENDER, [ONE], MESSAGE)
+    finally:
+        await relay.close()
+    return result, delivered, after
+
+
+@pytest.mark.parametrize("case", BEHAVIOURS)
+async def test_pipelined_relay_decides_as_one_command_at_a_time(upstream: Upstream,
+                                                                case: str) -> None:
+    behaviour = BEHAVIOURS[case]
+    plain = await outcome(upstream, behaviour, pipelining=False)
+    piped = await outcome(upstream, behaviour, pipelining=True)
+    assert piped == plain
+    assert piped[2].delivered  # the connection left behind (pooled or not) still works
+
+
+async def test_a_tempfailed_recipient_after_354_sends_nothing(upstream: Upstream) -> None:
+    """aiosmtpd answers the pipelined DATA with 354 (one recipient was accepted): the relay
+    must not send the message, nor a lone dot (an empty message to the accepted one)."""
+    upstream.behaviour.tempfail_rcpt = {TWO}
+    relay = relay_for(upstream.port, timeout=60)
+    try:
+        # Liveness, not speed: a relay that sent RSET into the DATA phase would wait for a
+        # reply that never comes (the upstream reads it as message text).
+        result = await asyncio.wait_for(relay.send(SENDER, [ONE, TWO], MESSAGE), 20)
+        assert result.temporary is not None and result.temporary[0] == 450
+        assert not result.delivered
+        await asyncio.sleep(0.1)
+        assert upstream.messages == []
+        assert relay._idle == []  # that connection was closed, not pooled mid-DATA
+    finally:
+        await relay.close()
+
+
+# -- a scripted upstream -----------------------------------------------------------------
+
+@dataclasses.dataclass
+class Script:
+    """How the scripted server answers one pipelined group of len(commands) lines."""
+
+    answer: Callable[[list[bytes]], list[bytes]] = lambda lines: [
+        b"354 go\r\n" if line == b"DATA" else b"250 ok\r\n" for line in lines]
+    chunks: Callable[[bytes], list[bytes]] = lambda data: [data]  # how the replies are cut
+    group_size: int = 3  # lines to wait for before answering anything
+    extra: bytes = b""  # sent with the group's replies (a server answering too much)
+    drop_on_transaction: int | None = None  # close instead of answering this transaction
+
+
+class ScriptedUpstream:
+    def __init__(self, script: Script):
+        self.script = script
+        self.reads: list[bytes] = []  # what each transaction's command group arrived as
+        self.messages: list[bytes] = []
+        self.transactions = 0
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> ScriptedUpstream:
+        self.server = await asyncio.start_server(self.session, "127.0.0.1", 0)
+        return self
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        writer.write(b"220 scripted ESMTP\r\n")
+        try:
+            while True:
+                line = (await reader.readline()).rstrip(b"\r\n")
+                if not line:
+                    return
+                verb = line.split(b" ", 1)[0].upper()
+                if verb == b"EHLO":
+                    writer.write(b"250-scripted\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+                elif verb in (b"RSET", b"NOOP"):
+                    writer.write(b"250 ok\r\n")
+                elif verb == b"QUIT":
+                    writer.write(b"221 bye\r\n")
+                    return
+                elif verb == b"MAIL":
+                    if not await self.transaction(line, reader, writer):
+                        return
+                else:
+                    writer.write(b"500 unexpected\r\n")
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def transaction(self, first: bytes, reader: asyncio.StreamReader,
+                          writer: asyncio.StreamWriter) -> bool:
+        script = self.script
+        self.transactions += 1
+        lines = [first]
+        self.reads.append(first + b"\r\n" + bytes(reader._buffer))  # type: ignore[attr-defined]
+        while len(lines) < script.group_size:  # nothing is answered before the whole group
+            lines.append((await reader.readline()).rstrip(b"\r\n"))
+        if script.drop_on_transaction == self.transactions:
+            writer.transport.abort()
+            return False
+        replies = script.answer(lines)
+        for chunk in script.chunks(b"".join(replies) + script.extra):
+            writer.write(chunk)
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        if replies[-1].startswith(b"354"):
+            self.messages.append(await reader.readuntil(b"\r\n.\r\n"))
+            writer.write(b"250 queued\r\n")
+        return True
+
+
+async def scripted(script: Script) -> ScriptedUpstream:
+    return await ScriptedUpstream(script).start()
+
+
+@pytest.mark.parametrize("cut", ["together", "one by one", "mid-line", "byte by byte"])
+async def test_replies_are_read_however_they_arrive(cut: str) -> None:
+    chunks: dict[str, Callable[[bytes], list[bytes]]] = {
+        "together": lambda d: [d],
+        "one by one": lambda d: [line + b"\r\n" for line in d.split(b"\r\n")[:-1]],
+        "mid-line": lambda d: [d[:2], d[2:11], d[11:]],
+        "byte by byte": lambda d: [d[i:i + 1] for i in range(len(d))],
+    }
+    up = await scripted(Script(chunks=chunks[cut]))
+    relay = relay_for(up.port)
+    try:
+        for _ in range(3):  # the pooled connection stays in step
+            result = await relay.send(SENDER, [ONE], MESSAGE)
+            assert result.delivered and result.reply == "250 queued"
+        assert up.connections == 1
+        assert up.reads[0].count(b"\r\n") == 3  # MAIL, RCPT and DATA came as one group
+        assert up.messages == [data_payload(MESSAGE)] * 3
+    finally:
+        await relay.close()
+        await up.stop()
+
+
+async def test_several_recipients_go_in_the_same_group() -> None:
+    up = await scripted(Script(group_size=4))
+    relay = relay_for(up.port)
+    try:
+        result = await relay.send(SENDER, [ONE, TWO], MESSAGE)
+        assert result.accepted == (ONE, TWO)
+        assert up.reads[0].count(b"\r\n") == 4
+    finally:
+        await relay.close()
+        await up.stop()
+
+
+@pytest.mark.parametrize("extra", [b"250 stray\r\n", b"554 half a stray"])
+async def test_a_reply_too_many_is_not_taken_for_the_next_one(extra: bytes) -> None:
+    """A server that answers more than it was asked: what follows the group's replies is
+    dropped, or it would be read as (or glued to) the message's final reply."""
+    up = await scripted(Script(extra=extra))
+    relay = relay_for(up.port)
+    try:
+        result = await relay.send(SENDER, [ONE], MESSAGE)
+        assert result.reply == "250 queued"
+        assert (await relay.send(SENDER, [ONE], MESSAGE)).reply == "250 queued"
+    finally:
+        await relay.close()
+        await up.stop()
+
+
+async def test_a_malformed_reply_is_a_tempfail_not_a_crash() -> None:
+    up = await scripted(Script(answer=lambda lines: [b"250 ok\r\n", b"oops\r\n", b"354 go\r\n"]))
+    relay = relay_for(up.port)
+    try:
+        result = await relay.send(SENDER, [ONE], MESSAGE)
+        assert result.temporary is not None and result.temporary[0] == 451
+        assert up.messages == []
+    finally:
+        await relay.close()
+        await up.stop()
+
+
+async def test_dropped_during_a_group_on_a_reused_connection_is_retried_once() -> None:
+    up = await scripted(Script(drop_on_transaction=2))
+    relay = relay_for(up.port)
+    try:
+        assert (await relay.send(SENDER, [ONE], MESSAGE)).delivered
+        result = await relay.send(SENDER, [ONE], MESSAGE)  # pooled connection dies mid-group
+        assert result.delivered
+        assert len(up.messages) == 2 and up.connections == 2
+    finally:
+        await relay.close()
+        await up.stop()
+
+
+async def test_a_silent_upstream_times_out_as_a_tempfail() -> None:
+    up = await scripted(Script(group_size=99))  # waits for lines that never come
+    relay = relay_for(up.port, timeout=0.3)
+    try:
+        result = await relay.send(SENDER, [ONE], MESSAGE)
+        assert result.temporary is not None and result.temporary[0] == 451
+        assert relay._idle == []
+    finally:
+        await relay.close()
+        await up.stop()
+
+
+async def test_pipelining_off_sends_one_command_at_a_time() -> None:
+    up = await scripted(Script(group_size=1, answer=lambda lines: [b"250 ok\r\n"]))
+    relay = relay_for(up.port, pipelining=False)
+    try:
+        result = await relay.send(SENDER, [ONE], MESSAGE)
+        # The scripted server answers only MAIL; a pipelining relay would have sent RCPT and
+        # DATA with it.
+        assert up.reads[0] == f"MAIL FROM:<{SENDER}>\r\n".encode()
+        assert not result.delivered  # the script answers RCPT with 500
+    finally:
+        await relay.close()
+        await up.stop()
+
+
+def test_pipelining_works_on_uvloop() -> None:
+    """The daemon runs on uvloop, which keeps the protocol's data_received from when the
+    transport got it: the upgraded protocol must be handed to the transport again."""
+
+    async def main() -> None:
+        up = await scripted(Script(chunks=lambda d: [d[:5], d[5:]]))
+        smtp = PipeliningSMTP(hostname="127.0.0.1", port=up.port, start_tls=False, timeout=2)
+        try:
+            await smtp.connect()
+            await smtp.ehlo()
+            assert smtp.can_pipeline and isinstance(smtp.protocol, PipeliningProtocol)
+            replies = await smtp.protocol.pipeline(
+                [b"MAIL FROM:<a@b.example>", b"RCPT TO:<c@d.example>", b"DATA"], 2)
+            assert [r.code for r in replies] == [250, 250, 354]
+        finally:
+            smtp.close()
+            await up.stop()
+
+    uvloop.run(main())
+
+
+async def test_a_command_with_a_control_character_is_refused_before_sending() -> None:
+    up = await scripted(Script())
+    smtp = PipeliningSMTP(hostname="127.0.0.1", port=up.port, start_tls=False, timeout=2)
+    try:
+        await smtp.connect()
+        await smtp.ehlo()
+        assert smtp.protocol is not None
+        with pytest.raises(ValueError):
+            await smtp.protocol.pipeline([b"MAIL FROM:<a@b>\r\nRSET", b"DATA"], 2)
+        assert up.transactions == 0
+        assert (await smtp.noop())[0] == 250  # still in step
+    finally:
+        smtp.close()
+        await up.stop()
