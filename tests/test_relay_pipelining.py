@@ -316,3 +316,30 @@ async def test_a_command_with_a_control_character_is_refused_before_sending() ->
     finally:
         smtp.close()
         await up.stop()
+
+
+async def test_a_thousand_recipients_in_one_group() -> None:
+    """Their replies arrive together, more bytes than aiosmtplib allows for one reply."""
+    rcpts = [f"parent{i}@example.com" for i in range(1000)]
+    up = await scripted(Script(group_size=1002, answer=lambda lines: [
+        b"354 go\r\n" if line == b"DATA" else b"250 2.1.5 " + line[8:] + b" ok\r\n"
+        for line in lines]))
+    relay = relay_for(up.port)
+    try:
+        result = await relay.send(SENDER, rcpts, MESSAGE)
+        assert result.delivered and result.accepted == tuple(rcpts)
+    finally:
+        await relay.close()
+        await up.stop()
+
+
+async def test_an_endless_reply_line_is_refused() -> None:
+    up = await scripted(Script(answer=lambda lines: [b"250-" + b"x" * 40000]))
+    relay = relay_for(up.port)
+    try:
+        result = await relay.send(SENDER, [ONE], MESSAGE)
+        assert result.temporary is not None
+        assert up.messages == []
+    finally:
+        await relay.close()
+        await up.stop()

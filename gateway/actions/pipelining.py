@@ -75,11 +75,6 @@ class PipeliningProtocol(SMTPProtocol):
             return
         buffer = self._buffer
         buffer.extend(data)
-        if len(buffer) > MAX_RESPONSE_LENGTH:
-            del buffer[:]
-            self._deliver(group, aiosmtplib.SMTPResponseException(
-                aiosmtplib.SMTPStatus.invalid_response.value, "Response too long"))
-            return
         while True:
             try:
                 response = self._read_response_from_buffer()
@@ -87,9 +82,15 @@ class PipeliningProtocol(SMTPProtocol):
                 del buffer[:]
                 self._deliver(group, exc)
                 return
-            if response is None:  # nothing more, or half a reply: wait for the rest
-                return
+            if response is None:  # nothing more, or part of a reply: wait for the rest
+                break
             self._deliver(group, response)
+        # aiosmtplib's bound, on what is left unparsed: a group of many recipients may bring
+        # more than that in replies at once, but no single reply may be that long.
+        if len(buffer) > MAX_RESPONSE_LENGTH:
+            del buffer[:]
+            self._deliver(group, aiosmtplib.SMTPResponseException(
+                aiosmtplib.SMTPStatus.invalid_response.value, "Response too long"))
 
     def _deliver(self, group: deque[aiosmtplib.SMTPResponse | Exception],
                  item: aiosmtplib.SMTPResponse | Exception) -> None:
