@@ -44,6 +44,10 @@ BEHAVIOURS: dict[str, dict[str, Any]] = {
     "sender tempfailed": {"mail_reply": "451 4.3.0 try later"},
     "message refused": {"data_reply": "554 5.7.1 no"},
     "message tempfailed": {"data_reply": "451 4.3.0 later"},
+    "one refused, then one tempfailed": {"refuse_rcpt": {ONE}, "tempfail_rcpt": {TWO}},
+    "one tempfailed, then one refused": {"tempfail_rcpt": {ONE}, "refuse_rcpt": {TWO}},
+    "one refused, message refused": {"refuse_rcpt": {TWO}, "data_reply": "554 5.7.1 no"},
+    "sender answered 421": {"mail_reply": "421 4.3.2 shutting down"},
 }
 
 
@@ -66,11 +70,21 @@ async def outcome(upstream: Upstream, behaviour: dict[str, Any],
 
 
 @pytest.mark.parametrize("case", BEHAVIOURS)
-async def test_pipelined_relay_decides_as_one_command_at_a_time(upstream: Upstream,
-                                                                case: str) -> None:
+async def test_pipelined_relay_decides_as_one_command_at_a_time(
+        upstream: Upstream, case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    groups: list[int] = []
+    real = PipeliningProtocol.pipeline
+
+    async def counted(self: PipeliningProtocol, commands: Any, timeout: Any) -> Any:
+        groups.append(len(commands))
+        return await real(self, commands, timeout)
+
+    monkeypatch.setattr(PipeliningProtocol, "pipeline", counted)
     behaviour = BEHAVIOURS[case]
     plain = await outcome(upstream, behaviour, pipelining=False)
+    assert groups == []
     piped = await outcome(upstream, behaviour, pipelining=True)
+    assert groups and groups[0] == 4  # MAIL, two RCPTs and DATA: the run really pipelined
     assert piped == plain
     assert piped[2].delivered  # the connection left behind (pooled or not) still works
 
@@ -105,6 +119,9 @@ class Script:
     group_size: int = 3  # lines to wait for before answering anything
     extra: bytes = b""  # sent with the group's replies (a server answering too much)
     drop_on_transaction: int | None = None  # close instead of answering this transaction
+    close_after_replies: bool = False  # close right after the group's replies ("421, bye")
+    drop_after_data_on: int | None = None  # take this transaction's message, then close
+    after_queued: bytes = b""  # sent in the same write as "250 queued"
 
 
 class ScriptedUpstream:
@@ -171,9 +188,15 @@ class ScriptedUpstream:
             writer.write(chunk)
             await writer.drain()
             await asyncio.sleep(0.01)
+        if script.close_after_replies:
+            writer.transport.abort()
+            return False
         if replies[-1].startswith(b"354"):
             self.messages.append(await reader.readuntil(b"\r\n.\r\n"))
-            writer.write(b"250 queued\r\n")
+            if script.drop_after_data_on == self.transactions:
+                writer.transport.abort()
+                return False
+            writer.write(b"250 queued\r\n" + script.after_queued)
         return True
 
 
@@ -340,6 +363,88 @@ async def test_an_endless_reply_line_is_refused() -> None:
         result = await relay.send(SENDER, [ONE], MESSAGE)
         assert result.temporary is not None
         assert up.messages == []
+        assert relay._idle == []
+    finally:
+        await relay.close()
+        await up.stop()
+
+
+def closing_at(position: int, code: bytes = b"421 4.3.2 shutting down") -> Script:
+    """Answers the group with 250s up to `position`, there `code`, then closes."""
+    return Script(close_after_replies=True,
+                  answer=lambda lines: [b"250 ok\r\n"] * position + [code + b"\r\n"])
+
+
+@pytest.mark.parametrize("position, code, expected", [
+    (0, b"421 4.3.2 shutting down", (451, None, (421, "4.3.2 shutting down"))),
+    (1, b"421 4.3.2 shutting down", (451, None, (421, "4.3.2 shutting down"))),
+    (0, b"550 5.7.1 sender refused", (550, "MAIL refused", None)),
+    (1, b"550 5.1.1 unknown", (550, "all recipients refused", None)),
+])
+async def test_replies_before_a_close_still_decide(position: int, code: bytes,
+                                                   expected: tuple[Any, ...]) -> None:
+    """A server may answer and close at once (421, RFC 5321 3.8): the replies that came
+    decide as they would one command at a time, and the copy is not retried elsewhere."""
+    up = await scripted(closing_at(position, code))
+    relay = relay_for(up.port)
+    try:
+        result = await relay.send(SENDER, [ONE], MESSAGE)
+        kind, reply, temporary = expected
+        assert result.temporary == temporary
+        if kind == 550:
+            assert result.reply == reply and result.refused[ONE][0] == 550
+        assert up.connections == 1 and relay._idle == []
+    finally:
+        await relay.close()
+        await up.stop()
+
+
+async def test_one_command_at_a_time_gives_the_same_421() -> None:
+    up = await scripted(Script(group_size=1, close_after_replies=True,
+                               answer=lambda lines: [b"421 4.3.2 shutting down\r\n"]))
+    relay = relay_for(up.port, pipelining=False)
+    try:
+        result = await relay.send(SENDER, [ONE], MESSAGE)
+        assert result.temporary == (421, "4.3.2 shutting down")
+    finally:
+        await relay.close()
+        await up.stop()
+
+
+async def test_bytes_left_from_the_last_message_do_not_shift_the_next_group() -> None:
+    up = await scripted(Script(after_queued=b"250 stray\r\n"))
+    relay = relay_for(up.port)
+    try:
+        for _ in range(3):
+            result = await relay.send(SENDER, [ONE], MESSAGE)
+            assert result.delivered and result.reply == "250 queued"
+        assert up.connections == 1 and len(up.messages) == 3
+    finally:
+        await relay.close()
+        await up.stop()
+
+
+async def test_dropped_during_a_group_on_a_fresh_connection_is_not_retried() -> None:
+    up = await scripted(Script(drop_on_transaction=1))
+    relay = relay_for(up.port)
+    try:
+        result = await relay.send(SENDER, [ONE], MESSAGE)
+        assert result.temporary == (451, "4.4.2 upstream connection lost")
+        assert up.connections == 1
+    finally:
+        await relay.close()
+        await up.stop()
+
+
+async def test_dropped_after_the_message_was_sent_is_never_retried() -> None:
+    """The upstream may have queued it: a retry elsewhere could deliver it twice."""
+    up = await scripted(Script(drop_after_data_on=2))
+    relay = relay_for(up.port)
+    try:
+        assert (await relay.send(SENDER, [ONE], MESSAGE)).delivered
+        result = await relay.send(SENDER, [ONE], MESSAGE)  # on the pooled connection
+        assert result.temporary == (451, "4.4.2 upstream connection lost")
+        assert up.connections == 1 and len(up.messages) == 2
     finally:
         await relay.close()
         await up.stop()

@@ -29,6 +29,15 @@ from aiosmtplib.protocol import MAX_RESPONSE_LENGTH, SMTPProtocol
 _CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
 
 
+class GroupCut(aiosmtplib.SMTPServerDisconnected):
+    """The connection ended before every reply of a group came; `replies` are those that did
+    (a server may answer 421 and close at once, RFC 5321 3.8: that reply must not be lost)."""
+
+    def __init__(self, message: str, replies: list[aiosmtplib.SMTPResponse]):
+        super().__init__(message)
+        self.replies = replies
+
+
 class PipeliningProtocol(SMTPProtocol):
     """aiosmtplib's protocol, plus `pipeline()`: several commands, one write, every reply."""
 
@@ -49,11 +58,14 @@ class PipeliningProtocol(SMTPProtocol):
         if self._command_lock is None:
             raise aiosmtplib.SMTPServerDisconnected("Server not connected")
         async with self._command_lock:
+            # Whatever an earlier exchange left behind (aiosmtplib keeps bytes that came after
+            # the reply it read) would shift every reply of this group by one.
+            del self._buffer[:]
             group = self._group = deque()
+            replies: list[aiosmtplib.SMTPResponse] = []
             try:
                 self._response_pending = True
                 self.write(b"".join(command + b"\r\n" for command in commands))
-                replies = []
                 for _command in commands:
                     # Replies that came with an earlier one are queued; the waiter holds a
                     # reply only while the queue is empty (see _deliver), so order is kept.
@@ -62,6 +74,8 @@ class PipeliningProtocol(SMTPProtocol):
                         raise item
                     replies.append(item)
                 return replies
+            except aiosmtplib.SMTPServerDisconnected as exc:
+                raise GroupCut(str(exc), replies) from exc
             finally:
                 self._group = None
                 self._end_group()
@@ -85,8 +99,8 @@ class PipeliningProtocol(SMTPProtocol):
             if response is None:  # nothing more, or part of a reply: wait for the rest
                 break
             self._deliver(group, response)
-        # aiosmtplib's bound, on what is left unparsed: a group of many recipients may bring
-        # more than that in replies at once, but no single reply may be that long.
+        # aiosmtplib's bound, on what is left unparsed (the start of a reply still coming): a
+        # group of many recipients may bring more than that in complete replies at once.
         if len(buffer) > MAX_RESPONSE_LENGTH:
             del buffer[:]
             self._deliver(group, aiosmtplib.SMTPResponseException(

@@ -239,29 +239,25 @@ class Relay:
         """MAIL, the RCPTs and DATA in one write (RFC 2920), then the same decisions as one
         command at a time, made on all their replies (RFC 2920 3.1: every one is checked)."""
         assert smtp.protocol is not None
+        accepted: list[str] = []
         try:
             replies = await smtp.protocol.pipeline(
                 [mail, *(command for _, command in pending), b"DATA"], self.settings.timeout)
-        except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+        except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as exc:
+            # The replies that came before the connection ended may already decide, as they
+            # would have one command at a time (a "421 closing" at MAIL is a tempfail).
+            result = self._judge(rcpts, pending, list(getattr(exc, "replies", ())), accepted,
+                                 refused)
+            if result is not None:
+                self._discard(smtp)
+                return result
             if reused:  # no content was sent, so nothing can have been delivered
                 raise _Retry() from None
             raise
-        mail_reply, data_reply = replies[0], replies[-1]
-        accepted: list[str] = []
-        result: RelayResult | None = None
-        if mail_reply.code != 250:
-            result = self._refusal(rcpts, (mail_reply.code, mail_reply.message), "MAIL")
-        else:
-            for (rcpt, _command), reply in zip(pending, replies[1:-1], strict=True):
-                if _sort_rcpt(rcpt, reply, accepted, refused) and result is None:
-                    result = self._temporary("tempfail", (reply.code, reply.message))
-            if result is None and not accepted:
-                result = _all_refused(refused)
-        if result is None and data_reply.code != 354:
-            result = self._data_refused(data_reply.code, data_reply.message, accepted, refused)
+        result = self._judge(rcpts, pending, replies, accepted, refused)
         if result is None:
             return await self._content(smtp, content, accepted, refused, started=True)
-        if data_reply.code == 354 or any(reply.code == 421 for reply in replies):
+        if replies[-1].code == 354 or any(reply.code == 421 for reply in replies):
             # DATA was accepted although nothing will follow it (or the server is closing):
             # closing before the final dot is the one way to end that transaction with no
             # message delivered (a lone dot would deliver an empty one to whoever accepted).
@@ -269,6 +265,31 @@ class Relay:
         else:
             await self._reset(smtp)
         return result
+
+    def _judge(self, rcpts: tuple[str, ...], pending: list[tuple[str, bytes]],
+               replies: list[aiosmtplib.SMTPResponse], accepted: list[str],
+               refused: dict[str, Reply]) -> RelayResult | None:
+        """What one command at a time would have concluded from these replies (MAIL's, the
+        RCPTs', DATA's; fewer if the connection ended): a result, or None when the message
+        is to be sent (or, from a cut-short group, nothing was decided yet)."""
+        if not replies:
+            return None
+        mail_reply, rcpt_replies = replies[0], replies[1:len(pending) + 1]
+        if mail_reply.code != 250:
+            return self._refusal(rcpts, (mail_reply.code, mail_reply.message), "MAIL")
+        for (rcpt, _command), reply in zip(pending, rcpt_replies, strict=False):
+            if _sort_rcpt(rcpt, reply, accepted, refused):
+                return self._temporary("tempfail", (reply.code, reply.message))
+        if len(rcpt_replies) < len(pending):
+            return None  # cut short among the RCPT replies: undecided
+        if not accepted:
+            return _all_refused(refused)
+        if len(replies) < len(pending) + 2:
+            return None  # cut short before DATA's reply: undecided
+        data_reply = replies[-1]
+        if data_reply.code != 354:
+            return self._data_refused(data_reply.code, data_reply.message, accepted, refused)
+        return None
 
     async def _content(self, smtp: aiosmtplib.SMTP, content: bytes, accepted: list[str],
                        refused: dict[str, Reply], *, started: bool) -> RelayResult:
