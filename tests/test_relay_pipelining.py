@@ -10,8 +10,9 @@ so a relay that did not pipeline would time out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -204,6 +205,19 @@ async def scripted(script: Script) -> ScriptedUpstream:
     return await ScriptedUpstream(script).start()
 
 
+@contextlib.asynccontextmanager
+async def scripted_relay(script: Script, **options: Any) -> AsyncIterator[
+        tuple[ScriptedUpstream, Relay]]:
+    """A scripted upstream and a relay to it, both closed at the end."""
+    up = await scripted(script)
+    relay = relay_for(up.port, **options)
+    try:
+        yield up, relay
+    finally:
+        await relay.close()
+        await up.stop()
+
+
 @pytest.mark.parametrize("cut", ["together", "one by one", "mid-line", "byte by byte"])
 async def test_replies_are_read_however_they_arrive(cut: str) -> None:
     chunks: dict[str, Callable[[bytes], list[bytes]]] = {
@@ -212,96 +226,64 @@ async def test_replies_are_read_however_they_arrive(cut: str) -> None:
         "mid-line": lambda d: [d[:2], d[2:11], d[11:]],
         "byte by byte": lambda d: [d[i:i + 1] for i in range(len(d))],
     }
-    up = await scripted(Script(chunks=chunks[cut]))
-    relay = relay_for(up.port)
-    try:
+    async with scripted_relay(Script(chunks=chunks[cut])) as (up, relay):
         for _ in range(3):  # the pooled connection stays in step
             result = await relay.send(SENDER, [ONE], MESSAGE)
             assert result.delivered and result.reply == "250 queued"
         assert up.connections == 1
         assert up.reads[0].count(b"\r\n") == 3  # MAIL, RCPT and DATA came as one group
         assert up.messages == [data_payload(MESSAGE)] * 3
-    finally:
-        await relay.close()
-        await up.stop()
 
 
 async def test_several_recipients_go_in_the_same_group() -> None:
-    up = await scripted(Script(group_size=4))
-    relay = relay_for(up.port)
-    try:
+    async with scripted_relay(Script(group_size=4)) as (up, relay):
         result = await relay.send(SENDER, [ONE, TWO], MESSAGE)
         assert result.accepted == (ONE, TWO)
         assert up.reads[0].count(b"\r\n") == 4
-    finally:
-        await relay.close()
-        await up.stop()
 
 
 @pytest.mark.parametrize("extra", [b"250 stray\r\n", b"554 half a stray"])
 async def test_a_reply_too_many_is_not_taken_for_the_next_one(extra: bytes) -> None:
     """A server that answers more than it was asked: what follows the group's replies is
     dropped, or it would be read as (or glued to) the message's final reply."""
-    up = await scripted(Script(extra=extra))
-    relay = relay_for(up.port)
-    try:
+    async with scripted_relay(Script(extra=extra)) as (_up, relay):
         result = await relay.send(SENDER, [ONE], MESSAGE)
         assert result.reply == "250 queued"
         assert (await relay.send(SENDER, [ONE], MESSAGE)).reply == "250 queued"
-    finally:
-        await relay.close()
-        await up.stop()
 
 
 async def test_a_malformed_reply_is_a_tempfail_not_a_crash() -> None:
-    up = await scripted(Script(answer=lambda lines: [b"250 ok\r\n", b"oops\r\n", b"354 go\r\n"]))
-    relay = relay_for(up.port)
-    try:
+    malformed = Script(answer=lambda lines: [b"250 ok\r\n", b"oops\r\n", b"354 go\r\n"])
+    async with scripted_relay(malformed) as (up, relay):
         result = await relay.send(SENDER, [ONE], MESSAGE)
         assert result.temporary is not None and result.temporary[0] == 451
         assert up.messages == []
-    finally:
-        await relay.close()
-        await up.stop()
 
 
 async def test_dropped_during_a_group_on_a_reused_connection_is_retried_once() -> None:
-    up = await scripted(Script(drop_on_transaction=2))
-    relay = relay_for(up.port)
-    try:
+    async with scripted_relay(Script(drop_on_transaction=2)) as (up, relay):
         assert (await relay.send(SENDER, [ONE], MESSAGE)).delivered
         result = await relay.send(SENDER, [ONE], MESSAGE)  # pooled connection dies mid-group
         assert result.delivered
         assert len(up.messages) == 2 and up.connections == 2
-    finally:
-        await relay.close()
-        await up.stop()
 
 
 async def test_a_silent_upstream_times_out_as_a_tempfail() -> None:
-    up = await scripted(Script(group_size=99))  # waits for lines that never come
-    relay = relay_for(up.port, timeout=0.3)
-    try:
+    silent = Script(group_size=99)  # waits for lines that never come
+    async with scripted_relay(silent, timeout=0.3) as (_up, relay):
         result = await relay.send(SENDER, [ONE], MESSAGE)
         assert result.temporary is not None and result.temporary[0] == 451
         assert relay._idle == []
-    finally:
-        await relay.close()
-        await up.stop()
 
 
 async def test_pipelining_off_sends_one_command_at_a_time() -> None:
-    up = await scripted(Script(group_size=1, answer=lambda lines: [b"250 ok\r\n"]))
-    relay = relay_for(up.port, pipelining=False)
-    try:
+    mail_only = Script(group_size=1, answer=lambda lines: [b"250 ok\r\n"])
+    async with scripted_relay(mail_only, pipelining=False) as (up, relay):
         result = await relay.send(SENDER, [ONE], MESSAGE)
         # The scripted server answers only MAIL; a pipelining relay would have sent RCPT and
         # DATA with it.
         assert up.reads[0] == f"MAIL FROM:<{SENDER}>\r\n".encode()
         assert not result.delivered  # the script answers RCPT with 500
-    finally:
-        await relay.close()
-        await up.stop()
 
 
 def test_pipelining_works_on_uvloop() -> None:
@@ -344,29 +326,20 @@ async def test_a_command_with_a_control_character_is_refused_before_sending() ->
 async def test_a_thousand_recipients_in_one_group() -> None:
     """Their replies arrive together, more bytes than aiosmtplib allows for one reply."""
     rcpts = [f"parent{i}@example.com" for i in range(1000)]
-    up = await scripted(Script(group_size=1002, answer=lambda lines: [
+    wordy = Script(group_size=1002, answer=lambda lines: [
         b"354 go\r\n" if line == b"DATA" else b"250 2.1.5 " + line[8:] + b" ok\r\n"
-        for line in lines]))
-    relay = relay_for(up.port)
-    try:
+        for line in lines])
+    async with scripted_relay(wordy) as (_up, relay):
         result = await relay.send(SENDER, rcpts, MESSAGE)
         assert result.delivered and result.accepted == tuple(rcpts)
-    finally:
-        await relay.close()
-        await up.stop()
 
 
 async def test_an_endless_reply_line_is_refused() -> None:
-    up = await scripted(Script(answer=lambda lines: [b"250-" + b"x" * 40000]))
-    relay = relay_for(up.port)
-    try:
+    async with scripted_relay(Script(answer=lambda lines: [b"250-" + b"x" * 40000])) as (up, relay):
         result = await relay.send(SENDER, [ONE], MESSAGE)
         assert result.temporary is not None
         assert up.messages == []
         assert relay._idle == []
-    finally:
-        await relay.close()
-        await up.stop()
 
 
 def closing_at(position: int, code: bytes = b"421 4.3.2 shutting down") -> Script:
@@ -385,66 +358,42 @@ async def test_replies_before_a_close_still_decide(position: int, code: bytes,
                                                    expected: tuple[Any, ...]) -> None:
     """A server may answer and close at once (421, RFC 5321 3.8): the replies that came
     decide as they would one command at a time, and the copy is not retried elsewhere."""
-    up = await scripted(closing_at(position, code))
-    relay = relay_for(up.port)
-    try:
+    async with scripted_relay(closing_at(position, code)) as (up, relay):
         result = await relay.send(SENDER, [ONE], MESSAGE)
         kind, reply, temporary = expected
         assert result.temporary == temporary
         if kind == 550:
             assert result.reply == reply and result.refused[ONE][0] == 550
         assert up.connections == 1 and relay._idle == []
-    finally:
-        await relay.close()
-        await up.stop()
 
 
 async def test_one_command_at_a_time_gives_the_same_421() -> None:
-    up = await scripted(Script(group_size=1, close_after_replies=True,
-                               answer=lambda lines: [b"421 4.3.2 shutting down\r\n"]))
-    relay = relay_for(up.port, pipelining=False)
-    try:
+    closing = Script(group_size=1, close_after_replies=True,
+                     answer=lambda lines: [b"421 4.3.2 shutting down\r\n"])
+    async with scripted_relay(closing, pipelining=False) as (_up, relay):
         result = await relay.send(SENDER, [ONE], MESSAGE)
         assert result.temporary == (421, "4.3.2 shutting down")
-    finally:
-        await relay.close()
-        await up.stop()
 
 
 async def test_bytes_left_from_the_last_message_do_not_shift_the_next_group() -> None:
-    up = await scripted(Script(after_queued=b"250 stray\r\n"))
-    relay = relay_for(up.port)
-    try:
+    async with scripted_relay(Script(after_queued=b"250 stray\r\n")) as (up, relay):
         for _ in range(3):
             result = await relay.send(SENDER, [ONE], MESSAGE)
             assert result.delivered and result.reply == "250 queued"
         assert up.connections == 1 and len(up.messages) == 3
-    finally:
-        await relay.close()
-        await up.stop()
 
 
 async def test_dropped_during_a_group_on_a_fresh_connection_is_not_retried() -> None:
-    up = await scripted(Script(drop_on_transaction=1))
-    relay = relay_for(up.port)
-    try:
+    async with scripted_relay(Script(drop_on_transaction=1)) as (up, relay):
         result = await relay.send(SENDER, [ONE], MESSAGE)
         assert result.temporary == (451, "4.4.2 upstream connection lost")
         assert up.connections == 1
-    finally:
-        await relay.close()
-        await up.stop()
 
 
 async def test_dropped_after_the_message_was_sent_is_never_retried() -> None:
     """The upstream may have queued it: a retry elsewhere could deliver it twice."""
-    up = await scripted(Script(drop_after_data_on=2))
-    relay = relay_for(up.port)
-    try:
+    async with scripted_relay(Script(drop_after_data_on=2)) as (up, relay):
         assert (await relay.send(SENDER, [ONE], MESSAGE)).delivered
         result = await relay.send(SENDER, [ONE], MESSAGE)  # on the pooled connection
         assert result.temporary == (451, "4.4.2 upstream connection lost")
         assert up.connections == 1 and len(up.messages) == 2
-    finally:
-        await relay.close()
-        await up.stop()
