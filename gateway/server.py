@@ -14,6 +14,7 @@ import secrets
 import ssl
 import time
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import structlog
@@ -346,14 +347,17 @@ class Gateway:
                       "actions": [str(v.action) for v in decision.verdicts],
                       "rules": sorted({r for v in decision.verdicts for r in v.rules}),
                       "findings": decision.inspection.loggable_findings()}
-        log.info("message", queue_id=envelope.queue_id, client=envelope.client_ip,
-                 mail_from=envelope.mail_from, rcpt_count=len(envelope.rcpt_tos),
-                 size=len(envelope.content), outcome=outcome.outcome, reply=outcome.line,
-                 upstream_reply=outcome.upstream_reply, quarantine_id=outcome.quarantine_id,
-                 delivered=len(outcome.delivered), held=len(outcome.held),
-                 refused=len(outcome.refused),
-                 decide_ms=round((decided - started) * 1000, 2),
-                 total_ms=round((now - started) * 1000, 2), **fields)
+        # Written on the loop's next turn, after the reply has gone out: at `info` the line
+        # costs 0.1-0.4 ms (structlog, the stdlib handler, JSON, a write), which the client
+        # need not wait for. Its content is fixed here.
+        asyncio.get_running_loop().call_soon(partial(
+            log.info, "message", queue_id=envelope.queue_id, client=envelope.client_ip,
+            mail_from=envelope.mail_from, rcpt_count=len(envelope.rcpt_tos),
+            size=len(envelope.content), outcome=outcome.outcome, reply=outcome.line,
+            upstream_reply=outcome.upstream_reply, quarantine_id=outcome.quarantine_id,
+            delivered=len(outcome.delivered), held=len(outcome.held),
+            refused=len(outcome.refused), decide_ms=round((decided - started) * 1000, 2),
+            total_ms=round((now - started) * 1000, 2), **fields))
         return outcome.line
 
 

@@ -10,9 +10,11 @@ import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import aiosmtplib
 import pytest
+import structlog.testing
 
 from gateway.model import Action
 from tests.conftest import write_settings
@@ -407,3 +409,27 @@ async def test_processing_deadline_answers_451_and_relays_nothing(tmp_path, upst
     assert time.monotonic() - started < 2.0
     await asyncio.sleep(2.5)  # the abandoned inspection finishes; its result goes nowhere
     assert upstream.messages == []
+
+
+async def test_the_message_line_is_logged_once_just_after_the_reply(
+        tmp_path: Path, upstream: Any, gateways: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client does not wait for the log line (0.1-0.4 ms at `info`), and it still comes,
+    with the reply the client got."""
+    from gateway.server import GatewaySMTP
+
+    gw = await gateways(write_settings(tmp_path, upstream.port), inspector=NullInspector())
+    logged_at_reply: list[bool] = []
+    real_push = GatewaySMTP.push
+
+    async def push(self: GatewaySMTP, status: str) -> None:
+        if status.startswith("250 2.0.0"):
+            logged_at_reply.append(any(e["event"] == "message" for e in events))
+        await real_push(self, status)
+
+    monkeypatch.setattr(GatewaySMTP, "push", push)
+    with structlog.testing.capture_logs() as events:
+        _, reply = await send(gw.port, SENDER, [STUDENT], make_message())
+        await asyncio.sleep(0)
+    assert logged_at_reply == [False]
+    [line] = [e for e in events if e["event"] == "message"]
+    assert line["reply"] == "250 " + reply and line["outcome"] == "relayed"
