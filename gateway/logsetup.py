@@ -97,6 +97,13 @@ def _json_default(value: Any) -> str:
 
 
 def _install(handler: logging.Handler, level: int) -> None:
+    # No line shows the caller's file and line, the thread or the process: skip looking them
+    # up for every record (the stdlib's own advice, Logging HOWTO, "Optimization"; about 25 us
+    # of the ~150 us a per-message line costs).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     for old in list(root.handlers):
         if old.get_name() == _HANDLER_NAME:
