@@ -3,8 +3,10 @@
 Why: on a LAN or loopback hop a command's round trip (the upstream woken to answer, then us
 woken to read it) costs more than the command itself. Sending MAIL, every RCPT and DATA as one
 group, as Postfix's SMTP client does whenever the server announces PIPELINING, saves two of a
-message's four round trips: about 0.4 ms of the 1.5-2 ms the SMTP hop adds to each message
-(docs/benchmarks.md, fourth round).
+message's four round trips: the relay step to smtp-sink on loopback went from 450 to 355 us in
+a quiet phase of the development VM and from 990 to 643 us in a slow one, more with several
+recipients (bench/bench_relay.py, docs/benchmarks.md "Fourth round"). Over a LAN each round
+trip saved is worth more.
 
 aiosmtplib reads one reply per command written, and of replies that arrive together it parses
 only the first (the rest wait for more data that never comes) or drops them. So its protocol

@@ -144,8 +144,8 @@ class Relay:
         s = self.settings
         start_tls = {"opportunistic": None, "require": True, "off": False}[s.starttls]
         smtp = PipeliningSMTP(hostname=s.host, port=s.port, timeout=s.timeout,
-                               local_hostname=self.helo, start_tls=start_tls,
-                               validate_certs=s.starttls == "require")
+                              local_hostname=self.helo, start_tls=start_tls,
+                              validate_certs=s.starttls == "require")
         await smtp.connect()
         try:
             if smtp.is_ehlo_or_helo_needed:
