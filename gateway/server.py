@@ -118,6 +118,16 @@ class Handler:
     def __init__(self, gateway: Gateway):
         self.gateway = gateway
 
+    async def handle_EHLO(self, server: GatewaySMTP, session: Session, envelope: SmtpEnvelope,
+                          hostname: str, responses: list[str]) -> list[str]:
+        # PIPELINING (RFC 2920), as Postfix's smtpd announces it: a sending MTA then puts MAIL,
+        # its RCPTs and DATA in one packet, two round trips fewer per message. aiosmtpd reads
+        # and answers commands strictly one after another from its buffer, which is all the
+        # server side of pipelining needs.
+        session.host_name = hostname
+        responses.insert(-1, "250-PIPELINING")  # before the last line, "250 HELP"
+        return responses
+
     async def handle_RCPT(self, server: GatewaySMTP, session: Session, envelope: SmtpEnvelope,
                           address: str, rcpt_options: list[str]) -> str:
         try:

@@ -433,3 +433,55 @@ async def test_the_message_line_is_logged_once_just_after_the_reply(
     assert logged_at_reply == [False]
     [line] = [e for e in events if e["event"] == "message"]
     assert line["reply"] == "250 " + reply and line["outcome"] == "relayed"
+
+
+async def read_reply(reader: asyncio.StreamReader) -> str:
+    """One (possibly multi-line) SMTP reply, its lines joined by newlines."""
+    lines = []
+    while True:
+        line = (await asyncio.wait_for(reader.readline(), 10)).decode().rstrip("\r\n")
+        lines.append(line)
+        if line[3:4] != "-":
+            return "\n".join(lines)
+
+
+async def test_a_pipelining_client_gets_every_reply_in_order(
+        tmp_path: Path, upstream: Any, gateways: Any) -> None:
+    """PIPELINING is announced; MAIL, three RCPTs (one refused) and DATA sent in one write
+    are answered one by one, in order, and only the accepted recipients get the message."""
+    gw = await gateways(write_settings(tmp_path, upstream.port), inspector=NullInspector())
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    try:
+        assert (await read_reply(reader)).startswith("220")
+        writer.write(b"EHLO client.example\r\n")
+        assert "250-PIPELINING" in (await read_reply(reader)).splitlines()
+        writer.write(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{STUDENT}>\r\n"
+                     f"RCPT TO:<a%b@{OUTSIDER.split('@')[1]}>\r\nRCPT TO:<{OUTSIDER}>\r\n"
+                     "DATA\r\n".encode())
+        replies = [(await read_reply(reader))[:3] for _ in range(5)]
+        assert replies == ["250", "250", "550", "250", "354"]
+        writer.write(make_message().replace(b"\n", b"\r\n") + b".\r\n")
+        assert (await read_reply(reader)).startswith("250 2.0.0")
+        writer.write(b"QUIT\r\n")
+        assert (await read_reply(reader)).startswith("221")
+    finally:
+        writer.close()
+    [received] = upstream.messages
+    assert received.rcpt_tos == [STUDENT, OUTSIDER]
+
+
+async def test_a_pipelined_group_with_no_recipient_left_gets_no_354(
+        tmp_path: Path, upstream: Any, gateways: Any) -> None:
+    gw = await gateways(write_settings(tmp_path, upstream.port), inspector=NullInspector())
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    try:
+        await read_reply(reader)
+        writer.write(b"EHLO client.example\r\n")
+        await read_reply(reader)
+        writer.write(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<a%b@example.net>\r\nDATA\r\n"
+                     "RSET\r\n".encode())
+        replies = [(await read_reply(reader))[:3] for _ in range(4)]
+        assert replies == ["250", "550", "503", "250"]
+    finally:
+        writer.close()
+    assert upstream.messages == []
