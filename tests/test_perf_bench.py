@@ -6,6 +6,7 @@ fallback would only show on a machine without Postfix.
 
 from __future__ import annotations
 
+import asyncio
 import email
 from email import policy
 from pathlib import Path
@@ -14,6 +15,7 @@ from bench import procs
 from bench.load import latencies, run_load
 from bench.messages import MIX, wire_bytes, write_directory, write_messages
 from tests.conftest import Upstream
+from tests.scripted_upstream import Script, scripted
 
 
 def test_messages_are_valid_mime_without_student_numbers(tmp_path: Path) -> None:
@@ -79,3 +81,20 @@ def test_variants_take_turns_at_going_first() -> None:
     variants = ["shell", "base", "full"]
     assert [rotated(variants, n)[0] for n in (1, 2, 3, 4)] == ["shell", "base", "full", "shell"]
     assert sorted(rotated(variants, 2)) == sorted(variants) and rotated([], 3) == []
+
+
+async def test_latency_probe_pipelines_only_where_announced(tmp_path: Path) -> None:
+    files = [write_messages(tmp_path)["plain-10k"].path]
+    up = await scripted(Script())  # answers nothing before it holds MAIL, RCPT and DATA
+    try:
+        assert len(await asyncio.to_thread(latencies, up.port, files, 3)) == 3
+        assert up.reads[0].count(b"\r\n") == 3 and len(up.messages) == 3
+    finally:
+        await up.stop()
+    plain = await Upstream().start()
+    plain.behaviour.pipelining = False
+    try:
+        assert len(await asyncio.to_thread(latencies, plain.port, files, 3)) == 3
+        assert len(plain.messages) == 3
+    finally:
+        await plain.stop()
