@@ -32,6 +32,7 @@ from gateway.pipeline import decide, fail_closed
 from gateway.quarantine.base import QuarantineStore
 from gateway.runtime import Runtime
 from gateway.smtpaddr import FastAddressSMTP
+from gateway.smtpreplies import BatchedRepliesSMTP
 from gateway.wire import has_bare_newline, to_crlf
 
 log = structlog.get_logger("gateway.server")
@@ -52,7 +53,7 @@ APPLICATION_FIRST_LINE = re.compile(_APPLICATION_HEADER)
 TEMPFAIL = "451 4.3.0 Temporary local problem, try again later"
 
 
-class GatewaySMTP(BlockDataSMTP, FastAddressSMTP):
+class GatewaySMTP(BlockDataSMTP, FastAddressSMTP, BatchedRepliesSMTP):
     """aiosmtpd's protocol plus session accounting, a connection limit and a DATA timeout."""
 
     def __init__(self, gateway: Gateway, **kwargs: Any):

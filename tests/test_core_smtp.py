@@ -470,6 +470,42 @@ async def test_a_pipelining_client_gets_every_reply_in_order(
     assert received.rcpt_tos == [STUDENT, OUTSIDER]
 
 
+async def test_replies_to_a_pipelined_group_go_out_in_one_write(
+        tmp_path: Path, upstream: Any, gateways: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 2920 3.2, as Postfix's smtpd: the 250s wait while the next command is already
+    buffered and leave with the 354; one command at a time still gets each reply at once."""
+    writes: list[bytes] = []
+    real_write = asyncio.StreamWriter.write
+
+    def write(self: asyncio.StreamWriter, data: bytes) -> None:
+        writes.append(bytes(data))
+        real_write(self, data)
+
+    gw = await gateways(write_settings(tmp_path, upstream.port), inspector=NullInspector())
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    try:
+        await read_reply(reader)
+        writer.write(b"EHLO client.example\r\n")
+        await read_reply(reader)
+        monkeypatch.setattr(asyncio.StreamWriter, "write", write)
+        group = (f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{STUDENT}>\r\nRCPT TO:<{OUTSIDER}>\r\n"
+                 "DATA\r\n").encode()
+        real_write(writer, group)
+        assert [(await read_reply(reader))[:3] for _ in range(4)] == ["250"] * 3 + ["354"]
+        real_write(writer, make_message().replace(b"\n", b"\r\n") + b".\r\n")
+        assert (await read_reply(reader)).startswith("250 2.0.0")
+        from_gateway = [w for w in writes if w[:3].isdigit()]
+        assert from_gateway[0].count(b"\r\n") == 4 and b"\r\n354 " in from_gateway[0]
+        writes.clear()
+        for line in (f"MAIL FROM:<{SENDER}>", f"RCPT TO:<{STUDENT}>", "RSET"):
+            real_write(writer, line.encode() + b"\r\n")
+            assert (await read_reply(reader)).startswith("250")
+        assert len([w for w in writes if w[:3].isdigit()]) == 3  # nothing held back
+    finally:
+        writer.close()
+    assert len(upstream.messages) == 1
+
+
 async def test_a_pipelined_group_with_no_recipient_left_gets_no_354(
         tmp_path: Path, upstream: Any, gateways: Any) -> None:
     gw = await gateways(write_settings(tmp_path, upstream.port), inspector=NullInspector())
