@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import smtplib
 import socket
 import subprocess
 import time
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -445,16 +447,26 @@ async def read_reply(reader: asyncio.StreamReader) -> str:
             return "\n".join(lines)
 
 
+@contextlib.asynccontextmanager
+async def greeted(port: int) -> AsyncIterator[tuple[asyncio.StreamReader,
+                                                    asyncio.StreamWriter, str]]:
+    """A raw client session after the greeting and EHLO: (reader, writer, EHLO reply)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        assert (await read_reply(reader)).startswith("220")
+        writer.write(b"EHLO client.example\r\n")
+        yield reader, writer, await read_reply(reader)
+    finally:
+        writer.close()
+
+
 async def test_a_pipelining_client_gets_every_reply_in_order(
         tmp_path: Path, upstream: Any, gateways: Any) -> None:
     """PIPELINING is announced; MAIL, three RCPTs (one refused) and DATA sent in one write
     are answered one by one, in order, and only the accepted recipients get the message."""
     gw = await gateways(write_settings(tmp_path, upstream.port), inspector=NullInspector())
-    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
-    try:
-        assert (await read_reply(reader)).startswith("220")
-        writer.write(b"EHLO client.example\r\n")
-        assert "250-PIPELINING" in (await read_reply(reader)).splitlines()
+    async with greeted(gw.port) as (reader, writer, ehlo):
+        assert "250-PIPELINING" in ehlo.splitlines()
         writer.write(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{STUDENT}>\r\n"
                      f"RCPT TO:<a%b@{OUTSIDER.split('@')[1]}>\r\nRCPT TO:<{OUTSIDER}>\r\n"
                      "DATA\r\n".encode())
@@ -464,8 +476,6 @@ async def test_a_pipelining_client_gets_every_reply_in_order(
         assert (await read_reply(reader)).startswith("250 2.0.0")
         writer.write(b"QUIT\r\n")
         assert (await read_reply(reader)).startswith("221")
-    finally:
-        writer.close()
     [received] = upstream.messages
     assert received.rcpt_tos == [STUDENT, OUTSIDER]
 
@@ -482,11 +492,7 @@ async def test_replies_to_a_pipelined_group_go_out_in_one_write(
         real_write(self, data)
 
     gw = await gateways(write_settings(tmp_path, upstream.port), inspector=NullInspector())
-    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
-    try:
-        await read_reply(reader)
-        writer.write(b"EHLO client.example\r\n")
-        await read_reply(reader)
+    async with greeted(gw.port) as (reader, writer, _ehlo):
         monkeypatch.setattr(asyncio.StreamWriter, "write", write)
         group = (f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{STUDENT}>\r\nRCPT TO:<{OUTSIDER}>\r\n"
                  "DATA\r\n").encode()
@@ -501,23 +507,15 @@ async def test_replies_to_a_pipelined_group_go_out_in_one_write(
             real_write(writer, line.encode() + b"\r\n")
             assert (await read_reply(reader)).startswith("250")
         assert len([w for w in writes if w[:3].isdigit()]) == 3  # nothing held back
-    finally:
-        writer.close()
     assert len(upstream.messages) == 1
 
 
 async def test_a_pipelined_group_with_no_recipient_left_gets_no_354(
         tmp_path: Path, upstream: Any, gateways: Any) -> None:
     gw = await gateways(write_settings(tmp_path, upstream.port), inspector=NullInspector())
-    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
-    try:
-        await read_reply(reader)
-        writer.write(b"EHLO client.example\r\n")
-        await read_reply(reader)
+    async with greeted(gw.port) as (reader, writer, _ehlo):
         writer.write(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<a%b@example.net>\r\nDATA\r\n"
                      "RSET\r\n".encode())
         replies = [(await read_reply(reader))[:3] for _ in range(4)]
         assert replies == ["250", "550", "503", "250"]
-    finally:
-        writer.close()
     assert upstream.messages == []
