@@ -7,9 +7,11 @@ stays real.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import aiosmtplib
@@ -116,3 +118,12 @@ async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
+
+
+def self_signed(tmp_path: Path, name: str = "gw.test") -> tuple[Path, Path]:
+    """A throwaway certificate and key (openssl), for STARTTLS on either side of the hop."""
+    cert, key = tmp_path / f"{name}.cert.pem", tmp_path / f"{name}.key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key

@@ -25,6 +25,7 @@ from tests.core_helpers import (
     NullInspector,
     ScriptedPolicy,
     make_message,
+    self_signed,
     send,
     start_gateway,
     wait_for,
@@ -268,18 +269,10 @@ async def test_drain_finishes_in_flight_message_and_refuses_new(tmp_path, upstre
     assert len(upstream.messages) == 1
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=gw.test", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    return cert, key
-
-
 @pytest.mark.skipif(subprocess.run(["which", "openssl"], capture_output=True).returncode,
                     reason="openssl not installed")
 async def test_starttls_offered_and_can_be_required(tmp_path, upstream, gateways):
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     tls = f"tls: {{cert: {cert}, key: {key}, require: true}}"
     settings = write_settings(tmp_path, upstream.port, smtp=tls)
     gw = await gateways(settings)

@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import ssl
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import uvloop
+from aiosmtpd.smtp import SMTP
 
 from gateway.actions.pipelining import PipeliningProtocol, PipeliningSMTP
 from gateway.actions.relay import Relay, RelayResult
 from gateway.config import UpstreamSettings
 from gateway.wire import data_payload
-from tests.conftest import Upstream, UpstreamBehaviour
+from tests.conftest import Upstream, UpstreamBehaviour, UpstreamHandler
+from tests.core_helpers import self_signed
 from tests.scripted_upstream import Script, ScriptedUpstream, scripted
 
 SENDER = "teacher@staff.example.org"
@@ -302,3 +307,44 @@ async def test_dropped_after_the_message_was_sent_is_never_retried() -> None:
         result = await relay.send(SENDER, [ONE], MESSAGE)  # on the pooled connection
         assert result.temporary == (451, "4.4.2 upstream connection lost")
         assert up.connections == 1 and len(up.messages) == 2
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_pipelining_after_starttls(tmp_path: Path, loop: str) -> None:
+    """The district server usually offers STARTTLS: the relay upgrades, greets again and
+    pipelines inside TLS (on uvloop too, where the TLS layer keeps its own reference to the
+    protocol). The upstream requires TLS, so nothing can go in the clear."""
+    cert, key = self_signed(tmp_path, "upstream.test")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    async def main() -> tuple[RelayResult, list[Any], list[int]]:
+        handler = UpstreamHandler(UpstreamBehaviour())
+        server = await asyncio.get_running_loop().create_server(
+            lambda: SMTP(handler, tls_context=context, require_starttls=True,
+                         decode_data=False), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        groups: list[int] = []
+        real = PipeliningProtocol.pipeline
+
+        async def counted(self: PipeliningProtocol, commands: Any, timeout: Any) -> Any:
+            groups.append(len(commands))
+            return await real(self, commands, timeout)
+
+        PipeliningProtocol.pipeline = counted  # type: ignore[method-assign]
+        relay = Relay(UpstreamSettings(host="127.0.0.1", port=port, timeout=5,
+                                       starttls="opportunistic"), "gw.test")
+        try:
+            results = [await relay.send(SENDER, [ONE, TWO], MESSAGE) for _ in range(2)]
+        finally:
+            PipeliningProtocol.pipeline = real  # type: ignore[method-assign]
+            await relay.close()
+            server.close()
+        return results[-1], handler.messages, groups
+
+    run = uvloop.run if loop == "uvloop" else asyncio.run
+    result, messages, groups = run(main())
+    assert result.delivered and result.accepted == (ONE, TWO)
+    assert len(messages) == 2 and messages[0].rcpt_tos == [ONE, TWO]
+    assert groups == [4, 4]
