@@ -7,7 +7,9 @@ the replies to a group and send them together; Postfix's smtpd flushes its repli
 its input buffer is empty. Here a `250` reply is held back while the client's next command
 already waits, complete, in our buffer, and goes out in the same write as the next reply that
 is not held (a 354, a refusal, or the last 250 of the group). Order is unchanged, and a reply
-is never held once nothing more is buffered, so no client waits for one.
+is never held once nothing more is buffered, so no client waits for one. At most HOLD_LIMIT
+bytes are held: a client streaming commands without reading its replies still meets the
+transport's back-pressure, as before, instead of growing our buffer.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from aiosmtpd.smtp import SMTP
 class BatchedRepliesSMTP(SMTP):
     """aiosmtpd's SMTP whose 250 replies wait for the rest of a pipelined group."""
 
+    HOLD_LIMIT = 4096  # bytes of replies; a real group's are a few hundred
     _held: bytes = b""  # replies not written yet (a class default: no __init__ needed)
 
     async def push(self, status: AnyStr) -> None:
         reply = status.encode("utf-8" if self.enable_SMTPUTF8 else "ascii") \
             if isinstance(status, str) else bytes(status)
-        if reply.startswith(b"250 ") and self._next_command_buffered():
+        if (reply.startswith(b"250 ") and len(self._held) < self.HOLD_LIMIT
+                and self._next_command_buffered()):
             self._held += reply + b"\r\n"
             return
         held, self._held = self._held, b""

@@ -503,6 +503,28 @@ async def test_replies_to_a_pipelined_group_go_out_in_one_write(
     assert len(upstream.messages) == 1
 
 
+async def test_a_client_streaming_commands_does_not_make_us_hold_replies_unbounded(
+        tmp_path: Path, upstream: Any, gateways: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thousands of NOOPs in one go, their replies unread: what is held back is flushed every
+    HOLD_LIMIT bytes (back-pressure as without batching), and every reply comes, in order."""
+    from gateway.smtpreplies import BatchedRepliesSMTP
+
+    sizes: list[int] = []
+    real_write = asyncio.StreamWriter.write
+
+    def write(self: asyncio.StreamWriter, data: bytes) -> None:
+        sizes.append(len(data))
+        real_write(self, data)
+
+    gw = await gateways(write_settings(tmp_path, upstream.port), inspector=NullInspector())
+    async with greeted(gw.port) as (reader, writer, _ehlo):
+        monkeypatch.setattr(asyncio.StreamWriter, "write", write)
+        real_write(writer, b"NOOP\r\n" * 3000)
+        replies = [await read_reply(reader) for _ in range(3000)]
+    assert all(r.startswith("250") for r in replies)
+    assert max(sizes) <= BatchedRepliesSMTP.HOLD_LIMIT + 100 and len(sizes) > 3
+
+
 async def test_a_pipelined_group_with_no_recipient_left_gets_no_354(
         tmp_path: Path, upstream: Any, gateways: Any) -> None:
     gw = await gateways(write_settings(tmp_path, upstream.port), inspector=NullInspector())
