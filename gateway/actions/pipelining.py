@@ -19,16 +19,11 @@ with replies arriving together, one by one and split mid-line.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Sequence
 
 import aiosmtplib
-from aiosmtplib.protocol import MAX_RESPONSE_LENGTH, SMTPProtocol
-
-# What aiosmtplib's execute_command refuses in an argument: a control character could end
-# the command early and smuggle another one in.
-_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+from aiosmtplib.protocol import COMMAND_INJECTION_REGEX, MAX_RESPONSE_LENGTH, SMTPProtocol
 
 
 class GroupCut(aiosmtplib.SMTPServerDisconnected):
@@ -55,7 +50,9 @@ class PipeliningProtocol(SMTPProtocol):
         SMTPResponseException for a malformed reply; ValueError (nothing sent) for a command
         with a control character in it.
         """
-        if any(_CONTROL.search(command) for command in commands):
+        # aiosmtplib's own check on a command's arguments: a control character could end the
+        # command early and smuggle another one in.
+        if any(COMMAND_INJECTION_REGEX.search(command) for command in commands):
             raise ValueError("Command arg contains a prohibited control character")
         if self._command_lock is None:
             raise aiosmtplib.SMTPServerDisconnected("Server not connected")

@@ -212,25 +212,31 @@ class Relay:
         if pending and self.settings.pipelining and isinstance(smtp, PipeliningSMTP) \
                 and smtp.can_pipeline:
             return await self._pipelined(smtp, mail, pending, refused, rcpts, content, reused)
-        try:
-            reply = await smtp.execute_command(mail)
-        except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
-            if reused:
-                raise _Retry() from None
-            raise
-        if reply.code != 250:
-            return await self._refused_all(smtp, rcpts, (reply.code, reply.message), "MAIL")
+        return await self._one_by_one(smtp, mail, pending, refused, rcpts, content, reused)
+
+    async def _one_by_one(self, smtp: aiosmtplib.SMTP, mail: bytes,
+                          pending: list[tuple[str, bytes]], refused: dict[str, Reply],
+                          rcpts: tuple[str, ...], content: bytes,
+                          reused: bool) -> RelayResult:
+        """MAIL, then each RCPT, each awaiting its reply, stopping at the first reply that
+        decides; `_judge` decides, as for a pipelined group. (It reads all replies so far each
+        time: a few hundred cheap steps at most, next to one network round trip per command.)"""
+        replies: list[aiosmtplib.SMTPResponse] = []
         accepted: list[str] = []
-        for rcpt, command in pending:
-            reply = await smtp.execute_command(command)
-            if _sort_rcpt(rcpt, reply, accepted, refused):
-                # One tempfailed recipient: nothing is sent, the client retries them all.
+        sorted_refused = dict(refused)
+        for command in (mail, *(command for _, command in pending)):
+            try:
+                replies.append(await smtp.execute_command(command))
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                if reused and not replies:  # dead before MAIL: nothing can have been accepted
+                    raise _Retry() from None
+                raise
+            accepted, sorted_refused = [], dict(refused)
+            result = self._judge(rcpts, pending, replies, accepted, sorted_refused)
+            if result is not None:
                 await self._reset(smtp)
-                return self._temporary("tempfail", (reply.code, reply.message))
-        if not accepted:
-            await self._reset(smtp)
-            return _all_refused(refused)
-        return await self._content(smtp, content, accepted, refused, started=False)
+                return result
+        return await self._content(smtp, content, accepted, sorted_refused, started=False)
 
     async def _pipelined(self, smtp: PipeliningSMTP, mail: bytes,
                          pending: list[tuple[str, bytes]], refused: dict[str, Reply],
