@@ -473,10 +473,9 @@ async def test_a_pipelining_client_gets_every_reply_in_order(
     assert received.rcpt_tos == [STUDENT, OUTSIDER]
 
 
-async def test_replies_to_a_pipelined_group_go_out_in_one_write(
-        tmp_path: Path, upstream: Any, gateways: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """RFC 2920 3.2, as Postfix's smtpd: the 250s wait while the next command is already
-    buffered and leave with the 354; one command at a time still gets each reply at once."""
+def record_writes(monkeypatch: pytest.MonkeyPatch) -> tuple[list[bytes], Any]:
+    """Every StreamWriter.write from now on, as (what was written, the unrecorded write for
+    the test's own client)."""
     writes: list[bytes] = []
     real_write = asyncio.StreamWriter.write
 
@@ -484,9 +483,17 @@ async def test_replies_to_a_pipelined_group_go_out_in_one_write(
         writes.append(bytes(data))
         real_write(self, data)
 
+    monkeypatch.setattr(asyncio.StreamWriter, "write", write)
+    return writes, real_write
+
+
+async def test_replies_to_a_pipelined_group_go_out_in_one_write(
+        tmp_path: Path, upstream: Any, gateways: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 2920 3.2, as Postfix's smtpd: the 250s wait while the next command is already
+    buffered and leave with the 354; one command at a time still gets each reply at once."""
     gw = await gateways(write_settings(tmp_path, upstream.port), inspector=NullInspector())
     async with greeted(gw.port) as (reader, writer, _ehlo):
-        monkeypatch.setattr(asyncio.StreamWriter, "write", write)
+        writes, real_write = record_writes(monkeypatch)
         group = (f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{STUDENT}>\r\nRCPT TO:<{OUTSIDER}>\r\n"
                  "DATA\r\n").encode()
         real_write(writer, group)
@@ -509,19 +516,13 @@ async def test_a_client_streaming_commands_does_not_make_us_hold_replies_unbound
     HOLD_LIMIT bytes (back-pressure as without batching), and every reply comes, in order."""
     from gateway.smtpreplies import BatchedRepliesSMTP
 
-    sizes: list[int] = []
-    real_write = asyncio.StreamWriter.write
-
-    def write(self: asyncio.StreamWriter, data: bytes) -> None:
-        sizes.append(len(data))
-        real_write(self, data)
-
     gw = await gateways(write_settings(tmp_path, upstream.port), inspector=NullInspector())
     async with greeted(gw.port) as (reader, writer, _ehlo):
-        monkeypatch.setattr(asyncio.StreamWriter, "write", write)
+        writes, real_write = record_writes(monkeypatch)
         real_write(writer, b"NOOP\r\n" * 3000)
         replies = [await read_reply(reader) for _ in range(3000)]
     assert all(r.startswith("250") for r in replies)
+    sizes = [len(w) for w in writes]
     assert max(sizes) <= BatchedRepliesSMTP.HOLD_LIMIT + 100 and len(sizes) > 3
 
 
