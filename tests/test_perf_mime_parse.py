@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 from email.message import Message
 from email.mime.application import MIMEApplication
 from email.mime.message import MIMEMessage
@@ -20,7 +21,7 @@ from email.parser import BytesParser
 from email.policy import compat32
 
 from gateway import mime
-from gateway.mimeparse import _header_end, parse_fast
+from gateway.mimeparse import _header_end, boundary_lines, parse_fast
 
 HEADER_LINES = (b"Subject: hello", b"X-Folded: one\r\n two", b"not a header line",
                 b"From someone@example.org", b"Content-Type: text/plain; charset=utf-8",
@@ -224,3 +225,35 @@ def test_review_findings_go_to_the_stdlib() -> None:
         assert parse_fast(raw) is None
         assert shape(mime.parse(raw)) == shape(BytesParser(policy=compat32).parsebytes(raw))
     assert parse_fast(deep) is None and mime.parse(deep).is_multipart()  # (too deep for shape)
+
+
+def _regex_boundary_lines(body: str, boundary: str) -> list[tuple[int, int, bool]]:
+    """The regex `boundary_lines` replaced (compiled once per boundary), up to the first
+    closing line."""
+    found = []
+    for m in re.finditer(rf"\n--{re.escape(boundary)}(--)?[ \t]*(?=\r\n|\n|\Z)", body):
+        found.append((m.start(), m.end(), bool(m.group(1))))
+        if m.group(1):
+            break
+    return found
+
+
+def test_boundary_lines_finds_what_the_regex_found() -> None:
+    rng = random.Random(2920)
+    pieces = ["\n", "\r\n", "--", "-", " ", "\t", "b", "bb", "x", "\r", "b--", ".", "b+("]
+    for boundary in ("b", "b--", "b+(", "=_b b", "-"):
+        choices = [*pieces, "\n--" + boundary]
+        for _ in range(3000):
+            body = "".join(rng.choice(choices) for _ in range(rng.randint(0, 14)))
+            assert boundary_lines(body, boundary) == _regex_boundary_lines(body, boundary), \
+                (body, boundary)
+
+
+def test_unique_boundaries_are_not_compiled_as_regexes() -> None:
+    """Each message's boundary is its own: parsing must not add a regex per message."""
+    re.purge()
+    for i in range(50):
+        raw = (f"Content-Type: multipart/mixed; boundary=u{i}\r\n\r\n--u{i}\r\n"
+               f"Content-Type: text/plain\r\n\r\nhello\r\n--u{i}--\r\n").encode()
+        assert parse_fast(raw) is not None
+    assert not any(f"u{i}" in str(key) for key in re._cache for i in range(50))  # type: ignore[attr-defined]
