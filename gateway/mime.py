@@ -15,7 +15,7 @@ from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
 
-from gateway import extract
+from gateway import extract, mimeparams
 from gateway.extract.base import Context, attachment_location
 from gateway.extract.sniff import OCTET, sniff
 from gateway.extract.text import decode
@@ -189,7 +189,7 @@ def filename(part: Message) -> str | None:
             or _mentions(part, "content-type", "name")):
         return None  # no parameter can be called (file)name: skip parsing both headers
     try:
-        name = part.get_filename() or part.get_param("name")
+        name = mimeparams.filename(part)
     except Exception:
         return None
     if isinstance(name, tuple):  # an RFC 2231 triple from get_param
@@ -208,7 +208,7 @@ def _charset(part: Message) -> str | None:
     if not _mentions(part, "content-type", "charset"):
         return None
     try:
-        return part.get_content_charset()
+        return mimeparams.content_charset(part)
     except Exception:
         return None
 
