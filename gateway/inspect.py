@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
@@ -21,6 +22,7 @@ from gateway.detectors import PART_DETECTORS, lexicon, media, uninspectable
 from gateway.detectors.analysis import NEAR, Analysis, Directory, analyse, prepare
 from gateway.detectors.engine import LiteralSet, PatternSet, TooManyHits
 from gateway.detectors.patterns import table
+from gateway.extract import pdfdefer
 from gateway.extract.base import Budget, Clock, Context, Problem, Sink
 from gateway.model import Finding, Inspection, Part
 
@@ -57,15 +59,34 @@ class Inspector:
 
     def inspect(self, raw: bytes) -> Inspection:
         """Never raises; see the module docstring."""
-        try:
-            return self._inspect(raw)
-        except Exception as exc:  # a bug or hostile input we did not foresee: fail closed
-            log.warning("inspection_failed", error=type(exc).__name__)
-            finding = Finding(uninspectable.name, 1, "message (internal error)", 1,
-                              frozenset(), "internal error")
-            return Inspection(findings=(finding,), complete=False)
+        return self.finish(self.begin(raw))
 
-    def _inspect(self, raw: bytes) -> Inspection:
+    def begin(self, raw: bytes) -> Draft:
+        """The walk: every part read, its text ready for the detectors. Under
+        `pdfdefer.deferring` (on the event loop) PDFs are first handed to the PDF helper, and
+        `finish` runs once the deferral has settled. Only NotOnTheLoop gets out of here."""
+        deferral = pdfdefer.current()
+        try:
+            if deferral is not None:
+                deferral.prefetch(raw)
+            return self._walk(raw)
+        except Exception as exc:  # a bug or hostile input we did not foresee: fail closed
+            return Draft(None, mime.Headers(), type(exc).__name__)
+
+    def finish(self, draft: Draft) -> Inspection:
+        """The detectors over the parts `begin` found. Never raises."""
+        try:
+            if draft.error is None and draft.ctx is not None:
+                return self._scan(draft.ctx, draft.head)
+            error = draft.error or "no context"
+        except Exception as exc:
+            error = type(exc).__name__
+        log.warning("inspection_failed", error=error)
+        finding = Finding(uninspectable.name, 1, "message (internal error)", 1,
+                          frozenset(), "internal error")
+        return Inspection(findings=(finding,), complete=False)
+
+    def _walk(self, raw: bytes) -> Draft:
         ctx = Context(Budget(self.limits, self.clock), Sink())
         head = mime.Headers()
         try:
@@ -74,6 +95,9 @@ class Inspector:
             mime.walk_message(msg, ctx, subject=head.subject)
         except RecursionError:
             ctx.problem("message", "nesting depth limit")
+        return Draft(ctx, head)
+
+    def _scan(self, ctx: Context, head: mime.Headers) -> Inspection:
         findings: list[Finding] = []
         for part in ctx.sink.parts:
             if ctx.out_of_time(part.location):
@@ -140,6 +164,15 @@ class Inspector:
 
 MAX_MATCHES_PER_PART = 200_000
 RAW_MATCH_LIMIT = 4 * MAX_MATCHES_PER_PART
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A message walked but not yet scanned (`Inspector.begin`), or why the walk failed."""
+
+    ctx: Context | None
+    head: mime.Headers
+    error: str | None = None
 
 
 class TooManyMatches(Exception):

@@ -23,10 +23,13 @@ from gateway.model import (
 from gateway.runtime import Directory, Runtime
 
 
-def decide(envelope: Envelope, runtime: Runtime, history: ContactHistory) -> Decision:
-    """Inspect the content once, classify the parties, let the policy decide per recipient."""
+def decide(envelope: Envelope, runtime: Runtime, history: ContactHistory,
+           inspection: Inspection | None = None) -> Decision:
+    """Inspect the content once (unless `inspection` is that already), classify the parties,
+    let the policy decide per recipient."""
     directory = runtime.directory
-    inspection = runtime.inspector.inspect(envelope.content)
+    if inspection is None:
+        inspection = runtime.inspector.inspect(envelope.content)
     sender = classify_sender(directory, envelope.mail_from, inspection.from_header)
     recipients = [directory.party(rcpt) for rcpt in envelope.rcpt_tos]
     decision = runtime.policy.decide(envelope, sender, recipients, inspection, history)

@@ -20,6 +20,10 @@ class Directory(Protocol):
 
 
 class Inspector(Protocol):
+    """`inspect` is the contract. `gateway.inspect.Inspector` also splits it into `begin`
+    (the walk) and `finish` (the detectors), which lets the server decide a message with
+    PDFs on the event loop; an inspector without them is simply called in a thread."""
+
     def inspect(self, raw: bytes) -> Inspection: ...
 
 

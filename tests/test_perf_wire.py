@@ -62,13 +62,17 @@ def test_data_payload_of_a_canonical_message_is_stuffed_once() -> None:
 def test_application_part_check_matches_the_multiline_regex_it_replaced() -> None:
     import re
 
-    from gateway.server import has_application_part
-    reference = re.compile(rb"^content-type:[ \t]*application/", re.IGNORECASE | re.MULTILINE)
+    from gateway.server import application_parts
+    reference = re.compile(rb"^content-type:[ \t]*application/([\w.+-]*)",
+                           re.IGNORECASE | re.MULTILINE)
     lines = (b"Content-Type: application/pdf", b"content-type:\tApplication/zip",
              b"Content-Disposition: attachment", b"Content-Type: text/plain",
-             b"X-Content-Type: application/pdf", b" content-disposition: attachment", b"body")
+             b"X-Content-Type: application/pdf", b" content-disposition: attachment", b"body",
+             b"Content-Type: APPLICATION/PDF; name=a.pdf", b"Content-Type: application/",
+             b"Content-Type: application/vnd.ms-excel")
     for n in (1, 2, 3):
         for combo in itertools.product(lines, repeat=n):
             for end in (b"\r\n", b"\n", b"\r"):
                 content = end.join(combo) + end
-                assert has_application_part(content) == bool(reference.search(content)), content
+                expected = {m.group(1).lower() for m in reference.finditer(content)}
+                assert application_parts(content) == expected, content

@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from types import ModuleType
 
-from gateway.extract import csv, docx, html, message, pdf, text, xlsx, zip
-from gateway.extract.base import Context
+from gateway.extract import csv, docx, html, message, pdf, pdfdefer, text, xlsx, zip
+from gateway.extract.base import Context, NotOnTheLoop
 from gateway.extract.sniff import ENCRYPTED, OLE, sniff
 from gateway.model import Attachment
 
@@ -51,14 +51,6 @@ def extract_file(data: bytes, ctx: Context, location: str, *, filename: str | No
     return ctype
 
 
-class NotOnTheLoop(BaseException):
-    """Raised under `text_only()` by a file that needs more than a text extractor.
-
-    A BaseException so that no fail-closed `except Exception` on the way turns it into a
-    finding: it must reach the caller, which then runs the whole inspection in a thread.
-    """
-
-
 _TEXT_ONLY: ContextVar[bool] = ContextVar("inspection_text_only", default=False)
 _TEXT_EXTRACTORS = frozenset({text, html, csv})  # bounded by the part size, no archives
 
@@ -67,7 +59,8 @@ _TEXT_EXTRACTORS = frozenset({text, html, csv})  # bounded by the part size, no 
 def text_only() -> Iterator[None]:
     """Inspection on the event loop (a small message): text, HTML and CSV parts are read; any
     other file (a PDF, an archive, a workbook, whatever it was declared as) raises
-    NotOnTheLoop before its extractor starts, since it could take the whole time budget."""
+    NotOnTheLoop before its extractor starts, since it could take the whole time budget.
+    The one exception: under `pdfdefer.deferring`, a PDF goes to the PDF helper process."""
     token = _TEXT_ONLY.set(True)
     try:
         yield
@@ -84,7 +77,11 @@ def run(ctype: str, data: bytes, ctx: Context, location: str, charset: str | Non
     if extractor is None:
         return
     if extractor not in _TEXT_EXTRACTORS and _TEXT_ONLY.get():
-        raise NotOnTheLoop(ctype)
+        deferral = pdfdefer.current()
+        if extractor is not pdf or deferral is None:
+            raise NotOnTheLoop(ctype)
+        deferral.defer(data, ctx, location)  # the helper reads it; NotOnTheLoop if it cannot
+        return
     try:
         extractor.extract(data, ctx, location, charset)
     except RecursionError:

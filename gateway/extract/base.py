@@ -18,6 +18,14 @@ from gateway.model import Attachment, Part
 Clock = Callable[[], float]
 
 
+class NotOnTheLoop(BaseException):
+    """Raised under `extract.text_only()` by a file that needs more than a text extractor.
+
+    A BaseException so that no fail-closed `except Exception` on the way turns it into a
+    finding: it must reach the caller, which then runs the whole inspection in a thread.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     """Why a location could not be (fully) inspected. Both fields are safe to log."""
@@ -97,8 +105,10 @@ class Context:
         return True
 
     def add_text(self, text: str, location: str, *, kind: str = "attachment",
-                 content_type: str = "text/plain", filename: str | None = None) -> bool:
-        """Hand text to the detectors, within `max_extracted_bytes`; False when cut off."""
+                 content_type: str = "text/plain", filename: str | None = None,
+                 at: int | None = None) -> bool:
+        """Hand text to the detectors, within `max_extracted_bytes`; False when cut off.
+        `at`: the part's place among the parts (a PDF read later keeps its place)."""
         if not text.isascii():
             # Full-width digits and compatibility forms (５３６-２２-８８４１) read as ASCII.
             text = unicodedata.normalize("NFKC", text)
@@ -110,7 +120,11 @@ class Context:
             self.problem(location, "extracted text limit")
         budget.extracted += len(text)
         if text.strip():
-            self.sink.parts.append(Part(text, location, kind, content_type, filename))
+            part = Part(text, location, kind, content_type, filename)
+            if at is None:
+                self.sink.parts.append(part)
+            else:
+                self.sink.parts.insert(at, part)
         return not cut
 
 

@@ -52,22 +52,34 @@ def warm_up(limits: InspectionSettings) -> None:
 def _extract_pdfium(data: bytes, ctx: Context, location: str) -> None:
     budget = ctx.budget
     room = budget.limits.max_extracted_bytes - budget.extracted
+    outcome: list[str] | Exception
     try:
-        pages = pdfhelper.shared().page_texts(data, budget.remaining(), max(room, 0))
-    except pdfhelper.HelperTimeout:
-        budget.out_of_time = True
-        ctx.problem(location, "time budget exceeded")
-        return
-    except pdfhelper.NeedsPassword:
-        ctx.problem(location, "encrypted")
-        return
-    except pdfhelper.HelperFailed:
+        outcome = pdfhelper.shared().page_texts(data, budget.remaining(), max(room, 0))
+    except (pdfhelper.HelperFailed, pdfhelper.NeedsPassword, pdfhelper.Unreadable) as exc:
+        outcome = exc
+    if not file_outcome(outcome, ctx, location):
         # PDFium crashed on this file (or cannot run here): pure-Python pypdf cannot take the
         # daemon down, so it reads this one, within what is left of the deadline.
         _extract_pypdf(data, ctx, location)
-        return
-    # pdfhelper.Unreadable propagates: extract.run() files the part as unreadable (held).
-    ctx.add_text("\n".join(pages), location, content_type="application/pdf")
+
+
+def file_outcome(outcome: list[str] | BaseException, ctx: Context, location: str,
+                 at: int | None = None) -> bool:
+    """File what the PDF helper answered (page texts or an exception) as text or a problem;
+    False when the helper failed and pypdf is to read the file instead. `at`: the part's
+    place among the text parts, for a PDF read after the parts that follow it."""
+    if isinstance(outcome, pdfhelper.HelperTimeout):
+        ctx.budget.out_of_time = True
+        ctx.problem(location, "time budget exceeded")
+    elif isinstance(outcome, pdfhelper.NeedsPassword):
+        ctx.problem(location, "encrypted")
+    elif isinstance(outcome, pdfhelper.HelperFailed):
+        return False
+    elif isinstance(outcome, BaseException):
+        raise outcome  # pdfhelper.Unreadable: extract.run() files the part as unreadable (held)
+    else:
+        ctx.add_text("\n".join(outcome), location, content_type="application/pdf", at=at)
+    return True
 
 
 def _extract_pypdf(data: bytes, ctx: Context, location: str) -> None:

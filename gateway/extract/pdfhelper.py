@@ -12,6 +12,7 @@ the pid that started it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import json
@@ -92,6 +93,31 @@ class PdfHelper:
         finally:
             self._lock.release()
 
+    def submit(self, data: bytes, timeout: float,
+               max_chars: int) -> asyncio.Future[list[str]] | None:
+        """Start a job from the event loop without blocking it: a future of what `page_texts`
+        would return or raise. None when the helper cannot take the job at once (busy with
+        another PDF, not running yet, or this is a forked process): the caller reads the PDF
+        in a thread instead. Cancelling the future kills the helper (its reply is in flight).
+        """
+        if self._owner != os.getpid() or len(data) > _MAX_U32:
+            return None
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            pipes, proc = self._pipes, self._proc
+            if pipes is None or proc is None or proc.poll() is not None:
+                self._lock.release()
+                return None
+            job = _Job(self, pipes, proc)
+            job.start(REQUEST.pack(len(data), min(max(max_chars, 0), _MAX_U32)) + data,
+                      timeout)
+        except BaseException:
+            if self._lock.locked():
+                self._lock.release()
+            raise
+        return job.future
+
     def start(self) -> None:
         """Start the helper now rather than on the first PDF (about 0.2 s of Python start-up)."""
         with self._lock:
@@ -131,11 +157,7 @@ class PdfHelper:
         except BaseException:  # anything else mid-exchange: the pipe may hold half a reply
             self._stop()
             raise
-        if status == TEXT:
-            return [str(page) for page in json.loads(payload)]
-        if status == NEEDS_PASSWORD:
-            raise NeedsPassword
-        raise Unreadable
+        return _pages(status, payload)
 
     def _running(self) -> _Pipes:
         if self._owner != os.getpid():  # forked: the helper is the parent's, leave it alone
@@ -185,6 +207,114 @@ class PdfHelper:
                     stream.close()
 
 
+def _pages(status: int, payload: bytes) -> list[str]:
+    if status == TEXT:
+        return [str(page) for page in json.loads(payload)]
+    if status == NEEDS_PASSWORD:
+        raise NeedsPassword
+    raise Unreadable
+
+
+class _Job:
+    """One job driven by the event loop (`PdfHelper.submit`): the request written as the pipe
+    takes it, the reply read as it arrives, the helper killed at the deadline. The helper's
+    lock is held from `submit` until the job ends, exactly once released."""
+
+    def __init__(self, helper: PdfHelper, pipes: _Pipes, proc: subprocess.Popen[bytes]):
+        self.loop = asyncio.get_running_loop()
+        self.future: asyncio.Future[list[str]] = self.loop.create_future()
+        self.helper, self.pipes, self.proc = helper, pipes, proc
+        self.request = memoryview(b"")
+        self.reply = bytearray()
+        self.timer: asyncio.TimerHandle | None = None
+        self.ended = False
+
+    def start(self, request: bytes, timeout: float) -> None:
+        if timeout <= 0:  # nothing sent: the helper stays in service
+            self._end(HelperTimeout("no time left for the PDF helper"), stop=False)
+            return
+        self.request = memoryview(request)
+        self.timer = self.loop.call_later(timeout, self._expired)
+        self.future.add_done_callback(self._settled)
+        self.loop.add_reader(self.pipes.out_fd, self._read)
+        self._write()
+
+    def _write(self) -> None:
+        try:
+            while self.request:
+                self.request = self.request[os.write(self.pipes.in_fd, self.request):]
+        except BlockingIOError:  # the pipe is full: go on when the helper has read some
+            self.loop.add_writer(self.pipes.in_fd, self._write)
+            return
+        except OSError as exc:
+            self._failed(type(exc).__name__)
+            return
+        self.loop.remove_writer(self.pipes.in_fd)
+
+    def _read(self) -> None:
+        try:
+            chunk = os.read(self.pipes.out_fd, 1 << 20)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._failed(type(exc).__name__)
+            return
+        if not chunk:
+            self._failed("closed its output")
+            return
+        self.reply += chunk
+        if len(self.reply) < RESPONSE.size:
+            return
+        status, length = RESPONSE.unpack_from(self.reply)
+        if len(self.reply) < RESPONSE.size + length:
+            return
+        if len(self.reply) > RESPONSE.size + length:
+            self._failed("more than one reply")
+            return
+        try:
+            pages = _pages(status, bytes(self.reply[RESPONSE.size:]))
+        except (NeedsPassword, Unreadable) as exc:
+            self._end(exc, stop=False)
+            return
+        except ValueError:  # not JSON: the helper is not itself
+            self._failed("unreadable reply")
+            return
+        self._end(pages, stop=False)
+
+    def _expired(self) -> None:
+        log.warning("pdf_helper_killed", reason="deadline", pid=self.proc.pid)
+        self._end(HelperTimeout("the PDF helper missed the deadline"), stop=True)
+
+    def _failed(self, error: str) -> None:
+        log.warning("pdf_helper_failed", error=error, pid=self.proc.pid,
+                    exit_code=self.proc.poll())
+        self._end(HelperFailed("the PDF helper died"), stop=True)
+
+    def _settled(self, future: asyncio.Future[list[str]]) -> None:
+        if future.cancelled() and not self.ended:  # the reply is still to come: no reuse
+            self._end(None, stop=True)
+
+    def _end(self, result: list[str] | BaseException | None, *, stop: bool) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        if self.timer is not None:
+            self.timer.cancel()
+        self.loop.remove_reader(self.pipes.out_fd)
+        self.loop.remove_writer(self.pipes.in_fd)
+        try:
+            if stop:
+                self.helper._stop()
+        finally:
+            self.helper._lock.release()
+        if self.future.done():
+            return
+        if isinstance(result, BaseException):
+            self.future.set_exception(result)
+        elif result is not None:
+            self.future.set_result(result)
+
+
 class _NothingSent(HelperTimeout):
     """The deadline passed before the helper took the first byte of the job."""
 
@@ -197,6 +327,7 @@ class _Pipes:
         assert proc.stdin is not None and proc.stdout is not None
         self.proc = proc
         self._in, self._out = proc.stdin.fileno(), proc.stdout.fileno()
+        self.in_fd, self.out_fd = self._in, self._out
         self._writable = selectors.DefaultSelector()
         self._readable = selectors.DefaultSelector()
         self._writable.register(self._in, selectors.EVENT_WRITE)

@@ -1,0 +1,179 @@
+"""PDFs of a small message read by the helper while the event loop carries on.
+
+Why: a message with a PDF used to be decided in a thread, which then waited for the PDF helper
+process: four wake-ups across threads and processes, and the helper started only once the
+thread had parsed the message up to the PDF. A small message (`server.INLINE_DECIDE_LIMIT`)
+whose only documents are PDFs is now decided on the loop like a text message: before the
+walk, `prefetch` finds each base64 `application/pdf` part by a quick search and hands it to the
+helper (`PdfHelper.submit`), so PDFium reads it while the message is parsed and its other parts
+are read; the walk then `defer`s the PDF instead of waiting, the server awaits the helper
+without blocking other sessions, and `settle` puts each PDF's text in its place among the parts.
+
+What is read, and how, does not change: the PDF the walk finds is the one sent, matched byte
+for byte (a prefetched guess that does not match is a job wasted, nothing else), and the
+helper's answers are filed as `pdf.file_outcome` files them in a thread. Anything that cannot
+be done this way (the helper busy or not running, pypdf needed because PDFium failed, a part
+that is not a PDF after all) raises `NotOnTheLoop`, and the whole decision is made again in a
+thread, as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from gateway.config import InspectionSettings
+from gateway.extract import pdf, pdfhelper
+from gateway.extract.base import Context, NotOnTheLoop
+
+MAX_PREFETCH = 2  # PDFs per message started before the walk; more are started when found
+_PDF_PART = re.compile(rb"\n(?i:content-type:[ \t]*application/pdf)\b")
+_CURRENT: ContextVar[Deferral | None] = ContextVar("pdf_deferral", default=None)
+
+
+@dataclass(slots=True)
+class _Pending:
+    job: asyncio.Future[list[str]]
+    ctx: Context
+    location: str
+    at: int  # the part's place among the text parts
+
+
+class Deferral:
+    """The PDF jobs of one message decided on the loop."""
+
+    def __init__(self, limits: InspectionSettings):
+        self.limits = limits
+        self.deadline = time.monotonic() + limits.time_budget
+        self.jobs: dict[bytes, asyncio.Future[list[str]]] = {}
+        self.pending: list[_Pending] = []
+        self._last: asyncio.Future[list[str]] | None = None  # our latest job, maybe running
+
+    def prefetch(self, content: bytes) -> None:
+        """Start the helper on the PDFs a quick search finds (best effort, never raises)."""
+        for data in pdf_parts(content, MAX_PREFETCH):
+            self._job(data)
+
+    def defer(self, data: bytes, ctx: Context, location: str) -> None:
+        """The walk found this PDF: its text is filed by `settle`. NotOnTheLoop when PDFium
+        is not the engine or the helper cannot take the job now."""
+        job = self._job(data) if pdf.uses_pdfium(ctx.budget.limits) else None
+        if job is None:
+            raise NotOnTheLoop("application/pdf")
+        self.pending.append(_Pending(job, ctx, location, len(ctx.sink.parts)))
+
+    async def wait(self) -> None:
+        """Until every job started for this message has ended (whatever its outcome)."""
+        if self.jobs:
+            await asyncio.wait(list(self.jobs.values()))
+
+    def settle(self) -> None:
+        """File each deferred PDF's text or problem, in its place (the last place first, so
+        the earlier places stay right). NotOnTheLoop when PDFium failed on one: pypdf reads
+        it in a thread."""
+        for item in sorted(self.pending, key=lambda p: p.at, reverse=True):
+            if item.job.cancelled() or isinstance(item.job.exception(), _NotTaken):
+                raise NotOnTheLoop("application/pdf")
+            outcome = item.job.exception() or item.job.result()
+            try:
+                filed = pdf.file_outcome(outcome, item.ctx, item.location, at=item.at)
+            except Exception:  # as extract.run files an extractor's failure
+                item.ctx.problem(item.location, "unreadable or corrupt file")
+                continue
+            if not filed:
+                raise NotOnTheLoop("application/pdf")
+
+    def cancel(self) -> None:
+        """Stop jobs still running (the message's deadline passed, or the daemon stops)."""
+        for job in self.jobs.values():
+            job.cancel()
+
+    def _job(self, data: bytes) -> asyncio.Future[list[str]] | None:
+        """This PDF's job: started now, or after our previous one (the helper reads one PDF
+        at a time); None when the helper is busy with another message's."""
+        job = self.jobs.get(data)
+        if job is not None:
+            return job
+        if self._last is not None and not self._last.done():
+            job = asyncio.get_running_loop().create_future()
+            self._last.add_done_callback(lambda _: self._submit_into(data, job))
+        else:
+            job = self._submit(data)
+            if job is None:
+                return None
+        self.jobs[data] = self._last = job
+        return job
+
+    def _submit(self, data: bytes) -> asyncio.Future[list[str]] | None:
+        return pdfhelper.shared().submit(data, max(self.deadline - time.monotonic(), 0.0),
+                                         self.limits.max_extracted_bytes)
+
+    def _submit_into(self, data: bytes, job: asyncio.Future[list[str]]) -> None:
+        """Start a queued job, its outcome passed on to the future handed out for it."""
+        if job.done():  # cancelled meanwhile
+            return
+        started = self._submit(data)
+        if started is None:  # another message's PDF got the helper first
+            job.set_exception(_NotTaken())
+            return
+        job.add_done_callback(lambda _: job.cancelled() and started.cancel())
+        started.add_done_callback(lambda _: _pass_on(started, job))
+
+
+class _NotTaken(Exception):
+    """A queued PDF found the helper busy with another message's: read in a thread."""
+
+
+def _pass_on(source: asyncio.Future[list[str]], target: asyncio.Future[list[str]]) -> None:
+    if target.done():
+        return
+    if source.cancelled():
+        target.cancel()
+    elif source.exception() is not None:
+        target.set_exception(source.exception())  # type: ignore[arg-type]
+    else:
+        target.set_result(source.result())
+
+
+@contextmanager
+def deferring(deferral: Deferral) -> Iterator[Deferral]:
+    """Within `extract.text_only()`: PDFs go to `deferral` instead of raising NotOnTheLoop."""
+    token = _CURRENT.set(deferral)
+    try:
+        yield deferral
+    finally:
+        _CURRENT.reset(token)
+
+
+def current() -> Deferral | None:
+    return _CURRENT.get()
+
+
+def pdf_parts(content: bytes, limit: int) -> list[bytes]:
+    """The decoded bodies of up to `limit` base64 parts declared `application/pdf` that start
+    like a PDF, found by searching the raw message (no MIME parse): a guess, checked later."""
+    found: list[bytes] = []
+    for match in _PDF_PART.finditer(content):
+        head_start = content.rfind(b"\n--", 0, match.start())
+        body_start = content.find(b"\r\n\r\n", match.end())
+        if head_start < 0 or body_start < 0:
+            continue
+        if b"base64" not in content[head_start:body_start].lower():
+            continue
+        body_end = content.find(b"\r\n--", body_start + 2)
+        try:
+            data = binascii.a2b_base64(content[body_start + 4:body_end if body_end >= 0
+                                               else len(content)])
+        except binascii.Error:
+            continue
+        if data.startswith(b"%PDF-"):
+            found.append(data)
+            if len(found) == limit:
+                break
+    return found

@@ -1,0 +1,231 @@
+"""Small messages with PDFs decided on the event loop while the PDF helper reads them.
+
+`PdfHelper.submit` drives a helper job from the loop (real helper process, real signals);
+`pdfdefer` starts the PDFs before the walk and files their text in its place, with the same
+result as inspecting in a thread; the server falls back to a thread whenever that cannot be
+done (helper busy, PDFium failed, a document that is not a PDF).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from gateway import extract
+from gateway.config import InspectionSettings
+from gateway.extract import pdfdefer, pdfhelper
+from gateway.inspect import Draft, Inspector
+from gateway.model import Inspection
+from tests import inspection_helpers as h
+from tests.conftest import write_settings
+from tests.core_helpers import send
+
+pytestmark = pytest.mark.skipif(not pdfhelper.available(), reason="pypdfium2 not installed")
+
+ROSTER = h.pdf([["Student ID 482913 Alex Jones"], ["second page"]])
+NEWSLETTER = h.pdf([["The concert moves to Friday."]])
+SENDER = "teacher@staff.example.org"
+STUDENT = "student@students.example.org"
+
+
+def crlf(raw: bytes) -> bytes:
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def inspector(time_budget: float = 30.0) -> Inspector:
+    limits = replace(InspectionSettings(), time_budget=time_budget, pdf_engine="pdfium")
+    return Inspector(limits, r"\b\d{6}\b", h.STUDENTS, h.LEXICONS)
+
+
+async def on_loop(insp: Inspector, raw: bytes) -> tuple[Inspection, pdfdefer.Deferral]:
+    deferral = pdfdefer.Deferral(insp.limits)
+    with extract.text_only(), pdfdefer.deferring(deferral):
+        draft = insp.begin(raw)
+    await deferral.wait()
+    deferral.settle()
+    return insp.finish(draft), deferral
+
+
+@pytest.fixture
+def helper():
+    helper = pdfhelper.PdfHelper()
+    helper.start()
+    yield helper
+    helper.close()
+
+
+async def test_a_job_driven_by_the_loop_reads_what_page_texts_reads(helper) -> None:
+    assert await helper.submit(ROSTER, 30, 10_000) == helper.page_texts(ROSTER, 30, 10_000)
+    # Larger than a pipe's buffer: the request is written as the helper takes it.
+    big = h.pdf([[f"line {i} " + "x" * 60 for i in range(40)] for _ in range(60)])
+    assert len(big) > 1 << 17
+    assert await helper.submit(big, 30, 10**7) == helper.page_texts(big, 30, 10**7)
+
+
+async def test_no_job_when_the_helper_is_busy_or_not_running(helper) -> None:
+    assert pdfhelper.PdfHelper().submit(ROSTER, 30, 10_000) is None  # never started
+    assert helper._lock.acquire()  # another thread is reading a PDF
+    try:
+        assert helper.submit(ROSTER, 30, 10_000) is None
+    finally:
+        helper._lock.release()
+    assert await helper.submit(ROSTER, 30, 10_000)
+
+
+async def test_a_hung_helper_is_killed_at_the_deadline(helper) -> None:
+    hung = helper.pid
+    assert hung is not None
+    os.kill(hung, signal.SIGSTOP)
+    with pytest.raises(pdfhelper.HelperTimeout):
+        await helper.submit(ROSTER, 0.3, 10_000)
+    with pytest.raises(ProcessLookupError):
+        os.kill(hung, 0)  # killed and reaped
+    assert not helper._lock.locked()
+    assert helper.page_texts(ROSTER, 30, 10_000)[1] == "second page"  # a new helper
+
+
+async def test_a_helper_that_dies_mid_job_fails_the_job(helper) -> None:
+    victim = helper.pid
+    assert victim is not None
+    os.kill(victim, signal.SIGSTOP)
+    job = helper.submit(ROSTER, 30, 10_000)
+    assert job is not None
+    await asyncio.sleep(0.1)
+    os.kill(victim, signal.SIGKILL)
+    with pytest.raises(pdfhelper.HelperFailed):
+        await job
+    assert not helper._lock.locked()
+    assert helper.page_texts(ROSTER, 30, 10_000)[0].startswith("Student ID")
+
+
+async def test_a_cancelled_job_does_not_leave_a_reply_in_the_pipe(helper) -> None:
+    first = helper.pid
+    job = helper.submit(ROSTER, 30, 10_000)
+    assert job is not None
+    job.cancel()  # the message's deadline: its reply would be read by the next job
+    await asyncio.sleep(0)
+    assert not helper._lock.locked() and helper.pid != first
+    assert helper.page_texts(NEWSLETTER, 30, 10_000) == ["The concert moves to Friday."]
+
+
+@pytest.mark.parametrize("raw", [
+    crlf(h.message("see attached", attachments=[("r.pdf", ROSTER, "application/pdf")])),
+    h.message("LF line ends: found by the walk", attachments=[("r.pdf", ROSTER,
+                                                                "application/pdf")]),
+    crlf(h.message("two", attachments=[("a.pdf", NEWSLETTER, "application/pdf"),
+                                       ("r.pdf", ROSTER, "application/pdf"),
+                                       ("n.txt", b"Sam Lee 517204 IEP", "text/plain")])),
+    crlf(h.message("not a PDF", attachments=[("r.pdf", b"%PDF-1.7\n" + b"\x00" * 900,
+                                              "application/pdf")])),
+])
+async def test_the_loop_finds_what_a_thread_finds_in_the_same_order(raw: bytes) -> None:
+    insp = inspector()
+    in_thread = await asyncio.to_thread(insp.inspect, raw)
+    result, deferral = await on_loop(insp, raw)
+    assert result == in_thread
+    assert deferral.pending  # the PDFs were really read through the deferral
+
+
+async def test_the_pdf_starts_before_the_walk_and_is_read_once() -> None:
+    insp = inspector()
+    raw = crlf(h.message("see attached", attachments=[("r.pdf", ROSTER, "application/pdf")]))
+    assert pdfdefer.pdf_parts(raw, 2) == [ROSTER]
+    result, deferral = await on_loop(insp, raw)
+    assert list(deferral.jobs) == [ROSTER] and len(deferral.pending) == 1
+    assert "student_number" in h.detectors(result)
+
+
+def test_the_quick_search_only_guesses_base64_pdfs() -> None:
+    pdfs = [("a.pdf", ROSTER, "application/pdf"), ("b.pdf", NEWSLETTER, "application/pdf"),
+            ("c.pdf", ROSTER + b" ", "application/pdf")]
+    raw = crlf(h.message("x", attachments=pdfs))
+    assert pdfdefer.pdf_parts(raw, 2) == [ROSTER, NEWSLETTER]
+    fake = crlf(h.message("x", attachments=[("a.pdf", b"GIF89a not a pdf", "application/pdf")]))
+    assert pdfdefer.pdf_parts(fake, 2) == []
+    quoted = raw.replace(b"Content-Transfer-Encoding: base64", b"Content-Transfer-Encoding: 7bit")
+    assert pdfdefer.pdf_parts(quoted, 2) == []
+
+
+async def test_a_pdf_that_crashes_pdfium_is_left_for_the_thread() -> None:
+    """pypdf reads what PDFium crashed on, and pypdf never runs on the loop."""
+    insp = inspector()
+    helper = pdfhelper.shared()
+    helper.start()
+    assert helper.pid is not None
+    os.kill(helper.pid, signal.SIGSTOP)
+    raw = crlf(h.message("see attached", attachments=[("r.pdf", ROSTER, "application/pdf")]))
+    deferral = pdfdefer.Deferral(insp.limits)
+    with extract.text_only(), pdfdefer.deferring(deferral):
+        insp.begin(raw)
+    asyncio.get_running_loop().call_later(0.1, os.kill, helper.pid, signal.SIGKILL)
+    await deferral.wait()
+    with pytest.raises(extract.NotOnTheLoop):
+        deferral.settle()
+
+
+class RecordingInspector:
+    """The real inspector, both ways; remembers on which thread each step ran."""
+
+    def __init__(self) -> None:
+        self.inner = inspector()
+        self.loop_thread = threading.get_ident()
+        self.steps: list[tuple[str, bool]] = []
+        self.results: list[Inspection] = []
+
+    def inspect(self, raw: bytes) -> Inspection:
+        self.steps.append(("inspect", threading.get_ident() == self.loop_thread))
+        self.results.append(self.inner.inspect(raw))
+        return self.results[-1]
+
+    def begin(self, raw: bytes) -> Draft:
+        self.steps.append(("begin", threading.get_ident() == self.loop_thread))
+        return self.inner.begin(raw)
+
+    def finish(self, draft: Draft) -> Inspection:
+        self.results.append(self.inner.finish(draft))
+        return self.results[-1]
+
+
+def pdf_settings(tmp_path: Any, port: int) -> Any:
+    settings = write_settings(tmp_path, port)
+    return replace(settings, inspection=replace(settings.inspection, pdf_engine="pdfium"))
+
+
+async def test_the_gateway_decides_a_small_pdf_message_on_the_loop(
+        tmp_path: Any, upstream: Any, gateways: Any) -> None:
+    recorder = RecordingInspector()
+    gw = await gateways(pdf_settings(tmp_path, upstream.port), inspector=recorder)
+    pdfhelper.shared().start()  # as the daemon does when it starts (not yet running: a thread)
+    raw = crlf(h.message("see attached", attachments=[("r.pdf", ROSTER, "application/pdf")]))
+    _, reply = await send(gw.port, SENDER, [STUDENT], raw)
+    assert reply.startswith("2.0.0 Ok: queued as "), reply
+    assert recorder.steps == [("begin", True)]
+    assert "student_number" in h.detectors(recorder.results[0])
+
+
+@pytest.mark.parametrize("case", ["busy helper", "a workbook too"])
+async def test_the_gateway_goes_to_a_thread_when_the_loop_cannot_do_it(
+        tmp_path: Any, upstream: Any, gateways: Any, case: str) -> None:
+    recorder = RecordingInspector()
+    gw = await gateways(pdf_settings(tmp_path, upstream.port), inspector=recorder)
+    files = [("r.pdf", ROSTER, "application/pdf")]
+    if case == "a workbook too":
+        files.append(("r.xlsx", h.xlsx([["Student ID"], ["517204"]]),
+                      "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
+    helper = pdfhelper.shared()
+    helper.start()
+    busy = case == "busy helper" and helper._lock.acquire()
+    if busy:  # another PDF has the helper for a moment: the thread waits its turn
+        asyncio.get_running_loop().call_later(0.2, helper._lock.release)
+    _, reply = await send(gw.port, SENDER, [STUDENT], crlf(h.message("x", attachments=files)))
+    assert reply.startswith("2.0.0 Ok: queued as "), reply
+    expected = [("inspect", False)] if case == "a workbook too" else [("begin", True),
+                                                                      ("inspect", False)]
+    assert recorder.steps == expected
+    assert "student_number" in h.detectors(recorder.results[-1])
