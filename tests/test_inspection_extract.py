@@ -314,3 +314,34 @@ def test_sniffing_without_csv_detection_keeps_the_body_or_attachment_call():
         assert sniff(data, tabular=False) == ("text/plain" if kind == "text/csv" else kind)
         assert (kind in (*_BODY_TYPES, OCTET)) == (sniff(data, tabular=False)
                                                    in (*_BODY_TYPES, OCTET))
+
+
+def _lines_of_whole_sample(text: str) -> list[str]:
+    """The delimiter guess's lines as computed before the 2 KB shortcut (reference)."""
+    lines = [line for line in text[:8192].splitlines() if line.strip()]
+    if len(text) > 8192 and len(lines) > 1:
+        lines.pop()
+    return lines[:10]
+
+
+def _sniff_lines_of_whole_head(head: bytes) -> list[bytes]:
+    return [line for line in head.splitlines()[:10] if line.strip()]
+
+
+def test_first_lines_shortcuts_see_the_lines_the_whole_split_sees():
+    """Delimiter guessing and CSV sniffing read only a prefix when it holds enough lines; on
+    random texts (every line end Python knows, cut anywhere) they see the same ten lines."""
+    import importlib
+
+    from gateway.extract.csv import _first_lines
+    sniff = importlib.import_module("gateway.extract.sniff")
+    rng = random.Random(4180)
+    pieces = ["a", "b,c", ";", "|", "\t", ",", " ", "\r\n", "\n", "\r", "\x0c", "\u2028",
+              "x" * 60 + ","]
+    for _ in range(4000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.choice([3, 30, 120, 400, 1200])))
+        shortcut = _first_lines(text)
+        assert shortcut is None or shortcut == _lines_of_whole_sample(text), repr(text)
+        head = text.encode()[:4096]
+        assert sniff._first_lines(head) == _sniff_lines_of_whole_head(head), repr(head)
+    assert sniff._delimited(b"a,b\r\n" * 400) and not sniff._delimited(b"a b\r\n" * 400)
