@@ -115,9 +115,9 @@ def _dialect(text: str) -> type[csv.Dialect]:
 
 
 def _first_lines(text: str) -> list[str] | None:
-    """The first ten non-empty lines when the first 2 KB hold more than eleven (splitting the
+    """The first ten non-empty lines when the first 1 KB holds more than eleven (splitting the
     whole 8 KB sample cost more than the counting); else None."""
-    lines = [line for line in text[:2048].splitlines() if line.strip()]
+    lines = [line for line in text[:1024].splitlines() if line.strip()]
     return lines[:10] if len(lines) > 11 else None  # the 12th may be cut: 11 are whole
 
 
