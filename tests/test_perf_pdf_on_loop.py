@@ -104,6 +104,20 @@ async def test_a_helper_that_dies_mid_job_fails_the_job(helper) -> None:
     assert helper.page_texts(ROSTER, 30, 10_000)[0].startswith("Student ID")
 
 
+async def test_a_job_that_cannot_be_set_up_leaves_the_helper_free(helper, monkeypatch) -> None:
+    def broken(self: object) -> None:
+        raise RuntimeError("a bug between taking the lock and writing the job")
+
+    monkeypatch.setattr(pdfhelper._Job, "_write", broken)
+    with pytest.raises(RuntimeError):
+        helper.submit(ROSTER, 30, 10_000)
+    monkeypatch.undo()
+    assert not helper._lock.locked() and helper.pid is None  # stopped: it may have a job
+    assert helper.submit(ROSTER, 30, 10_000) is None  # the next PDF goes to a thread ...
+    pages = helper.page_texts(ROSTER, 30, 10_000)  # ... which starts a new helper
+    assert await helper.submit(ROSTER, 30, 10_000) == pages
+
+
 async def test_a_cancelled_job_does_not_leave_a_reply_in_the_pipe(helper) -> None:
     first = helper.pid
     job = helper.submit(ROSTER, 30, 10_000)

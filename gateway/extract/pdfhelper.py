@@ -104,6 +104,7 @@ class PdfHelper:
             return None
         if not self._lock.acquire(blocking=False):
             return None
+        job: _Job | None = None
         try:
             pipes, proc = self._pipes, self._proc
             if pipes is None or proc is None or proc.poll() is not None:
@@ -112,9 +113,11 @@ class PdfHelper:
             job = _Job(self, pipes, proc)
             job.start(REQUEST.pack(len(data), min(max(max_chars, 0), _MAX_U32)) + data,
                       timeout)
-        except BaseException:
-            if self._lock.locked():
+        except BaseException:  # the job could not be set up: the lock must not stay taken
+            if job is None:
                 self._lock.release()
+            else:
+                job.abandon()
             raise
         return job.future
 
@@ -289,6 +292,11 @@ class _Job:
         log.warning("pdf_helper_failed", error=error, pid=self.proc.pid,
                     exit_code=self.proc.poll())
         self._end(HelperFailed("the PDF helper died"), stop=True)
+
+    def abandon(self) -> None:
+        """End the job whatever state it is in (releasing the lock once, killing the helper
+        if anything may have been sent)."""
+        self._end(HelperFailed("the PDF job was abandoned"), stop=True)
 
     def _settled(self, future: asyncio.Future[list[str]]) -> None:
         if future.cancelled() and not self.ended:  # the reply is still to come: no reuse
