@@ -340,7 +340,7 @@ def report(bench: Bench, info: dict[str, str], elapsed: float) -> str:
                 "rounds' percentiles, added = gateway minus direct within each round)", "",
                 f"Client: {client}.", "",
                 table(["message", "path", "messages", "p50", "p99", "added p50", "added p99"],
-                      rows), ""]
+                      rows), "", *latency_by_kind(bench)]
     if "inspect" not in bench.args.skip:
         out += ["### Inspection alone (bench/bench_inspect.py)", "", "```",
                 bench.inspect_output, "```", ""]
@@ -350,6 +350,25 @@ def report(bench: Bench, info: dict[str, str], elapsed: float) -> str:
         out += ["### Peak memory (RSS of the gateway, 100 KB messages, max_sessions 600)", "",
                 table(["concurrent sessions", "idle MiB", "peak MiB", "load"], rows), ""]
     return "\n".join(out)
+
+
+def latency_by_kind(bench: Bench) -> list[str]:
+    """The mix's added latency for each kind of message in it (the probe sends them in turn):
+    which kind sets the mix's p50 (the third fastest) and its p99 (near the slowest's p95)."""
+    direct = bench.lat.get("mix/direct")
+    if not direct:
+        return []
+    rows = []
+    for v in [v for v in ("shell", "base", "full") if f"mix/{v}" in bench.lat]:
+        cells = []
+        for i in range(len(MIX)):
+            kind = [samples[i::len(MIX)] for samples in bench.lat[f"mix/{v}"]]
+            kind_direct = [samples[i::len(MIX)] for samples in direct]
+            cells.append(" / ".join(f"{added_percentile(kind, kind_direct, q) * 1000:.2f}"
+                                    for q in (50, 95)))
+        rows.append([_label(v), *cells])
+    return ["Added latency by kind of message in the mix (p50 / p95, ms):", "",
+            table(["path", *MIX], rows), ""]
 
 
 def round_percentile(rounds: list[list[float]], q: float) -> float:

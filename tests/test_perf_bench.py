@@ -75,6 +75,22 @@ def test_added_latency_pairs_each_round_with_its_own_direct_run() -> None:
     assert abs(added_percentile(gateway, direct, 99) - 0.002) < 1e-12
 
 
+def test_latency_by_kind_separates_the_kinds_the_probe_sent_in_turn() -> None:
+    """The probe sends the mix's kinds in turn: sample i belongs to kind i mod 5."""
+    from types import SimpleNamespace
+
+    from bench.messages import MIX
+    from bench.run import latency_by_kind
+
+    cost = {kind: (i + 1) / 1000 for i, kind in enumerate(MIX)}  # plain 1 ms ... pdf 5 ms
+    one_round = [cost[MIX[i % len(MIX)]] for i in range(50)]
+    bench = SimpleNamespace(lat={"mix/direct": [[0.0] * 50] * 3, "mix/full": [one_round] * 3})
+    text = "\n".join(latency_by_kind(bench))  # type: ignore[arg-type]
+    assert ("| gateway, full policy | 1.00 / 1.00 | 2.00 / 2.00 | 3.00 / 3.00 | 4.00 / 4.00 "
+            "| 5.00 / 5.00 |") in text
+    assert latency_by_kind(SimpleNamespace(lat={})) == []  # type: ignore[arg-type]
+
+
 def test_variants_take_turns_at_going_first() -> None:
     from bench.run import rotated
 
