@@ -243,3 +243,29 @@ async def test_the_gateway_goes_to_a_thread_when_the_loop_cannot_do_it(
                                                                       ("inspect", False)]
     assert recorder.steps == expected
     assert "student_number" in h.detectors(recorder.results[-1])
+
+
+async def test_a_queued_pdf_that_cannot_start_sends_the_message_to_a_thread(monkeypatch) -> None:
+    """The second PDF of a message waits for the first; if it then cannot be started, the
+    message is decided in a thread instead of waiting for its deadline."""
+    insp = inspector()
+    pdfhelper.shared().start()
+    real_submit = pdfhelper.PdfHelper.submit
+    calls = []
+
+    def submit_once(self: pdfhelper.PdfHelper, *args: Any) -> Any:
+        calls.append(args)
+        if len(calls) > 1:
+            raise RuntimeError("cannot start the second job")
+        return real_submit(self, *args)
+
+    monkeypatch.setattr(pdfhelper.PdfHelper, "submit", submit_once)
+    raw = crlf(h.message("two", attachments=[("a.pdf", NEWSLETTER, "application/pdf"),
+                                             ("r.pdf", ROSTER, "application/pdf")]))
+    deferral = pdfdefer.Deferral(insp.limits)
+    with extract.text_only(), pdfdefer.deferring(deferral):
+        insp.begin(raw)
+    await asyncio.wait_for(deferral.wait(), 10)
+    assert len(calls) == 2
+    with pytest.raises(extract.NotOnTheLoop):
+        deferral.settle()

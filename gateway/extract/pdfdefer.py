@@ -28,10 +28,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+import structlog
+
 from gateway.config import InspectionSettings
 from gateway.extract import pdf, pdfhelper
 from gateway.extract.base import Context, NotOnTheLoop
 
+log = structlog.get_logger("gateway.pdf")
 MAX_PREFETCH = 2  # PDFs per message started before the walk; more are started when found
 _PDF_PART = re.compile(rb"\n(?i:content-type:[ \t]*application/pdf)\b")
 _CURRENT: ContextVar[Deferral | None] = ContextVar("pdf_deferral", default=None)
@@ -56,9 +59,13 @@ class Deferral:
         self._last: asyncio.Future[list[str]] | None = None  # our latest job, maybe running
 
     def prefetch(self, content: bytes) -> None:
-        """Start the helper on the PDFs a quick search finds (best effort, never raises)."""
-        for data in pdf_parts(content, MAX_PREFETCH):
-            self._job(data)
+        """Start the helper on the PDFs a quick search finds. Best effort: whatever goes
+        wrong here, the walk still finds each PDF and starts it then (or fails closed)."""
+        try:
+            for data in pdf_parts(content, MAX_PREFETCH):
+                self._job(data)
+        except Exception:
+            log.warning("pdf_prefetch_failed", exc_info=True)
 
     def defer(self, data: bytes, ctx: Context, location: str) -> None:
         """The walk found this PDF: its text is filed by `settle`. NotOnTheLoop when PDFium
@@ -118,7 +125,11 @@ class Deferral:
         """Start a queued job, its outcome passed on to the future handed out for it."""
         if job.done():  # cancelled meanwhile
             return
-        started = self._submit(data)
+        try:
+            started = self._submit(data)
+        except Exception:  # a loop callback must not raise: the job would never end
+            log.warning("pdf_submit_failed", exc_info=True)
+            started = None
         if started is None:  # another message's PDF got the helper first
             job.set_exception(_NotTaken())
             return
