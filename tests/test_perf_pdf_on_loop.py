@@ -269,3 +269,15 @@ async def test_a_queued_pdf_that_cannot_start_sends_the_message_to_a_thread(monk
     assert len(calls) == 2
     with pytest.raises(extract.NotOnTheLoop):
         deferral.settle()
+
+
+async def test_with_pypdf_configured_no_helper_job_is_started() -> None:
+    limits = replace(InspectionSettings(), pdf_engine="pypdf")
+    insp = Inspector(limits, r"\b\d{6}\b", h.STUDENTS, h.LEXICONS)
+    pdfhelper.shared().start()
+    raw = crlf(h.message("see attached", attachments=[("r.pdf", ROSTER, "application/pdf")]))
+    deferral = pdfdefer.Deferral(limits)
+    with pytest.raises(extract.NotOnTheLoop), extract.text_only(), \
+            pdfdefer.deferring(deferral):
+        insp.begin(raw)
+    assert deferral.jobs == {}

@@ -61,6 +61,8 @@ class Deferral:
     def prefetch(self, content: bytes) -> None:
         """Start the helper on the PDFs a quick search finds. Best effort: whatever goes
         wrong here, the walk still finds each PDF and starts it then (or fails closed)."""
+        if not pdf.uses_pdfium(self.limits):
+            return  # pypdf reads PDFs, in a thread: `defer` sends the message there
         try:
             for data in pdf_parts(content, MAX_PREFETCH):
                 self._job(data)
