@@ -328,23 +328,15 @@ class Gateway:
     async def _decide_reading_pdfs(self, envelope: Envelope, runtime: Runtime) -> Decision | None:
         """A small message whose only documents are PDFs, decided on the loop while the PDF
         helper reads them (`gateway.extract.pdfdefer`); None when it has to go to a thread."""
-        begin = getattr(runtime.inspector, "begin", None)
-        if begin is None:  # an inspector without the two steps (a test double, the bench's)
+        inspector = runtime.inspector
+        begin, finish = getattr(inspector, "begin", None), getattr(inspector, "finish", None)
+        if begin is None or finish is None:  # an inspector without the two steps (a double)
             return None
-        deferral = pdfdefer.Deferral(runtime.settings.inspection)
         try:
-            try:
-                with extract.text_only(), pdfdefer.deferring(deferral):
-                    draft = begin(envelope.content)
-                await deferral.wait()
-                deferral.settle()
-            except extract.NotOnTheLoop:
-                await deferral.wait()  # the thread will want the helper: let it finish first
-                return None
-        except BaseException:  # the deadline (cancelled): stop what the helper still reads
-            deferral.cancel()
-            raise
-        inspection = runtime.inspector.finish(draft)  # type: ignore[attr-defined]
+            inspection = await pdfdefer.inspect(begin, finish, envelope.content,
+                                                runtime.settings.inspection)
+        except extract.NotOnTheLoop:
+            return None
         return decide(envelope, runtime, self.history, inspection)
 
     async def _record_contacts(self, decision: Decision) -> None:

@@ -44,12 +44,31 @@ def inspector(time_budget: float = 30.0) -> Inspector:
 
 
 async def on_loop(insp: Inspector, raw: bytes) -> tuple[Inspection, pdfdefer.Deferral]:
-    deferral = pdfdefer.Deferral(insp.limits)
-    with extract.text_only(), pdfdefer.deferring(deferral):
-        draft = insp.begin(raw)
-    await deferral.wait()
-    deferral.settle()
-    return insp.finish(draft), deferral
+    """What the server does (`pdfdefer.inspect`), keeping the deferral to look at."""
+    made: list[pdfdefer.Deferral] = []
+
+    class Seen(pdfdefer.Deferral):
+        def __init__(self, limits: InspectionSettings) -> None:
+            super().__init__(limits)
+            made.append(self)
+
+    real = pdfdefer.Deferral
+    pdfdefer.Deferral = Seen  # type: ignore[misc]
+    try:
+        result = await pdfdefer.inspect(insp.begin, insp.finish, raw, insp.limits)
+    finally:
+        pdfdefer.Deferral = real  # type: ignore[misc]
+    return result, made[0]
+
+
+async def gone(pid: int, within: float = 10.0) -> bool:
+    for _ in range(int(within / 0.01)):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        await asyncio.sleep(0.01)
+    return False
 
 
 @pytest.fixture
@@ -84,8 +103,7 @@ async def test_a_hung_helper_is_killed_at_the_deadline(helper) -> None:
     os.kill(hung, signal.SIGSTOP)
     with pytest.raises(pdfhelper.HelperTimeout):
         await helper.submit(ROSTER, 0.3, 10_000)
-    with pytest.raises(ProcessLookupError):
-        os.kill(hung, 0)  # killed and reaped
+    assert await gone(hung)  # killed, and reaped by a thread (never waited for on the loop)
     assert not helper._lock.locked()
     assert helper.page_texts(ROSTER, 30, 10_000)[1] == "second page"  # a new helper
 
@@ -281,3 +299,73 @@ async def test_with_pypdf_configured_no_helper_job_is_started() -> None:
             pdfdefer.deferring(deferral):
         insp.begin(raw)
     assert deferral.jobs == {}
+
+
+async def test_pdfs_next_to_each_other_keep_their_order() -> None:
+    """Found by review: two PDFs with no text part between them share a place; both with
+    findings, the loop must list them in the thread's order."""
+    a = h.pdf([["Student ID 482913 Alex Jones"]])
+    b = h.pdf([["Student ID 517204 Sam Lee"]])
+    raw = crlf(h.message("two", attachments=[("a.pdf", a, "application/pdf"),
+                                             ("b.pdf", b, "application/pdf")]))
+    insp = inspector()
+    in_thread = await asyncio.to_thread(insp.inspect, raw)
+    result, _ = await on_loop(insp, raw)
+    assert result == in_thread
+    assert [f.location for f in result.findings][:1] == ["attachment a.pdf"]
+
+
+async def test_the_extracted_text_limit_sends_the_message_to_a_thread() -> None:
+    """Found by review: which part the limit cuts depends on the order text is filed in, and
+    the loop files a PDF after the parts that follow it. The thread decides such a message."""
+    limits = replace(InspectionSettings(), pdf_engine="pdfium", max_extracted_bytes=60)
+    insp = Inspector(limits, r"\b\d{6}\b", h.STUDENTS, h.LEXICONS)
+    raw = crlf(h.message("hi", attachments=[("a.pdf", ROSTER, "application/pdf"),
+                                            ("n.txt", b"Sam Lee 517204 IEP " * 3,
+                                             "text/plain")]))
+    with pytest.raises(extract.NotOnTheLoop):
+        await on_loop(insp, raw)
+
+
+async def test_a_pdf_with_more_text_than_the_loop_may_scan_goes_to_a_thread() -> None:
+    """A few KB of PDF can hold megabytes of text; the loop gets at most LOOP_TEXT_LIMIT."""
+    insp = inspector()
+    lines = [f"line {i} of a long report " + "x" * 70 for i in range(60)]
+    big = h.pdf([lines for _ in range(pdfdefer.LOOP_TEXT_LIMIT // 5000 + 2)])  # > the limit
+    raw = crlf(h.message("long", attachments=[("r.pdf", big, "application/pdf")]))
+    with pytest.raises(extract.NotOnTheLoop):
+        await on_loop(insp, raw)
+    helper = pdfhelper.shared()
+    job = helper.submit(big, 30, 100)  # asked for 100 characters, the first page has more
+    assert job is not None
+    with pytest.raises(pdfhelper.TooMuchText):
+        await job
+    assert not helper._lock.locked()
+
+
+async def test_a_pdf_the_walk_does_not_read_is_not_waited_for() -> None:
+    """A base64 PDF quoted inside a text body is guessed by the quick search but never read
+    by the walk: the message does not wait for it."""
+    import base64
+    quoted = b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" \
+        + base64.encodebytes(ROSTER).replace(b"\n", b"\r\n")
+    raw = crlf(h.message("see below\n--x\n" + quoted.decode() + "\n--x--\n"))
+    assert pdfdefer.pdf_parts(raw, 2) == [ROSTER]
+    insp = inspector()
+    pdfhelper.shared().start()
+    result, deferral = await on_loop(insp, raw)
+    assert deferral.pending == [] and deferral.jobs == {} and len(deferral._unused) == 1
+    await asyncio.wait(deferral._unused)  # it runs out by itself (before this test's loop ends)
+    assert result == await asyncio.to_thread(insp.inspect, raw)
+
+
+def test_the_quick_search_looks_at_a_bounded_number_of_candidates() -> None:
+    """A message of nothing but PDF header lines must not cost a search and a decode each:
+    at most four candidates per PDF wanted are looked at."""
+    decoy = (b"\r\n--x\r\nContent-Type: application/pdf\r\n"
+             b"Content-Transfer-Encoding: base64\r\n\r\nQUFBQUFBQUE=")  # not a PDF
+    real = crlf(h.message("x", attachments=[("a.pdf", ROSTER, "application/pdf")]))
+    cut = real.index(b"\r\nContent-Type: application/pdf")
+    cut = real.rindex(b"\r\n--", 0, cut)  # the real part's boundary line
+    assert pdfdefer.pdf_parts(real[:cut] + decoy * 3 + real[cut:], 1) == [ROSTER]
+    assert pdfdefer.pdf_parts(real[:cut] + decoy * 4 + real[cut:], 1) == []

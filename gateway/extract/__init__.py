@@ -7,13 +7,12 @@ limit, and turns any extractor failure into a `Problem` (fail closed), never an 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from types import ModuleType
 
 from gateway.extract import csv, docx, html, message, pdf, pdfdefer, text, xlsx, zip
-from gateway.extract.base import Context, NotOnTheLoop
+from gateway.extract.base import Context, text_only_active
+from gateway.extract.base import NotOnTheLoop as NotOnTheLoop  # for callers: extract.*
+from gateway.extract.base import text_only as text_only
 from gateway.extract.sniff import ENCRYPTED, OLE, sniff
 from gateway.model import Attachment
 
@@ -51,21 +50,7 @@ def extract_file(data: bytes, ctx: Context, location: str, *, filename: str | No
     return ctype
 
 
-_TEXT_ONLY: ContextVar[bool] = ContextVar("inspection_text_only", default=False)
 _TEXT_EXTRACTORS = frozenset({text, html, csv})  # bounded by the part size, no archives
-
-
-@contextmanager
-def text_only() -> Iterator[None]:
-    """Inspection on the event loop (a small message): text, HTML and CSV parts are read; any
-    other file (a PDF, an archive, a workbook, whatever it was declared as) raises
-    NotOnTheLoop before its extractor starts, since it could take the whole time budget.
-    The one exception: under `pdfdefer.deferring`, a PDF goes to the PDF helper process."""
-    token = _TEXT_ONLY.set(True)
-    try:
-        yield
-    finally:
-        _TEXT_ONLY.reset(token)
 
 
 def run(ctype: str, data: bytes, ctx: Context, location: str, charset: str | None) -> None:
@@ -76,7 +61,7 @@ def run(ctype: str, data: bytes, ctx: Context, location: str, charset: str | Non
     extractor = REGISTRY.get(ctype)
     if extractor is None:
         return
-    if extractor not in _TEXT_EXTRACTORS and _TEXT_ONLY.get():
+    if extractor not in _TEXT_EXTRACTORS and text_only_active():
         deferral = pdfdefer.current()
         if extractor is not pdf or deferral is None:
             raise NotOnTheLoop(ctype)

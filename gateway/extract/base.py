@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from gateway.config import InspectionSettings
@@ -24,6 +26,26 @@ class NotOnTheLoop(BaseException):
     A BaseException so that no fail-closed `except Exception` on the way turns it into a
     finding: it must reach the caller, which then runs the whole inspection in a thread.
     """
+
+
+_TEXT_ONLY: ContextVar[bool] = ContextVar("inspection_text_only", default=False)
+
+
+@contextmanager
+def text_only() -> Iterator[None]:
+    """Inspection on the event loop (a small message): text, HTML and CSV parts are read; any
+    other file (a PDF, an archive, a workbook, whatever it was declared as) raises
+    NotOnTheLoop before its extractor starts, since it could take the whole time budget.
+    The one exception: under `pdfdefer.deferring`, a PDF goes to the PDF helper process."""
+    token = _TEXT_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _TEXT_ONLY.reset(token)
+
+
+def text_only_active() -> bool:
+    return _TEXT_ONLY.get()
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,21 +21,31 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import itertools
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 
 from gateway.config import InspectionSettings
 from gateway.extract import pdf, pdfhelper
-from gateway.extract.base import Context, NotOnTheLoop
+from gateway.extract.base import Context, NotOnTheLoop, text_only
+from gateway.model import Inspection
+
+if TYPE_CHECKING:
+    from gateway.inspect import Draft
 
 log = structlog.get_logger("gateway.pdf")
 MAX_PREFETCH = 2  # PDFs per message started before the walk; more are started when found
+# Characters of PDF text a job from the loop may bring back: more is read in a thread, so the
+# detectors on the loop never see more than a 64 KB text message could give them.
+LOOP_TEXT_LIMIT = 64 * 1024
+FALLBACK_WAIT = 1.0  # seconds our jobs may finish in before a thread needs the helper
 _PDF_PART = re.compile(rb"\n(?i:content-type:[ \t]*application/pdf)\b")
 _CURRENT: ContextVar[Deferral | None] = ContextVar("pdf_deferral", default=None)
 
@@ -57,6 +67,7 @@ class Deferral:
         self.jobs: dict[bytes, asyncio.Future[list[str]]] = {}
         self.pending: list[_Pending] = []
         self._last: asyncio.Future[list[str]] | None = None  # our latest job, maybe running
+        self._unused: list[asyncio.Future[list[str]]] = []  # see drop_unused
 
     def prefetch(self, content: bytes) -> None:
         """Start the helper on the PDFs a quick search finds. Best effort: whatever goes
@@ -77,30 +88,58 @@ class Deferral:
             raise NotOnTheLoop("application/pdf")
         self.pending.append(_Pending(job, ctx, location, len(ctx.sink.parts)))
 
+    def drop_unused(self) -> None:
+        """After the walk: the message need not wait for jobs it did not ask for (a guess of
+        the quick search, e.g. a PDF quoted in a text body). They run out by themselves,
+        within the deadline; stopping one would kill the helper a PDF queued behind it is
+        waiting for."""
+        used = {id(item.job) for item in self.pending}
+        for data, job in list(self.jobs.items()):
+            if id(job) not in used:
+                self._unused.append(self.jobs.pop(data))
+
     async def wait(self) -> None:
-        """Until every job started for this message has ended (whatever its outcome)."""
+        """Until every job the walk asked for has ended (whatever its outcome)."""
         if self.jobs:
             await asyncio.wait(list(self.jobs.values()))
 
+    async def abandon(self) -> None:
+        """The message goes to a thread: let our jobs end (briefly), then stop the rest, so
+        the thread finds the helper free."""
+        if self.jobs:
+            await asyncio.wait(list(self.jobs.values()), timeout=FALLBACK_WAIT)
+        self.cancel()
+
     def settle(self) -> None:
-        """File each deferred PDF's text or problem, in its place (the last place first, so
-        the earlier places stay right). NotOnTheLoop when PDFium failed on one: pypdf reads
-        it in a thread."""
-        for item in sorted(self.pending, key=lambda p: p.at, reverse=True):
-            if item.job.cancelled() or isinstance(item.job.exception(), _NotTaken):
+        """File each deferred PDF's text or problem in its place among the parts, in walk
+        order (PDFs with no part between them keep theirs). NotOnTheLoop whenever the thread
+        must decide instead: PDFium failed on one (pypdf reads it), one brought more text
+        than the loop may scan, or the extracted-text limit cut something (which part it cuts
+        depends on the order text was filed in)."""
+        shift = 0  # parts filed in front of the next one's place
+        for item in self.pending:
+            if item.job.cancelled():
                 raise NotOnTheLoop("application/pdf")
             outcome = item.job.exception() or item.job.result()
+            if isinstance(outcome, _NotTaken | pdfhelper.TooMuchText) or (
+                    isinstance(outcome, list) and sum(map(len, outcome)) > LOOP_TEXT_LIMIT):
+                raise NotOnTheLoop("application/pdf")
+            parts = len(item.ctx.sink.parts)
             try:
-                filed = pdf.file_outcome(outcome, item.ctx, item.location, at=item.at)
+                filed = pdf.file_outcome(outcome, item.ctx, item.location, at=item.at + shift)
             except Exception:  # as extract.run files an extractor's failure
                 item.ctx.problem(item.location, "unreadable or corrupt file")
                 continue
             if not filed:
                 raise NotOnTheLoop("application/pdf")
+            shift += len(item.ctx.sink.parts) - parts
+        if any(problem.reason == "extracted text limit"
+               for item in self.pending[:1] for problem in item.ctx.sink.problems):
+            raise NotOnTheLoop("application/pdf")
 
     def cancel(self) -> None:
         """Stop jobs still running (the message's deadline passed, or the daemon stops)."""
-        for job in self.jobs.values():
+        for job in [*self.jobs.values(), *self._unused]:
             job.cancel()
 
     def _job(self, data: bytes) -> asyncio.Future[list[str]] | None:
@@ -116,12 +155,13 @@ class Deferral:
             job = self._submit(data)
             if job is None:
                 return None
+        job.add_done_callback(_retrieved)
         self.jobs[data] = self._last = job
         return job
 
     def _submit(self, data: bytes) -> asyncio.Future[list[str]] | None:
         return pdfhelper.shared().submit(data, max(self.deadline - time.monotonic(), 0.0),
-                                         self.limits.max_extracted_bytes)
+                                         min(self.limits.max_extracted_bytes, LOOP_TEXT_LIMIT))
 
     def _submit_into(self, data: bytes, job: asyncio.Future[list[str]]) -> None:
         """Start a queued job, its outcome passed on to the future handed out for it."""
@@ -143,6 +183,13 @@ class _NotTaken(Exception):
     """A queued PDF found the helper busy with another message's: read in a thread."""
 
 
+def _retrieved(job: asyncio.Future[list[str]]) -> None:
+    """Mark a job's failure as seen: a job nobody reads (dropped, or its message gone to a
+    thread) must not be logged by asyncio as an unretrieved exception."""
+    if not job.cancelled():
+        job.exception()
+
+
 def _pass_on(source: asyncio.Future[list[str]], target: asyncio.Future[list[str]]) -> None:
     if target.done():
         return
@@ -152,6 +199,29 @@ def _pass_on(source: asyncio.Future[list[str]], target: asyncio.Future[list[str]
         target.set_exception(source.exception())  # type: ignore[arg-type]
     else:
         target.set_result(source.result())
+
+
+async def inspect(begin: Callable[[bytes], Draft], finish: Callable[[Draft], Inspection],
+                  raw: bytes, limits: InspectionSettings) -> Inspection:
+    """Inspect a message on the loop, its PDFs read by the helper meanwhile: the walk
+    (`begin`) with the PDFs started and deferred, the wait, the PDFs' text filed, then the
+    detectors (`finish`). NotOnTheLoop when the message is to be inspected in a thread, with
+    our jobs ended or stopped by then; on cancellation (the deadline) they are stopped."""
+    deferral = Deferral(limits)
+    try:
+        try:
+            with text_only(), deferring(deferral):
+                draft = begin(raw)
+            deferral.drop_unused()
+            await deferral.wait()
+            deferral.settle()
+        except NotOnTheLoop:
+            await deferral.abandon()  # the thread will want the helper
+            raise
+    except BaseException:
+        deferral.cancel()
+        raise
+    return finish(draft)
 
 
 @contextmanager
@@ -172,7 +242,9 @@ def pdf_parts(content: bytes, limit: int) -> list[bytes]:
     """The decoded bodies of up to `limit` base64 parts declared `application/pdf` that start
     like a PDF, found by searching the raw message (no MIME parse): a guess, checked later."""
     found: list[bytes] = []
-    for match in _PDF_PART.finditer(content):
+    # At most 4 * limit candidates: a message of nothing but such header lines must not cost
+    # a search and a decode per line.
+    for match in itertools.islice(_PDF_PART.finditer(content), 4 * limit):
         head_start = content.rfind(b"\n--", 0, match.start())
         body_start = content.find(b"\r\n\r\n", match.end())
         if head_start < 0 or body_start < 0:
@@ -180,9 +252,11 @@ def pdf_parts(content: bytes, limit: int) -> list[bytes]:
         if b"base64" not in content[head_start:body_start].lower():
             continue
         body_end = content.find(b"\r\n--", body_start + 2)
+        body = content[body_start + 4:body_end if body_end >= 0 else len(content)]
         try:
-            data = binascii.a2b_base64(content[body_start + 4:body_end if body_end >= 0
-                                               else len(content)])
+            if not binascii.a2b_base64(body.lstrip()[:8]).startswith(b"%PDF-"):
+                continue  # decoded in full only if it starts like a PDF
+            data = binascii.a2b_base64(body)
         except binascii.Error:
             continue
         if data.startswith(b"%PDF-"):

@@ -56,11 +56,17 @@ def available() -> bool:
     return importlib.util.find_spec("pypdfium2") is not None
 
 
+class TooMuchText(Exception):
+    """A job from the loop (`PdfHelper.submit`) produced more text than it may hand back
+    there: the PDF is to be read in a thread."""
+
+
 class HelperBusy(HelperFailed):
     """Another PDF has had the helper for longer than BUSY_WAIT: read this one with pypdf."""
 
 
 _MAX_U32 = 0xFFFFFFFF
+_JSON_BYTES_PER_CHAR = 12  # the most json.dumps writes for one character (a surrogate pair)
 
 
 class PdfHelper:
@@ -110,9 +116,9 @@ class PdfHelper:
             if pipes is None or proc is None or proc.poll() is not None:
                 self._lock.release()
                 return None
-            job = _Job(self, pipes, proc)
-            job.start(REQUEST.pack(len(data), min(max(max_chars, 0), _MAX_U32)) + data,
-                      timeout)
+            max_chars = min(max(max_chars, 0), _MAX_U32)
+            job = _Job(self, pipes, proc, _JSON_BYTES_PER_CHAR * max_chars + 4096)
+            job.start(REQUEST.pack(len(data), max_chars) + data, timeout)
         except BaseException:  # the job could not be set up: the lock must not stay taken
             if job is None:
                 self._lock.release()
@@ -194,7 +200,9 @@ class PdfHelper:
         log.warning("pdf_helper_failed", error=error, exit_code=exit_code, stage="start")
         raise HelperUnavailable("the PDF helper cannot start")
 
-    def _stop(self) -> None:
+    def _stop(self, *, wait: bool = True) -> None:
+        """Kill the helper. `wait=False` (on the event loop): reaped by a thread, since even a
+        killed process can take tens of milliseconds to go (its memory is freed first)."""
         proc, pipes, self._proc, self._pipes = self._proc, self._pipes, None, None
         if pipes is not None:
             pipes.close()
@@ -202,8 +210,11 @@ class PdfHelper:
             return
         with contextlib.suppress(OSError):
             proc.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(5)
+        if wait:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5)
+        else:
+            threading.Thread(target=proc.wait, name="pdf-helper-reaper", daemon=True).start()
         for stream in (proc.stdin, proc.stdout):
             with contextlib.suppress(OSError):
                 if stream is not None:
@@ -223,7 +234,9 @@ class _Job:
     takes it, the reply read as it arrives, the helper killed at the deadline. The helper's
     lock is held from `submit` until the job ends, exactly once released."""
 
-    def __init__(self, helper: PdfHelper, pipes: _Pipes, proc: subprocess.Popen[bytes]):
+    def __init__(self, helper: PdfHelper, pipes: _Pipes, proc: subprocess.Popen[bytes],
+                 max_reply: int):
+        self.max_reply = max_reply  # bytes: more is not parsed on the loop
         self.loop = asyncio.get_running_loop()
         self.future: asyncio.Future[list[str]] = self.loop.create_future()
         self.helper, self.pipes, self.proc = helper, pipes, proc
@@ -269,6 +282,9 @@ class _Job:
         if len(self.reply) < RESPONSE.size:
             return
         status, length = RESPONSE.unpack_from(self.reply)
+        if length > self.max_reply:  # the pages' text, or the last page alone, is too long
+            self._end(TooMuchText(), stop=True)  # not read: the helper is still writing it
+            return
         if len(self.reply) < RESPONSE.size + length:
             return
         if len(self.reply) > RESPONSE.size + length:
@@ -312,7 +328,7 @@ class _Job:
         self.loop.remove_writer(self.pipes.in_fd)
         try:
             if stop:
-                self.helper._stop()
+                self.helper._stop(wait=False)
         finally:
             self.helper._lock.release()
         if self.future.done():
