@@ -10,7 +10,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from gateway.extract import csv, docx, html, message, pdf, pdfdefer, text, xlsx, zip
-from gateway.extract.base import Context, text_only_active
+from gateway.extract.base import CORRUPT, Context, text_only_active
 from gateway.extract.base import NotOnTheLoop as NotOnTheLoop  # for callers: extract.*
 from gateway.extract.base import text_only as text_only
 from gateway.extract.sniff import ENCRYPTED, OLE, sniff
@@ -72,4 +72,4 @@ def run(ctype: str, data: bytes, ctx: Context, location: str, charset: str | Non
     except RecursionError:
         ctx.problem(location, "nesting depth limit")
     except Exception:  # any parser failure on hostile input: fail closed, never crash
-        ctx.problem(location, "unreadable or corrupt file")
+        ctx.problem(location, CORRUPT)

@@ -20,6 +20,11 @@ from gateway.model import Attachment, Part
 Clock = Callable[[], float]
 
 
+# Problem reasons more than one module files or looks for.
+TEXT_LIMIT = "extracted text limit"
+CORRUPT = "unreadable or corrupt file"
+
+
 class NotOnTheLoop(BaseException):
     """Raised under `extract.text_only()` by a file that needs more than a text extractor.
 
@@ -139,7 +144,7 @@ class Context:
         cut = len(text) > room
         if cut:
             text = text[:max(room, 0)]
-            self.problem(location, "extracted text limit")
+            self.problem(location, TEXT_LIMIT)
         budget.extracted += len(text)
         if text.strip():
             part = Part(text, location, kind, content_type, filename)

@@ -34,7 +34,7 @@ import structlog
 
 from gateway.config import InspectionSettings
 from gateway.extract import pdf, pdfhelper
-from gateway.extract.base import Context, NotOnTheLoop, text_only
+from gateway.extract.base import CORRUPT, TEXT_LIMIT, Context, NotOnTheLoop, text_only
 from gateway.model import Inspection
 
 if TYPE_CHECKING:
@@ -128,12 +128,12 @@ class Deferral:
             try:
                 filed = pdf.file_outcome(outcome, item.ctx, item.location, at=item.at + shift)
             except Exception:  # as extract.run files an extractor's failure
-                item.ctx.problem(item.location, "unreadable or corrupt file")
+                item.ctx.problem(item.location, CORRUPT)
                 continue
             if not filed:
                 raise NotOnTheLoop("application/pdf")
             shift += len(item.ctx.sink.parts) - parts
-        if any(problem.reason == "extracted text limit"
+        if any(problem.reason == TEXT_LIMIT
                for item in self.pending[:1] for problem in item.ctx.sink.problems):
             raise NotOnTheLoop("application/pdf")
 

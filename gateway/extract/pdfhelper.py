@@ -350,12 +350,11 @@ class _Pipes:
     def __init__(self, proc: subprocess.Popen[bytes]):
         assert proc.stdin is not None and proc.stdout is not None
         self.proc = proc
-        self._in, self._out = proc.stdin.fileno(), proc.stdout.fileno()
-        self.in_fd, self.out_fd = self._in, self._out
+        self.in_fd, self.out_fd = proc.stdin.fileno(), proc.stdout.fileno()
         self._writable = selectors.DefaultSelector()
         self._readable = selectors.DefaultSelector()
-        self._writable.register(self._in, selectors.EVENT_WRITE)
-        self._readable.register(self._out, selectors.EVENT_READ)
+        self._writable.register(self.in_fd, selectors.EVENT_WRITE)
+        self._readable.register(self.out_fd, selectors.EVENT_READ)
 
     def close(self) -> None:
         self._writable.close()
@@ -368,7 +367,7 @@ class _Pipes:
         view = memoryview(data)
         while view:
             try:
-                sent = os.write(self._in, view)
+                sent = os.write(self.in_fd, view)
             except BlockingIOError:
                 try:
                     _wait(self._writable, deadline)
@@ -385,7 +384,7 @@ class _Pipes:
         while size:
             _wait(self._readable, deadline)
             try:
-                chunk = os.read(self._out, min(size, 1 << 20))
+                chunk = os.read(self.out_fd, min(size, 1 << 20))
             except BlockingIOError:
                 continue
             if not chunk:
