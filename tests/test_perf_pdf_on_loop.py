@@ -15,6 +15,7 @@ import threading
 from dataclasses import replace
 from typing import Any
 
+import aiosmtplib
 import pytest
 
 from gateway import extract
@@ -369,3 +370,47 @@ def test_the_quick_search_looks_at_a_bounded_number_of_candidates() -> None:
     cut = real.rindex(b"\r\n--", 0, cut)  # the real part's boundary line
     assert pdfdefer.pdf_parts(real[:cut] + decoy * 3 + real[cut:], 1) == [ROSTER]
     assert pdfdefer.pdf_parts(real[:cut] + decoy * 4 + real[cut:], 1) == []
+
+
+async def test_a_pdf_the_helper_cannot_finish_in_time_is_held_and_logs_no_content() -> None:
+    """Fail closed on the loop path too: the PDF is uninspectable (the message is held), and
+    the helper's log lines carry no student data."""
+    from structlog.testing import capture_logs
+
+    insp = inspector(time_budget=0.5)
+    helper = pdfhelper.shared()
+    helper.start()
+    assert helper.pid is not None
+    os.kill(helper.pid, signal.SIGSTOP)  # a PDF that never finishes
+    raw = crlf(h.message("see attached", attachments=[("r.pdf", ROSTER, "application/pdf")]))
+    with capture_logs() as logs:
+        result, _ = await on_loop(insp, raw)
+    assert not result.complete
+    assert any(f.detector == "uninspectable" and "time budget exceeded" in f.location
+               for f in result.findings)
+    assert any(entry["event"] == "pdf_helper_killed" for entry in logs)
+    for value in ("482913", "Alex", "Jones"):
+        assert value not in repr(logs)
+
+
+async def test_the_processing_deadline_while_the_helper_reads_gives_451_and_frees_it(
+        tmp_path: Any, upstream: Any, gateways: Any) -> None:
+    """No 250 for a message not decided: the deadline passes while the loop waits for the
+    helper; the client gets 451, nothing is relayed, and the next PDF finds the helper free."""
+    settings = pdf_settings(tmp_path, upstream.port)
+    settings = replace(settings, smtp=replace(settings.smtp, processing_deadline=0.5))
+    recorder = RecordingInspector()
+    gw = await gateways(settings, inspector=recorder)
+    helper = pdfhelper.shared()
+    helper.start()
+    stuck = helper.pid
+    assert stuck is not None
+    os.kill(stuck, signal.SIGSTOP)
+    raw = crlf(h.message("see attached", attachments=[("r.pdf", ROSTER, "application/pdf")]))
+    with pytest.raises(aiosmtplib.SMTPDataError) as info:
+        await send(gw.port, SENDER, [STUDENT], raw)
+    assert info.value.code == 451
+    assert recorder.steps == [("begin", True)] and upstream.messages == []
+    assert await gone(stuck)  # the job was cancelled: the helper killed, never left hanging
+    assert not helper._lock.locked()
+    assert helper.page_texts(NEWSLETTER, 30, 10_000) == ["The concert moves to Friday."]
