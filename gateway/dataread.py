@@ -3,8 +3,10 @@
 Why: aiosmtpd reads DATA with one `readuntil(b"\\r\\n")` per line, a debug-log call per line,
 and a 1001-byte stream limit that pauses and resumes the socket every 2 KB: ~1 500 awaits for a
 100 KB message, the largest cost of the SMTP hop after inspection. This reader asks the stream
-for everything up to the next `.<CRLF>` (a few calls per message: only lines ending in a dot
-stop it) with the stream limit raised to the message size limit for the duration of DATA.
+for everything up to the next `<LF>.<CRLF>` (one call for most messages) with the stream limit
+raised to the message size limit for the duration of DATA. (Searching for `.<CRLF>` instead
+stopped at every line ending in a full stop: 35 calls for a 10 KB letter, 390 for 100 KB, each
+moving the rest of the stream's buffer.)
 
 What is kept exactly as aiosmtpd does it (tests/test_perf_dataread.py compares both):
 - the end of data is only `<CRLF>.<CRLF>` (or `.<CRLF>` as the first line): a bare LF before
@@ -28,6 +30,9 @@ from aiosmtpd.smtp import MISSING, SMTP, syntax
 log = logging.getLogger("mail.log")
 
 TERMINATOR = b"\r\n.\r\n"
+END_OF_TERMINATOR = TERMINATOR[1:]  # LF . CR LF: only the end line itself (or a bare LF) stops
+# The terminator's beginnings that hold its LF, and how many of its bytes each still lacks.
+_BEGUN_TERMINATORS = ((b"\r\n.\r", 1), (b"\r\n.", 2), (b"\r\n", 3))
 TOO_MUCH = "552 Error: Too much mail data"
 TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
 
@@ -100,8 +105,12 @@ async def _until_terminator(reader: asyncio.StreamReader, size_limit: int,
     acc = bytearray()
     error: str | None = None
     while True:
+        missing = _terminator_missing(acc)
         try:
-            chunk = await reader.readuntil(b".\r\n")
+            if missing:
+                chunk = await reader.readexactly(missing)
+            else:
+                chunk = await reader.readuntil(END_OF_TERMINATOR)
         except asyncio.IncompleteReadError:
             return None
         except asyncio.LimitOverrunError as exc:
@@ -118,9 +127,42 @@ async def _until_terminator(reader: asyncio.StreamReader, size_limit: int,
             acc[:0] = b"xx"  # a kept tail must never look like the start of data
 
 
+def _terminator_missing(acc: bytearray) -> int:
+    """How many more bytes could complete a terminator that begins at the end of `acc`, when
+    the stream alone cannot show it (its LF is already read); 0 when it can.
+
+    `readuntil(END_OF_TERMINATOR)` finds any terminator whose LF is still in the stream. One
+    whose LF was read already (a read that stopped right after a CRLF, or part-way into the
+    end line, or the start of data, where `.<CRLF>` alone ends it) is read by its length
+    instead: those few bytes either complete it or show it is something else.
+    """
+    if not acc:
+        return 3  # the start of data: ".\r\n"
+    tail = bytes(acc[-4:])
+    for begun, missing in _BEGUN_TERMINATORS:
+        if tail.endswith(begun):
+            return missing
+    return 0
+
+
 def _has_long_line(data: bytes, line_limit: int) -> bool:
-    """A CRLF-delimited line, counted with its CRLF, longer than `line_limit`."""
-    return bool(data) and max(map(len, data.split(b"\r\n"))) + 2 > line_limit
+    """A CRLF-delimited line, counted with its CRLF, longer than `line_limit`.
+
+    Jumps from the last CRLF within reach to the next (a few steps per 10 KB) instead of
+    splitting the message into one object per line (35 us per 10 KB here).
+    """
+    too_long = line_limit - 1  # a line's text this long, plus its CRLF, exceeds the limit
+    if not data or too_long <= 0:
+        return bool(data)
+    start = 0
+    while True:
+        # Any CRLF beginning before `start + too_long` ends a short line (and every line
+        # before it there is shorter still); the next line starts after the last of them.
+        last = data.rfind(b"\r\n", start, start + too_long + 1)
+        if last < 0:
+            end = data.find(b"\r\n", start)
+            return (end if end >= 0 else len(data)) - start >= too_long
+        start = last + 2
 
 
 def _verdict(data: bytes, size_limit: int, line_limit: int) -> str | None:

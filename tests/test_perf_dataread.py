@@ -7,12 +7,13 @@ BlockDataSMTP; replies and delivered content must be identical, smuggling attemp
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from gateway.dataread import BlockDataSMTP
+from gateway.dataread import BlockDataSMTP, _has_long_line
 
 SIZE_LIMIT = 5000
 
@@ -100,6 +101,17 @@ CASES: dict[str, tuple[list[bytes], bytes]] = {
     "bare CR kept": ([b"a\rb\r\n\r\r\n.\r\n"], b""),
     "terminator split": ([b"a\r\nb\r", b"\n.", b"\r", b"\n"], b""),
     "byte by byte": ([bytes([c]) for c in b"ab.\r\n.\r\n..c\r\n.\r\n"], b""),
+    # The reader looks for LF . CRLF; a terminator whose LF it already read is read by length.
+    "split after the CRLF": ([b"a\r\n", b".\r\n"], b""),
+    "split after the dot": ([b"a\r\n.", b"\r\n"], b""),
+    "split before the last LF": ([b"a\r\n.\r", b"\n"], b""),
+    "split inside the first line": ([b".", b"\r\n"], b""),
+    "empty line then end, split": ([b"a\r\n\r\n.", b"\r\n"], b""),
+    "bare LF look-alike then end": ([b"a\n.\r\n.\r\n"], b""),
+    "bare LF look-alike, end split": ([b"a\n.\r\n", b".\r\n"], b""),
+    "short lines": ([b"a\r\n" * 50 + b".\r\n"], b""),
+    "dot lines that are not the end": ([b".a\r\n", b".\r", b"x\r\n.", b".\r\n.\r\n"], b""),
+    "sentences ending in full stops": ([b"One.\r\nTwo.\r\n" * 40 + b".\r\n"], b""),
     "pipelined after end": ([BODY + b".\r\n"], b"MAIL FROM:<c@example.org>\r\n"),
     "line too long": ([b"a" * 1200 + b"\r\nok\r\n.\r\n"], b""),
     "line at the limit": ([b"a" * 999 + b"\r\n.\r\n"], b""),
@@ -135,3 +147,44 @@ async def test_large_message_content_is_unstuffed(servers: tuple[Server, Server]
     payload = b"\r\n".join(b"." + line if line.startswith(b".") else line for line in lines)
     await transcript(block.port, [payload + b"\r\n.\r\n"])
     assert block.capture.contents == [b"\r\n".join(lines) + b"\r\n"]
+
+
+@pytest.mark.parametrize("seed", range(40))
+async def test_random_payloads_split_anywhere(servers: tuple[Server, Server], seed: int) -> None:
+    """Payloads from the bytes that matter (dot, CR, LF, a letter), cut at random points (one
+    inside the final terminator): wherever a cut falls relative to a terminator, both readers
+    end the data at the same place."""
+    rng = random.Random(seed)
+    # Short bodies half the time: the reader's first read is three bytes long, so where the
+    # data's first lines end decides how its reads line up with a terminator.
+    length = rng.randrange(0, 8) if seed % 2 else rng.randrange(8, 60)
+    body = bytes(rng.choice(b".\r\na") for _ in range(length))
+    payload = body + b"\r\n.\r\n"
+    # One cut inside the final terminator, the others anywhere.
+    cuts = {rng.randrange(len(payload) - 5, len(payload))} - {0}
+    cuts |= set(rng.sample(range(1, len(payload)), k=min(3, len(payload) - 1)))
+    cuts = sorted(cuts)
+    pieces = [payload[i:j] for i, j in zip([0, *cuts], [*cuts, len(payload)], strict=True)]
+    stock, block = servers
+    expected = await transcript(stock.port, pieces)
+    got = await transcript(block.port, pieces)
+    assert got == expected
+    assert block.capture.contents == stock.capture.contents
+
+
+def test_long_line_check_matches_splitting_into_lines() -> None:
+    """The jumping check against the definition: any CRLF-separated piece, plus its CRLF,
+    longer than the limit. Short random data for the edges, long lines around 1000."""
+    def by_splitting(data: bytes, limit: int) -> bool:
+        return bool(data) and max(map(len, data.split(b"\r\n"))) + 2 > limit
+
+    rng = random.Random(5321)
+    for _ in range(50_000):
+        data = bytes(rng.choice(b"\r\na") for _ in range(rng.randrange(0, 30)))
+        limit = rng.randrange(0, 12)
+        assert _has_long_line(data, limit) == by_splitting(data, limit), (data, limit)
+    for _ in range(500):
+        data = b"".join(bytes(rng.choice(b"\r\nab") for _ in range(rng.randrange(0, 1200)))
+                        + b"\r\n" for _ in range(rng.randrange(0, 12)))
+        limit = rng.choice([500, 998, 999, 1000, 1001, 1002])
+        assert _has_long_line(data, limit) == by_splitting(data, limit)
