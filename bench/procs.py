@@ -128,6 +128,18 @@ def start_sink(tools: tuple[str, str] | None, port: int, log: Path) -> Proc:
     return proc
 
 
+def start_floor_relay(port: int, sink_port: int, log: Path) -> Proc:
+    """bench/floor_relay.py in front of the sink: the least a Python asyncio hop costs."""
+    proc = Proc([PYTHON, str(REPO / "bench" / "floor_relay.py"), str(port), str(sink_port)],
+                "floor", log).start()
+    try:
+        wait_banner(port)
+    except TimeoutError:
+        proc.stop()
+        raise
+    return proc
+
+
 def start_gateway(config: Path, port: int, log: Path, *, null_inspector: bool = False,
                   tree: Path = REPO) -> Proc:
     """The daemon as operators run it; `null_inspector` runs the SMTP shell without inspection.

@@ -42,6 +42,9 @@ COUNTS = {("plain-10k", 1): (3000, 300), ("plain-10k", 20): (6000, 1200),
           ("plain-100k", 20): (3000, 400), ("plain-100k", 100): (3000, 500),
           ("mix", 20): (6000, 800), ("mix", 100): (6000, 1000)}
 MEMORY_SESSIONS = (100, 500)
+# The latency table's rows, least work first: the floor any Python asyncio hop costs here,
+# the gateway with inspection off, the baseline tree, the gateway.
+LATENCY_PATHS = ("floor", "shell", "base", "full")
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d\S* +\[")
 
 
@@ -61,6 +64,7 @@ class Bench:
         default_factory=lambda: defaultdict(list))  # "case/variant" -> per round, s/message
     memory: dict[int, tuple[int, int, str | None]] = dataclasses.field(default_factory=dict)
     inspect_output: str = ""
+    floor_port: int = 0  # bench/floor_relay.py, latency only
 
     def count(self, case: str, sessions: int, direct: bool) -> int:
         pair = COUNTS[(case, sessions)]
@@ -133,6 +137,10 @@ def running(bench: Bench) -> Iterator[list[procs.Proc]]:
     try:
         bench.sink_port = procs.free_port()
         started.append(procs.start_sink(bench.tools, bench.sink_port, bench.work / "sink.log"))
+        if "latency" not in bench.args.skip:
+            bench.floor_port = procs.free_port()
+            started.append(procs.start_floor_relay(bench.floor_port, bench.sink_port,
+                                                   bench.work / "floor.log"))
         variants = [("full", 1, False, procs.REPO), ("shell", 1, True, procs.REPO)]
         if bench.args.baseline:
             variants.append(("base", 1, False, bench.args.baseline.resolve()))
@@ -198,10 +206,13 @@ def one_round(bench: Bench, messages: dict[str, Path], number: int = 1) -> None:
         for case, files in latency_cases(messages).items():
             bench.lat[f"{case}/direct"].append(
                 latencies(bench.sink_port, files, n, pipelining))
-            for variant in rotated([v for v in ("shell", "base", "full")
-                                    if v in bench.gateways], number):
+            ports = {v: bench.gateways[v] for v in ("shell", "base", "full")
+                     if v in bench.gateways}
+            if bench.floor_port:
+                ports["floor"] = bench.floor_port
+            for variant in rotated(list(ports), number):
                 bench.lat[f"{case}/{variant}"].append(
-                    latencies(bench.gateways[variant], files, n, pipelining))
+                    latencies(ports[variant], files, n, pipelining))
 
 
 def rotated(variants: list[str], number: int) -> list[str]:
@@ -325,7 +336,7 @@ def report(bench: Bench, info: dict[str, str], elapsed: float) -> str:
         rows = []
         for case in ("plain-10k", "mix"):
             base = bench.lat[f"{case}/direct"]
-            for v in [v for v in ("shell", "base", "full") if v in bench.gateways]:
+            for v in [v for v in LATENCY_PATHS if f"{case}/{v}" in bench.lat]:
                 rounds = bench.lat[f"{case}/{v}"]
                 rows.append([case, _label(v), str(sum(map(len, rounds))),
                              *(f"{round_percentile(rounds, q) * 1000:.2f}" for q in (50, 99)),
@@ -359,7 +370,7 @@ def latency_by_kind(bench: Bench) -> list[str]:
     if not direct:
         return []
     rows = []
-    for v in [v for v in ("shell", "base", "full") if f"mix/{v}" in bench.lat]:
+    for v in [v for v in LATENCY_PATHS if f"mix/{v}" in bench.lat]:
         cells = []
         for i in range(len(MIX)):
             kind = [samples[i::len(MIX)] for samples in bench.lat[f"mix/{v}"]]
@@ -389,6 +400,8 @@ def cpu_ms(bench: Bench, case: str, variant: str, sessions: int) -> str:
 
 
 def _label(variant: str) -> str:
+    if variant == "floor":
+        return "bare asyncio relay (floor, bench/floor_relay.py)"
     if variant == "base":
         return "baseline (--baseline tree), full policy"
     if variant == "shell":

@@ -84,10 +84,15 @@ def test_latency_by_kind_separates_the_kinds_the_probe_sent_in_turn() -> None:
 
     cost = {kind: (i + 1) / 1000 for i, kind in enumerate(MIX)}  # plain 1 ms ... pdf 5 ms
     one_round = [cost[MIX[i % len(MIX)]] for i in range(50)]
-    bench = SimpleNamespace(lat={"mix/direct": [[0.0] * 50] * 3, "mix/full": [one_round] * 3})
+    floor = [0.0005] * 50
+    bench = SimpleNamespace(lat={"mix/direct": [[0.0] * 50] * 3, "mix/full": [one_round] * 3,
+                                 "mix/floor": [floor] * 3})
     text = "\n".join(latency_by_kind(bench))  # type: ignore[arg-type]
     assert ("| gateway, full policy | 1.00 / 1.00 | 2.00 / 2.00 | 3.00 / 3.00 | 4.00 / 4.00 "
             "| 5.00 / 5.00 |") in text
+    # The floor (bench/floor_relay.py) comes first: the least any hop costs, then the rest.
+    assert text.index("| bare asyncio relay (floor") < text.index("| gateway, full policy")
+    assert "floor, bench/floor_relay.py) | 0.50 / 0.50 | 0.50 / 0.50 |" in text
     assert latency_by_kind(SimpleNamespace(lat={})) == []  # type: ignore[arg-type]
 
 
@@ -114,3 +119,20 @@ async def test_latency_probe_pipelines_only_where_announced(tmp_path: Path) -> N
         assert len(plain.messages) == 3
     finally:
         await plain.stop()
+
+
+async def test_floor_relay_passes_each_message_to_the_sink(tmp_path: Path) -> None:
+    """The bench's floor (bench/floor_relay.py) relays for real: the upstream gets every message
+    the probe sent, unchanged, over one pipelined connection."""
+    files = [write_messages(tmp_path)["plain-10k"].path]
+    upstream = await Upstream().start()
+    port = procs.free_port()
+    relay = await asyncio.to_thread(procs.start_floor_relay, port, upstream.port,
+                                    tmp_path / "floor.log")
+    try:
+        assert len(await asyncio.to_thread(latencies, port, files, 4)) == 4
+        expected = files[0].read_bytes().replace(b"\n", b"\r\n")
+        assert [m.content for m in upstream.messages] == [expected] * 4
+    finally:
+        relay.stop()
+        await upstream.stop()
