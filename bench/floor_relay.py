@@ -13,6 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.load import Client, SmtpError
 
 try:
     import uvloop
@@ -23,37 +28,18 @@ EHLO = b"250-floor-relay\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
 TERMINATOR = b"\r\n.\r\n"
 
 
-class Upstream:
-    """One connection to the sink, used by one session at a time."""
+class Upstream(Client):
+    """The bench's client connection to the sink, used by one session at a time."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        self.reader, self.writer = reader, writer
-
-    @classmethod
-    async def open(cls, port: int) -> Upstream:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
-        upstream = cls(reader, writer)
-        await upstream.reply()
-        writer.write(b"EHLO floor-relay\r\n")
-        await upstream.reply()
-        return upstream
-
-    async def reply(self) -> bytes:
-        while True:
-            line = await self.reader.readline()
-            if not line:
-                raise ConnectionError("upstream closed")
-            if line[3:4] != b"-":
-                return line
-
-    async def send(self, mail: bytes, rcpts: list[bytes], stuffed: bytes) -> bytes:
+    async def relay(self, mail: bytes, rcpts: list[bytes], stuffed: bytes) -> bytes:
+        """MAIL, the RCPTs and DATA in one write, then the message; the reply for the client."""
         self.writer.write(b"".join([b"MAIL FROM:" + mail + b"\r\n",
                                     *(b"RCPT TO:" + r + b"\r\n" for r in rcpts), b"DATA\r\n"]))
-        replies = [await self.reply() for _ in range(len(rcpts) + 2)]
-        if not replies[-1].startswith(b"354"):
-            return next(r for r in replies if not r.startswith(b"250"))
+        for code in [b"250"] * (len(rcpts) + 1) + [b"354"]:
+            await self.reply(code)
         self.writer.write(stuffed)
-        return await self.reply()
+        await self.reply(b"250")
+        return b"250 2.0.0 Ok: relayed\r\n"
 
 
 async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
@@ -76,14 +62,14 @@ async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                 writer.write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
                 data = await reader.readuntil(TERMINATOR)
                 upstream = upstream or await Upstream.open(sink_port)
-                writer.write(await upstream.send(mail, rcpts, data))
+                writer.write(await upstream.relay(mail, rcpts, data))
             elif verb == b"QUIT":
                 writer.write(b"221 2.0.0 Bye\r\n")
                 break
             else:
                 writer.write(b"250 2.0.0 Ok\r\n")
-    except (ConnectionError, asyncio.IncompleteReadError):
-        pass
+    except (ConnectionError, SmtpError, asyncio.IncompleteReadError):
+        pass  # bench use: a refusal or a lost connection ends the session
     finally:
         writer.close()
         if upstream is not None:

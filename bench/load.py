@@ -14,6 +14,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 from bench.messages import RECIPIENT, SENDER, wire_bytes
 
@@ -103,7 +104,7 @@ class Client:
         self.reader, self.writer = reader, writer
 
     @classmethod
-    async def open(cls, port: int) -> Client:
+    async def open(cls, port: int) -> Self:
         reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
         client = cls(reader, writer)
         await client.reply(b"220")

@@ -119,19 +119,17 @@ def start_sink(tools: tuple[str, str] | None, port: int, log: Path) -> Proc:
             argv[1:1] = ["-u", "nobody"]
     else:
         argv = [PYTHON, str(REPO / "bench" / "pysink.py"), str(port)]
-    proc = Proc(argv, "sink", log).start()
-    try:
-        wait_banner(port)
-    except TimeoutError:
-        proc.stop()
-        raise
-    return proc
+    return _answering(Proc(argv, "sink", log).start(), port)
 
 
 def start_floor_relay(port: int, sink_port: int, log: Path) -> Proc:
     """bench/floor_relay.py in front of the sink: the least a Python asyncio hop costs."""
-    proc = Proc([PYTHON, str(REPO / "bench" / "floor_relay.py"), str(port), str(sink_port)],
-                "floor", log).start()
+    argv = [PYTHON, str(REPO / "bench" / "floor_relay.py"), str(port), str(sink_port)]
+    return _answering(Proc(argv, "floor", log).start(), port)
+
+
+def _answering(proc: Proc, port: int) -> Proc:
+    """`proc` once it greets on `port`; stopped (and TimeoutError) if it never does."""
     try:
         wait_banner(port)
     except TimeoutError:
