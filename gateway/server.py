@@ -34,7 +34,7 @@ from gateway.quarantine.base import QuarantineStore
 from gateway.runtime import Runtime
 from gateway.smtpaddr import FastAddressSMTP
 from gateway.smtpreplies import BatchedRepliesSMTP
-from gateway.wire import CrlfChecked, has_bare_newline, to_crlf
+from gateway.wire import has_bare_newline, to_crlf
 
 log = structlog.get_logger("gateway.server")
 
@@ -259,15 +259,15 @@ class Gateway:
                       server: GatewaySMTP) -> str:
         started = time.monotonic()
         content: bytes = smtp_env.original_content or b""
+        envelope = self._envelope(session, smtp_env, content)
         metrics.MESSAGE_BYTES.observe(len(content))
         if has_bare_newline(content):
             if self.settings.smtp.bare_newline == "reject":
-                return self._finish(self._envelope(session, smtp_env, content), Outcome(
+                return self._finish(envelope, Outcome(
                     550, "5.5.2 Message contains a bare CR or LF (SMTP smuggling protection)",
                     "rejected"), None, started, started)
             content = to_crlf(content)
-        # Marked as checked, so the relay does not count its line ends again (wire.py).
-        envelope = self._envelope(session, smtp_env, CrlfChecked(content))
+            envelope = _replace_content(envelope, content)
         try:
             # asyncio.timeout, not wait_for: wait_for wraps the coroutine in a task per message.
             async with asyncio.timeout(self.settings.smtp.processing_deadline):
@@ -409,6 +409,11 @@ def _peer_ip(peer: Any) -> str | None:
 
 def _is_district(address: str, settings: Settings) -> bool:
     return ascii_domain(address.rpartition("@")[2]) in settings.district.domains
+
+
+def _replace_content(envelope: Envelope, content: bytes) -> Envelope:
+    from dataclasses import replace
+    return replace(envelope, content=content)
 
 
 def _tls_context(settings: Settings) -> ssl.SSLContext | None:

@@ -15,18 +15,6 @@ import re
 BARE_NEWLINE = re.compile(rb"(?<!\r)\n|\r(?!\n)")
 
 
-class CrlfChecked(bytes):
-    """Message bytes already found to hold CRLF line ends only (on receipt, by the server).
-
-    Why: `data_payload` would otherwise count CR, LF and CRLF over the whole message a second
-    time on its way upstream (25 us per 10 KB here). Anything made from these bytes (a slice,
-    an annotated copy, a concatenation) is plain `bytes` again and is checked as before, so
-    the marker can only ever skip the check for the very bytes that passed it.
-    """
-
-    __slots__ = ()
-
-
 def has_bare_newline(content: bytes) -> bool:
     """True when a CR or LF stands outside a CRLF pair (counting, allocation-free)."""
     pairs = content.count(b"\r\n")
@@ -43,8 +31,7 @@ def data_payload(content: bytes) -> bytes:
 
     A message that does not end in CRLF gets one, as every SMTP client must add it.
     """
-    if type(content) is not CrlfChecked:
-        content = to_crlf(content)
+    content = to_crlf(content)
     if not content.endswith(b"\r\n"):
         content += b"\r\n"
     stuffed = content.replace(b"\r\n.", b"\r\n..")

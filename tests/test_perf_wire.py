@@ -11,8 +11,7 @@ import itertools
 
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
-from gateway.actions.execute import _traced
-from gateway.wire import BARE_NEWLINE, CrlfChecked, data_payload, has_bare_newline, to_crlf
+from gateway.wire import BARE_NEWLINE, data_payload, has_bare_newline, to_crlf
 
 PIECES = (b"a", b"\r\n", b"\n", b"\r", b".", b"\r\n.\r\n")
 
@@ -58,27 +57,6 @@ def test_data_payload_of_a_canonical_message_is_stuffed_once() -> None:
     body = b"Subject: x\r\n\r\n.hidden\r\n..two\r\nend\r\n"
     assert data_payload(body) == b"Subject: x\r\n\r\n..hidden\r\n...two\r\nend\r\n.\r\n"
     assert data_payload(b".") == b"..\r\n.\r\n"
-
-
-def test_checked_content_skips_only_the_second_count() -> None:
-    """Bytes the server checked go upstream exactly as unmarked ones would; anything made
-    from them is plain bytes again, so a bare LF added later is still fixed."""
-    for content in all_short_contents():
-        if not has_bare_newline(content):
-            assert data_payload(CrlfChecked(content)) == data_payload(content), content
-    grown = CrlfChecked(b"Subject: x\r\n\r\nbody\r\n") + b"smuggled\n.\n"
-    assert type(grown) is bytes
-    assert data_payload(grown) == aiosmtplib_payload(grown)
-    assert type(CrlfChecked(b"a\r\nb\r\n")[2:]) is bytes
-
-
-def test_trace_header_keeps_the_mark_only_for_an_unchanged_checked_copy() -> None:
-    trace = b"Received: from client ([127.0.0.1])\r\n\tby gw;\r\n"
-    body = CrlfChecked(b"Subject: x\r\n\r\nbody\r\n")
-    assert type(_traced(trace, body)) is CrlfChecked
-    assert _traced(trace, body) == trace + body
-    assert type(_traced(trace, bytes(body))) is bytes  # an annotated copy: checked again
-    assert type(_traced(b"Received: from a\nb\r\n", body)) is bytes  # a bare LF in the trace
 
 
 def test_application_part_check_matches_the_multiline_regex_it_replaced() -> None:

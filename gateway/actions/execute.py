@@ -32,7 +32,6 @@ from gateway.actions.trace import received_header
 from gateway.config import Settings
 from gateway.model import Action, Annotation, Decision, Notification, RuleMatch, Verdict
 from gateway.quarantine.base import HoldRequest, QuarantineStore
-from gateway.wire import CrlfChecked, has_bare_newline
 
 log = structlog.get_logger("gateway.actions")
 
@@ -119,7 +118,7 @@ class Executor:
         for verdict in by_action[Action.RELAY] + by_action[Action.ANNOTATE]:
             copies[verdict.annotations].append(verdict.envelope_address)
         sends = [self.relay.send(env.mail_from, rcpts,
-                                 _traced(trace, self._content(decision, annotations)))
+                                 trace + self._content(decision, annotations))
                  for annotations, rcpts in copies.items()]
         if len(sends) == 1:  # the usual case: no task per copy
             return [await sends[0]]
@@ -157,15 +156,6 @@ class Executor:
 
 
 # --- pure helpers ---------------------------------------------------------------------------
-
-def _traced(trace: bytes, content: bytes) -> bytes:
-    """The trace header on top of the content, still marked as line-end checked when the
-    content was (an unannotated copy of what the server checked) and the header is clean."""
-    traced = trace + content
-    if type(content) is CrlfChecked and not has_bare_newline(trace):
-        return CrlfChecked(traced)
-    return traced
-
 
 def _fold(decision: Decision, delivered: tuple[str, ...], held: tuple[str, ...],
           refused: dict[str, tuple[int, str]], quarantine_id: str | None,
