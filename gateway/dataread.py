@@ -176,6 +176,8 @@ def _verdict(data: bytes, size_limit: int, line_limit: int) -> str | None:
     lines = data.split(b"\r\n")
     for number, text in enumerate(lines):
         complete = number < len(lines) - 1
+        if not complete and text.endswith(b"\r"):
+            text = text[:-1]  # a CR read last may begin this line's CRLF: not counted yet
         if len(text) > line_limit:
             return TOO_LONG
         if not complete:

@@ -123,6 +123,10 @@ CASES: dict[str, tuple[list[bytes], bytes]] = {
                                    b""),
     "too much": ([b"0123456789" * 90 + b"\r\n"] * 8 + [b".\r\n"], b""),
     "exactly the size": ([b"x" * 998 + b"\r\n"] * 5 + [b".\r\n"], b""),
+    # Over the size, the last line exactly at the line limit, all in one write: the read that
+    # passes the stream limit stops between that line's CR and LF (found by a review).
+    "too much, last line at the limit": ([(b"x" * 998 + b"\r\n") * 5 + b"a" * 1001
+                                          + b"\r\n.\r\n"], b""),
     "too much then long line": ([b"y" * 900 + b"\r\n"] * 8 + [b"z" * 3000 + b"\r\n.\r\n"], b""),
     "long line then too much": ([b"z" * 3000 + b"\r\n"] + [b"y" * 900 + b"\r\n"] * 8
                                 + [b".\r\n"], b""),
