@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from gateway.dataread import BlockDataSMTP, _has_long_line
+from gateway.dataread import BlockDataSMTP, _has_long_line, read_data
 
 SIZE_LIMIT = 5000
 
@@ -192,3 +192,36 @@ def test_long_line_check_matches_splitting_into_lines() -> None:
                         + b"\r\n" for _ in range(rng.randrange(0, 12)))
         limit = rng.choice([500, 998, 999, 1000, 1001, 1002])
         assert _has_long_line(data, limit) == by_splitting(data, limit)
+
+
+class CountingReader(asyncio.StreamReader):
+    """A StreamReader that counts the reads asked of it."""
+
+    reads = 0
+
+    async def readuntil(self, separator: bytes = b"\n") -> bytes:
+        self.reads += 1
+        return await super().readuntil(separator)
+
+    async def readexactly(self, n: int) -> bytes:
+        self.reads += 1
+        return await super().readexactly(n)
+
+    async def read(self, n: int = -1) -> bytes:
+        self.reads += 1
+        return await super().read(n)
+
+
+@pytest.mark.parametrize("unit", [b"One sentence.\r\n", b"a\r\n", b"a\n.\r\n", b"\r\n.a",
+                                  b"\r", b"\r\n\r", b"..\r\n"])
+async def test_reads_do_not_grow_with_the_lines(unit: bytes) -> None:
+    """Lines ending in a full stop, one-letter lines, bare-LF look-alikes of the end line:
+    whatever the lines, a message that has arrived is read in a few calls, not one per line
+    (a 25 MB message of `a<LF>.<CRLF>` took 11 s of the event loop at one read per line)."""
+    payload = unit * 20_000 + b"\r\n.\r\nQUIT\r\n"
+    reader = CountingReader(limit=1001)
+    reader.feed_data(payload)
+    content, error = await read_data(reader, 10 << 20, 1 << 20)
+    assert error is None and content is not None
+    assert reader.reads <= 3
+    assert await reader.readline() == b"QUIT\r\n"  # nothing past the end was taken
