@@ -103,7 +103,9 @@ async def _until_terminator(reader: asyncio.StreamReader, size_limit: int,
     """Everything up to and including the terminator; an error reply after draining an
     over-size message; None when the connection ended first."""
     acc = bytearray()
-    error: str | None = None
+    over = False  # past the size limit: drained to the end, then refused
+    error: str | None = None  # which refusal, once aiosmtpd's line loop would have decided
+    line = 0  # while over and undecided: the length of the line being read so far
     while True:
         missing = _terminator_missing(acc)
         try:
@@ -119,12 +121,18 @@ async def _until_terminator(reader: asyncio.StreamReader, size_limit: int,
             chunk = await reader.read(exc.consumed)
             if not chunk:
                 return None
+        if over and error is None:
+            error, line = _line_verdict(line, acc.endswith(b"\r"), chunk, line_limit)
         acc += chunk
         if acc == b".\r\n" or acc.endswith(TERMINATOR):
-            return error or acc
-        if error is None and len(acc) > size_limit + len(TERMINATOR):
-            error = _verdict(bytes(acc), size_limit, line_limit) or TOO_MUCH
-        if error is not None:  # keep reading to the end, keeping only enough to find it
+            return (error or TOO_MUCH) if over else acc
+        if not over and len(acc) > size_limit + len(TERMINATOR):
+            over = True
+            error = _verdict(bytes(acc), size_limit, line_limit)
+            if error is None:  # the line being read decides, once it ends or grows too long
+                line_start = acc.rfind(b"\r\n")
+                line = len(acc) - (line_start + 2 if line_start >= 0 else 0)
+        if over:  # keep reading to the end, keeping only enough to find it
             del acc[:-len(TERMINATOR)]
             acc[:0] = b"xx"  # a kept tail must never look like the start of data
 
@@ -174,6 +182,24 @@ def _has_long_line(data: bytes, line_limit: int) -> bool:
             end = data.find(b"\r\n", start)
             return (end if end >= 0 else len(data)) - start >= too_long
         start = last + 2
+
+
+def _line_verdict(line: int, after_cr: bool, chunk: bytes,
+                  line_limit: int) -> tuple[str | None, int]:
+    """Past the size limit, with every complete line within it: aiosmtpd refuses the message
+    as too long if the line being read turns out longer than the line limit, else as too much
+    data. Given that line's length so far (`after_cr`: it ends in a CR, which may begin its
+    CRLF) and the next chunk: the refusal once decided, and the line's new length."""
+    if after_cr and chunk.startswith(b"\n"):
+        end = line - 1
+    else:
+        found = chunk.find(b"\r\n")
+        if found < 0:
+            line += len(chunk)
+            text = line - 1 if chunk.endswith(b"\r") else line
+            return (TOO_LONG if text > line_limit else None), line
+        end = line + found
+    return (TOO_LONG if end > line_limit else TOO_MUCH), 0
 
 
 def _verdict(data: bytes, size_limit: int, line_limit: int) -> str | None:

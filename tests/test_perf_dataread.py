@@ -127,6 +127,13 @@ CASES: dict[str, tuple[list[bytes], bytes]] = {
     # passes the stream limit stops between that line's CR and LF (found by a review).
     "too much, last line at the limit": ([(b"x" * 998 + b"\r\n") * 5 + b"a" * 1001
                                           + b"\r\n.\r\n"], b""),
+    # The size limit passed inside a line that then grows too long: aiosmtpd says too long.
+    "too much inside a long line": ([(b"x" * 998 + b"\r\n") * 5 + b"b" * 20,
+                                     b"b" * 1480 + b"\r\n.\r\n"], b""),
+    "too much inside a line that ends in time": ([(b"x" * 998 + b"\r\n") * 5 + b"b" * 20,
+                                                  b"b" * 900 + b"\r", b"\n.\r\n"], b""),
+    "too much inside a line, its CR at the limit": ([(b"x" * 998 + b"\r\n") * 5 + b"b" * 20,
+                                                    b"b" * 981 + b"\r", b"\n.\r\n"], b""),
     "too much then long line": ([b"y" * 900 + b"\r\n"] * 8 + [b"z" * 3000 + b"\r\n.\r\n"], b""),
     "long line then too much": ([b"z" * 3000 + b"\r\n"] + [b"y" * 900 + b"\r\n"] * 8
                                 + [b".\r\n"], b""),
