@@ -133,8 +133,9 @@ class Deferral:
             if not filed:
                 raise NotOnTheLoop("application/pdf")
             shift += len(item.ctx.sink.parts) - parts
-        if any(problem.reason == TEXT_LIMIT
-               for item in self.pending[:1] for problem in item.ctx.sink.problems):
+        # Every part of one message files into the same sink: one look covers them all.
+        problems = self.pending[0].ctx.sink.problems if self.pending else []
+        if any(problem.reason == TEXT_LIMIT for problem in problems):
             raise NotOnTheLoop("application/pdf")
 
     def cancel(self) -> None:
