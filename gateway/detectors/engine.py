@@ -121,7 +121,8 @@ class PatternSet(_Scanner):
                 self._hs_any = _hs_database([self.patterns[i].encode() for i in good], good,
                                             hyperscan.HS_FLAG_CASELESS
                                             | hyperscan.HS_FLAG_SINGLEMATCH)
-        return [i for i in ids if i not in set(good)]
+        compiled = set(good)
+        return [i for i in ids if i not in compiled]
 
     def _build_re2(self, ids: list[int]) -> list[int]:
         rest = []
