@@ -232,3 +232,18 @@ async def test_reads_do_not_grow_with_the_lines(unit: bytes) -> None:
     assert error is None and content is not None
     assert reader.reads <= 3
     assert await reader.readline() == b"QUIT\r\n"  # nothing past the end was taken
+
+
+async def test_a_client_gone_mid_data_gives_no_message_wherever_it_stops() -> None:
+    """Cut anywhere before the terminator is whole, including inside it (where the reader
+    waits for the few bytes that would complete it): no content, no reply, nothing relayed."""
+    payload = b"Subject: x\r\n\r\n.stuffed\r\nbody.\r\n\r\n.\r\n"
+    for cut in range(len(payload)):
+        reader = asyncio.StreamReader(limit=1001)
+        reader.feed_data(payload[:cut])
+        reader.feed_eof()
+        assert await read_data(reader, 10_000, 1001) == (None, None), payload[:cut]
+    reader = asyncio.StreamReader(limit=1001)
+    reader.feed_data(payload)
+    assert await read_data(reader, 10_000, 1001) == (b"Subject: x\r\n\r\nstuffed\r\nbody.\r\n\r\n",
+                                                     None)
