@@ -14,7 +14,6 @@ import secrets
 import ssl
 import time
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 import structlog
@@ -283,7 +282,10 @@ class Gateway:
         decision = await self._decide(envelope)
         decided = time.monotonic()
         outcome = await self.executor.carry_out(decision)
-        if outcome.code == 250:
+        if outcome.code == 250 and (outcome.refused or decision.notifications
+                                    or (decision.contacts and self.store is not None)):
+            # Only when there is something to do: a task per message costs more than the
+            # check, and most messages have no bounce, notice or contact record.
             self._keep(self._follow_up(self.executor, decision, outcome))
         return outcome, decision, decided
 
@@ -363,7 +365,17 @@ class Gateway:
 
     def _finish(self, envelope: Envelope, outcome: Outcome, decision: Decision | None,
                 started: float, decided: float) -> str:
-        now = time.monotonic()
+        """The reply line. The metrics and the per-message log line are written on the loop's
+        next turn, after the reply has gone out: together they cost 0.1-0.2 ms of a message
+        measured in the running gateway (the `info` line more), which the client need not
+        wait for, and a failure in them can no longer turn a delivered message into a 451."""
+        asyncio.get_running_loop().call_soon(self._account, envelope, outcome, decision,
+                                             started, decided, time.monotonic())
+        return outcome.line
+
+    @staticmethod
+    def _account(envelope: Envelope, outcome: Outcome, decision: Decision | None,
+                 started: float, decided: float, finished: float) -> None:
         metrics.MESSAGES.labels(outcome=outcome.outcome).inc()
         metrics.SMTP_REPLIES.labels(code_class=f"{outcome.code // 100}xx").inc()
         fields: dict[str, Any] = {}
@@ -378,18 +390,13 @@ class Gateway:
                       "actions": [str(v.action) for v in decision.verdicts],
                       "rules": sorted({r for v in decision.verdicts for r in v.rules}),
                       "findings": decision.inspection.loggable_findings()}
-        # Written on the loop's next turn, after the reply has gone out: at `info` the line
-        # costs 0.1-0.4 ms (structlog, the stdlib handler, JSON, a write), which the client
-        # need not wait for. Its content is fixed here.
-        asyncio.get_running_loop().call_soon(partial(
-            log.info, "message", queue_id=envelope.queue_id, client=envelope.client_ip,
-            mail_from=envelope.mail_from, rcpt_count=len(envelope.rcpt_tos),
-            size=len(envelope.content), outcome=outcome.outcome, reply=outcome.line,
-            upstream_reply=outcome.upstream_reply, quarantine_id=outcome.quarantine_id,
-            delivered=len(outcome.delivered), held=len(outcome.held),
-            refused=len(outcome.refused), decide_ms=round((decided - started) * 1000, 2),
-            total_ms=round((now - started) * 1000, 2), **fields))
-        return outcome.line
+        log.info("message", queue_id=envelope.queue_id, client=envelope.client_ip,
+                 mail_from=envelope.mail_from, rcpt_count=len(envelope.rcpt_tos),
+                 size=len(envelope.content), outcome=outcome.outcome, reply=outcome.line,
+                 upstream_reply=outcome.upstream_reply, quarantine_id=outcome.quarantine_id,
+                 delivered=len(outcome.delivered), held=len(outcome.held),
+                 refused=len(outcome.refused), decide_ms=round((decided - started) * 1000, 2),
+                 total_ms=round((finished - started) * 1000, 2), **fields)
 
 
 def application_parts(content: bytes) -> set[bytes]:

@@ -408,26 +408,56 @@ async def test_processing_deadline_answers_451_and_relays_nothing(tmp_path, upst
 
 async def test_the_message_line_is_logged_once_just_after_the_reply(
         tmp_path: Path, upstream: Any, gateways: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The client does not wait for the log line (0.1-0.4 ms at `info`), and it still comes,
-    with the reply the client got."""
+    """The client does not wait for the log line (0.1-0.4 ms at `info`) or the metrics, and
+    both still come, with the reply the client got."""
+    from gateway import metrics
     from gateway.server import GatewaySMTP
 
     gw = await gateways(write_settings(tmp_path, upstream.port), inspector=NullInspector())
-    logged_at_reply: list[bool] = []
+    relayed = metrics.MESSAGES.labels(outcome="relayed")
+    before = relayed._value.get()
+    at_reply: list[tuple[bool, float]] = []
     real_push = GatewaySMTP.push
 
     async def push(self: GatewaySMTP, status: str) -> None:
         if status.startswith("250 2.0.0"):
-            logged_at_reply.append(any(e["event"] == "message" for e in events))
+            at_reply.append((any(e["event"] == "message" for e in events),
+                             relayed._value.get() - before))
         await real_push(self, status)
 
     monkeypatch.setattr(GatewaySMTP, "push", push)
     with structlog.testing.capture_logs() as events:
         _, reply = await send(gw.port, SENDER, [STUDENT], make_message())
         await asyncio.sleep(0)
-    assert logged_at_reply == [False]
+    assert at_reply == [(False, 0)]
     [line] = [e for e in events if e["event"] == "message"]
     assert line["reply"] == "250 " + reply and line["outcome"] == "relayed"
+    assert relayed._value.get() - before == 1
+
+
+async def test_a_failing_metric_or_log_line_does_not_change_the_reply(
+        tmp_path: Path, upstream: Any, gateways: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Accounting runs after the reply: a bug there must not turn a delivered message into a
+    451 (the client would retry and the message arrive twice), nor stop the daemon."""
+    from gateway import metrics
+
+    def broken(**_labels: str) -> None:
+        raise RuntimeError("metrics backend gone")
+
+    gw = await gateways(write_settings(tmp_path, upstream.port), inspector=NullInspector())
+    monkeypatch.setattr(metrics.MESSAGES, "labels", broken)
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        for _ in range(2):
+            errors, reply = await send(gw.port, SENDER, [STUDENT], make_message())
+            assert errors == {} and reply.startswith("2.0.0 Ok")
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    assert len(upstream.messages) == 2
+    assert [type(c.get("exception")) for c in reported] == [RuntimeError, RuntimeError]
 
 
 async def read_reply(reader: asyncio.StreamReader) -> str:
