@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from gateway import config
 from gateway.config import load_settings
 from gateway.yamlsrc import SourceErrors
 
@@ -72,6 +75,21 @@ def test_trusted_networks_include_ipv4_mapped_addresses(tmp_path):
     settings = load_settings(tmp_path / "gateway.yaml")
     assert settings.is_trusted("192.0.2.7") and settings.is_trusted("::ffff:192.0.2.7")
     assert not settings.is_trusted("198.51.100.1") and not settings.is_trusted(None)
+
+
+def test_trust_answers_are_remembered_per_configuration_and_bounded(tmp_path):
+    """is_trusted remembers its answers; a reloaded configuration (a new Settings, also one
+    made with dataclasses.replace) asks afresh, and many clients do not grow it unbounded."""
+    (tmp_path / "gateway.yaml").write_text("trusted_networks: [192.0.2.0/24]\n")
+    settings = load_settings(tmp_path / "gateway.yaml")
+    assert settings.is_trusted("192.0.2.7") and settings.is_trusted("192.0.2.7")
+    narrowed = replace(settings, trusted_networks=(ipaddress.ip_network("198.51.100.0/24"),))
+    assert not narrowed.is_trusted("192.0.2.7") and narrowed.is_trusted("198.51.100.1")
+    assert settings.is_trusted("192.0.2.7")  # the old configuration's answer is unchanged
+    clients = [f"10.{i // 256 % 256}.{i % 256}.1" for i in range(10_000)] + ["192.0.2.9"]
+    assert [settings.is_trusted(ip) for ip in clients] == [False] * 10_000 + [True]
+    assert len(settings._trust) <= config._TRUST_CACHE_SIZE
+    assert settings == replace(settings)  # the remembered answers take no part in equality
 
 
 def test_serve_refuses_a_bad_config_and_check_config_accepts_the_shipped_one(tmp_path):
