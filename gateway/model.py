@@ -42,7 +42,9 @@ _ACTION_ORDER = (Action.RELAY, Action.ANNOTATE, Action.HOLD, Action.REJECT)
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """One SMTP transaction as received: the raw bytes are exactly what the client sent."""
+    """One SMTP transaction as received: the raw bytes are exactly what the client sent, except
+    that the server has made every bare CR or LF a CRLF (`smtp.bare_newline`) or refused
+    the message: the Executor relays unannotated content without counting line ends again."""
 
     mail_from: str
     rcpt_tos: tuple[str, ...]

@@ -26,12 +26,15 @@ def to_crlf(content: bytes) -> bytes:
     return BARE_NEWLINE.sub(b"\r\n", content) if has_bare_newline(content) else content
 
 
-def data_payload(content: bytes) -> bytes:
+def data_payload(content: bytes, *, crlf_only: bool = False) -> bytes:
     """What follows a 354: CRLF lines, each leading dot doubled, then the `.` end line.
 
     A message that does not end in CRLF gets one, as every SMTP client must add it.
+    `crlf_only`: the content is known to have no bare CR or LF (checked on receipt), so the
+    three counts over it are skipped.
     """
-    content = to_crlf(content)
+    if not crlf_only:
+        content = to_crlf(content)
     if not content.endswith(b"\r\n"):
         content += b"\r\n"
     stuffed = content.replace(b"\r\n.", b"\r\n..")

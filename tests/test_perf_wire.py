@@ -76,3 +76,10 @@ def test_application_part_check_matches_the_multiline_regex_it_replaced() -> Non
                 content = end.join(combo) + end
                 expected = {m.group(1).lower() for m in reference.finditer(content)}
                 assert application_parts(content) == expected, content
+
+
+def test_data_payload_of_checked_content_skips_only_the_count() -> None:
+    """`crlf_only` (content the server already made CRLF-only) gives the same payload."""
+    for content in all_short_contents():
+        fixed = to_crlf(content)
+        assert data_payload(fixed, crlf_only=True) == aiosmtplib_payload(content), content

@@ -117,8 +117,11 @@ class Executor:
         copies: dict[tuple[Annotation, ...], list[str]] = defaultdict(list)
         for verdict in by_action[Action.RELAY] + by_action[Action.ANNOTATE]:
             copies[verdict.annotations].append(verdict.envelope_address)
+        # The server made the received content CRLF-only (or refused it); an annotated copy
+        # is rebuilt by the email package and checked again on the way out.
         sends = [self.relay.send(env.mail_from, rcpts,
-                                 trace + self._content(decision, annotations))
+                                 trace + self._content(decision, annotations),
+                                 crlf_only=not annotations)
                  for annotations, rcpts in copies.items()]
         if len(sends) == 1:  # the usual case: no task per copy
             return [await sends[0]]

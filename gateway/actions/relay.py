@@ -73,14 +73,18 @@ class Relay:
         self._closed = False
 
     async def send(self, mail_from: str, rcpts: tuple[str, ...] | list[str],
-                   content: bytes) -> RelayResult:
+                   content: bytes, *, crlf_only: bool = False) -> RelayResult:
+        """One copy upstream. `crlf_only`: the caller vouches that `content` has no bare CR or
+        LF (the server checked the message on receipt), so it is not counted again."""
         rcpts = tuple(rcpts)
+        payload = data_payload(content, crlf_only=crlf_only)
         for _attempt in range(2):
             smtp, reused = await self._acquire_or_result()
             if isinstance(smtp, RelayResult):
                 return smtp
             try:
-                result = await self._transaction(smtp, mail_from, rcpts, content, reused)
+                result = await self._transaction(smtp, mail_from, rcpts, content, payload,
+                                                 reused)
             except _Retry:
                 self._discard(smtp)
                 continue
@@ -173,9 +177,9 @@ class Relay:
 
     # -- one transaction ------------------------------------------------------------------
     async def _transaction(self, smtp: aiosmtplib.SMTP, mail_from: str, rcpts: tuple[str, ...],
-                           content: bytes, reused: bool) -> RelayResult:
+                           content: bytes, payload: bytes, reused: bool) -> RelayResult:
         try:
-            return await self._mail_rcpt_data(smtp, mail_from, rcpts, content, reused)
+            return await self._mail_rcpt_data(smtp, mail_from, rcpts, content, payload, reused)
         except _Retry:
             raise
         except aiosmtplib.SMTPTimeoutError:
@@ -193,7 +197,7 @@ class Relay:
             raise
 
     async def _mail_rcpt_data(self, smtp: aiosmtplib.SMTP, mail_from: str,
-                              rcpts: tuple[str, ...], content: bytes,
+                              rcpts: tuple[str, ...], content: bytes, payload: bytes,
                               reused: bool) -> RelayResult:
         options, encoding = self._mail_options(smtp, mail_from, rcpts, content)
         # MAIL and RCPT lines with the path built here: the same bytes as smtp.mail()/rcpt()
@@ -211,12 +215,12 @@ class Relay:
                 refused[rcpt] = NEEDS_SMTPUTF8
         if pending and self.settings.pipelining and isinstance(smtp, PipeliningSMTP) \
                 and smtp.can_pipeline:
-            return await self._pipelined(smtp, mail, pending, refused, rcpts, content, reused)
-        return await self._one_by_one(smtp, mail, pending, refused, rcpts, content, reused)
+            return await self._pipelined(smtp, mail, pending, refused, rcpts, payload, reused)
+        return await self._one_by_one(smtp, mail, pending, refused, rcpts, payload, reused)
 
     async def _one_by_one(self, smtp: aiosmtplib.SMTP, mail: bytes,
                           pending: list[tuple[str, bytes]], refused: dict[str, Reply],
-                          rcpts: tuple[str, ...], content: bytes,
+                          rcpts: tuple[str, ...], payload: bytes,
                           reused: bool) -> RelayResult:
         """MAIL, then each RCPT, each awaiting its reply, stopping at the first reply that
         decides; `_judge` decides, as for a pipelined group. (It reads all replies so far each
@@ -236,11 +240,11 @@ class Relay:
             if result is not None:
                 await self._reset(smtp)
                 return result
-        return await self._content(smtp, content, accepted, sorted_refused, started=False)
+        return await self._content(smtp, payload, accepted, sorted_refused, started=False)
 
     async def _pipelined(self, smtp: PipeliningSMTP, mail: bytes,
                          pending: list[tuple[str, bytes]], refused: dict[str, Reply],
-                         rcpts: tuple[str, ...], content: bytes,
+                         rcpts: tuple[str, ...], payload: bytes,
                          reused: bool) -> RelayResult:
         """MAIL, the RCPTs and DATA in one write (RFC 2920), then the same decisions as one
         command at a time, made on all their replies (RFC 2920 3.1: every one is checked)."""
@@ -262,7 +266,7 @@ class Relay:
             raise
         result = self._judge(rcpts, pending, replies, accepted, refused)
         if result is None:
-            return await self._content(smtp, content, accepted, refused, started=True)
+            return await self._content(smtp, payload, accepted, refused, started=True)
         if replies[-1].code == 354 or any(reply.code == 421 for reply in replies):
             # DATA was accepted although nothing will follow it (or the server is closing):
             # closing before the final dot is the one way to end that transaction with no
@@ -297,14 +301,14 @@ class Relay:
             return self._data_refused(data_reply.code, data_reply.message, accepted, refused)
         return None
 
-    async def _content(self, smtp: aiosmtplib.SMTP, content: bytes, accepted: list[str],
+    async def _content(self, smtp: aiosmtplib.SMTP, payload: bytes, accepted: list[str],
                        refused: dict[str, Reply], *, started: bool) -> RelayResult:
         """DATA (unless a pipelined group `started` it), the message, and the result."""
         try:
             if started:
-                response = await self._payload(smtp, content)
+                response = await self._payload(smtp, payload)
             else:
-                response = await self._data(smtp, content)
+                response = await self._data(smtp, payload)
         except aiosmtplib.SMTPDataError as exc:
             await self._reset(smtp)
             return self._data_refused(exc.code, exc.message, accepted, refused)
@@ -312,7 +316,7 @@ class Relay:
         return RelayResult(accepted=tuple(accepted), refused=refused,
                            reply=f"{response.code} {response.message}")
 
-    async def _data(self, smtp: aiosmtplib.SMTP, content: bytes) -> aiosmtplib.SMTPResponse:
+    async def _data(self, smtp: aiosmtplib.SMTP, payload: bytes) -> aiosmtplib.SMTPResponse:
         """DATA, then the payload from `gateway.wire` instead of `smtp.data()`'s regexes.
 
         Same replies and errors as `smtp.data()`: SMTPDataError for anything but 354 then
@@ -322,15 +326,16 @@ class Relay:
         start = await smtp.execute_command(b"DATA")
         if start.code != 354:
             raise aiosmtplib.SMTPDataError(start.code, start.message)
-        return await self._payload(smtp, content)
+        return await self._payload(smtp, payload)
 
-    async def _payload(self, smtp: aiosmtplib.SMTP, content: bytes) -> aiosmtplib.SMTPResponse:
-        """The message after a 354, and the upstream's final reply (250 or SMTPDataError)."""
+    async def _payload(self, smtp: aiosmtplib.SMTP, payload: bytes) -> aiosmtplib.SMTPResponse:
+        """The message after a 354 (`gateway.wire.data_payload`: dot-stuffed, ended), and the
+        upstream's final reply (250 or SMTPDataError)."""
         protocol = smtp.protocol
         if protocol is None:
             raise aiosmtplib.SMTPServerDisconnected("Connection lost")
         try:
-            protocol.write(data_payload(content))
+            protocol.write(payload)
             # No await between the write and read_response: the reply cannot arrive unread.
             response = await protocol.read_response(timeout=self.settings.timeout)
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
