@@ -36,6 +36,13 @@ def check_config(config_path: str | None) -> tuple[Settings, Runtime]:
     return settings, load_runtime(settings)
 
 
+def log_skipped_rows(runtime: Runtime) -> None:
+    """One event per directory row left out (the reason never quotes the row's data)."""
+    for problem in runtime.warnings:
+        log.warning("directory_row_skipped", file=problem.file, line=problem.line,
+                    reason=problem.message)
+
+
 def open_quarantine(settings: Settings) -> QuarantineStore:
     from gateway.quarantine import open_store
     return open_store(settings)
@@ -99,8 +106,7 @@ class Daemon:
                 sdnotify.ready("reload failed; previous configuration kept")
                 return False
             self.gateway.swap(settings, runtime)
-            for warning in runtime.warnings:
-                log.warning("directory_row_skipped", problem=str(warning))
+            log_skipped_rows(runtime)
             metrics.RELOADS.labels(result="success").inc()
             log.info("reloaded", warnings=len(runtime.warnings))
             sdnotify.ready("configuration reloaded")
@@ -162,8 +168,7 @@ def serve(config_path: str | None) -> int:
     except SourceErrors as exc:
         print(exc, file=sys.stderr)
         return 2
-    for warning in runtime.warnings:
-        log.warning("directory_row_skipped", problem=str(warning))
+    log_skipped_rows(runtime)
     if settings.smtp.workers != 1:
         from gateway.workers import serve_workers  # N processes sharing the socket
         return serve_workers(config_path, settings, runtime)

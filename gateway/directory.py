@@ -16,14 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import structlog
 from email_validator import EmailNotValidError, validate_email
 
 from gateway.config import Settings
 from gateway.model import Party, Role
 from gateway.yamlsrc import SourceError, SourceErrors
-
-log = structlog.get_logger("gateway.directory")
 
 PEOPLE_COLUMNS = ("address", "role", "person_id", "name", "supervisor", "students")
 RELATIONSHIP_COLUMNS = ("staff_id", "student_id", "relationship", "reported_to", "reported_on")
@@ -189,9 +186,8 @@ def load_directory(settings: Settings) -> Directory:
             errors.extend(exc.errors)
     if errors:
         raise SourceErrors(errors)
-    for problem in directory.problems:
-        log.warning("directory_row_skipped", file=problem.file, line=problem.line,
-                    reason=problem.message)
+    # Skipped rows are in `directory.problems`: the daemon logs them, and the validators
+    # (`policy validate`, `serve --check-config`) print them as FILE:LINE:COLUMN errors.
     return directory
 
 

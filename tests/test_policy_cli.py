@@ -7,6 +7,7 @@ pin this area's behaviour; the shipped cases run with the real inspection when i
 from __future__ import annotations
 
 import json
+import re
 import sys
 import types
 from email import message_from_bytes
@@ -101,6 +102,18 @@ def test_check_readable_output_explains(tmp_path: Path, scripted: None,
     assert "P5 annotate: student personal address writing to a staff District account" in text
 
 
+@pytest.mark.parametrize("client_ip", ["notanip", "198.51.100", "300.1.2.3"])
+def test_check_refuses_a_client_ip_that_is_not_an_address(
+        tmp_path: Path, scripted: None, client_ip: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A typo must not silently run the message as from some untrusted client."""
+    config = write_config(tmp_path)
+    eml = _eml(tmp_path, sender=f"jsmith@{STAFF}", to=[f"alex@{STUDENTS}"])
+    assert main(["check", "--config", str(config), "--client-ip", client_ip, str(eml)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "is not an IPv4 or IPv6 address" in captured.err
+
+
 @pytest.mark.parametrize("problem", ["missing eml", "broken config"])
 def test_check_unreadable_input_is_an_error(tmp_path: Path, scripted: None, problem: str,
                                             capsys: pytest.CaptureFixture[str]) -> None:
@@ -132,6 +145,25 @@ def test_validate_reports_every_file(tmp_path: Path,
     assert any(e.endswith(f"policies.yaml:{line}:13: unknown action 'hodl' "
                           "(did you mean 'hold'?)") for e in err)
     assert any("people.csv:2:1: row skipped: the role column must be" in e for e in err)
+    # Nothing else on stderr: each line is one error, as the SPEC's format says.
+    assert err and all(re.match(r"^\S+:\d+:\d+: ", e) for e in err), err
+
+
+def test_check_config_fails_on_skipped_directory_rows_as_validate_does(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The daemon starts without a broken row; a check before a start or reload fails on it
+    (like `policy validate`), so a CI gate on either command sees the same verdict."""
+    people = (f"address,role,person_id,name,supervisor,students\n"
+              f"jsmith@{STAFF},staff,T1,Jo Smith,,\nx@y.example,boss,T2,X,,\n")
+    relationships = "staff_id,student_id,relationship,reported_to,reported_on\n"
+    config = write_config(tmp_path, people=people, relationships=relationships)
+    assert main(["serve", "--check-config", "--config", str(config)]) == 1
+    captured = capsys.readouterr()
+    err = captured.err.splitlines()
+    assert "valid" not in captured.out
+    assert len(err) == 1 and "people.csv:3:1: row skipped: the role column must be" in err[0]
+    assert all(re.match(r"^\S+:\d+:\d+: ", e) for e in err), err
+    assert main(["policy", "validate", "--config", str(config)]) == 1
 
 
 def test_policy_test_reports_failures_with_position(tmp_path: Path, scripted: None,

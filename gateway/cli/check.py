@@ -8,15 +8,12 @@ cannot be read.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gateway.cli import add_config_argument, die, log_to_stderr
-
-if TYPE_CHECKING:
-    pass
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from gateway.runtime import load_runtime
     from gateway.yamlsrc import SourceErrors
 
+    if args.client_ip is not None and not _is_ip(args.client_ip):
+        return die(f"--client-ip {args.client_ip!r} is not an IPv4 or IPv6 address")
     try:
         raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     except OSError as exc:
@@ -62,3 +61,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(explain(decision))
     return 0
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.split("%", 1)[0])  # an IPv6 zone, as the daemon accepts
+    except ValueError:
+        return False
+    return True

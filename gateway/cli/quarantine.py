@@ -30,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description="Review held mail. Every action is audited.")
     actions = parser.add_subparsers(dest="quarantine_command", required=True, metavar="ACTION")
 
-    p = _command(actions, "list", "list held entries (newest first)", run_list)
+    p = _command(actions, "list",
+                 "list entries, newest first (all statuses; --status held for the queue)",
+                 run_list)
     p.add_argument("--json", action="store_true", help="print a JSON array")
     p.add_argument("--status", choices=ENTRY_STATUSES, help="only entries with this status")
     p.add_argument("--rule", metavar="RULE", help="only entries held by this rule (e.g. P7)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gateway.cli import add_config_argument
+from gateway.cli import LiveStderr, add_config_argument
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,17 +17,33 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.daemon import check_config, serve
-    from gateway.yamlsrc import SourceErrors
+    from gateway.daemon import serve
 
     if not args.check_config:
         return serve(args.config)
+    return check_config(args.config)
+
+
+def check_config(config: str | None) -> int:
+    """Load everything `serve` would; every problem on stderr as FILE:LINE:COLUMN, exit 1."""
+    from gateway.config import LogSettings, load_settings
+    from gateway.logsetup import configure_logging
+    from gateway.runtime import load_runtime
+    from gateway.yamlsrc import SourceErrors
+
     try:
-        settings, runtime = check_config(args.config)
+        settings = load_settings(config)
+        # Only the errors on stderr, one per line; the loaders' progress events stay quiet.
+        configure_logging(LogSettings(level="warning", format=settings.log.format),
+                          stream=LiveStderr())  # type: ignore[arg-type]
+        runtime = load_runtime(settings)
     except SourceErrors as exc:
         print(exc, file=sys.stderr)
         return 1
-    for warning in runtime.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    if runtime.warnings:
+        # The daemon would start without these rows (and log them); as a check before a
+        # start or reload they are errors, as `gateway policy validate` reports them.
+        print(SourceErrors(runtime.warnings), file=sys.stderr)
+        return 1
     print(f"gateway: configuration {settings.source} is valid")
     return 0
