@@ -139,6 +139,41 @@ async def test_logs_carry_no_student_data(config, upstream):
         assert secret not in log  # ...but never their values or the file's name
 
 
+async def test_a_students_address_is_logged_as_a_pseudonym(config, upstream):
+    """A student's address is student data: the message line names the sender by a digest
+    (the same for any spelling of the address), staff senders by their address."""
+    import hashlib
+    import io
+    import json
+    import sys
+
+    from gateway.config import LogSettings
+    from gateway.logsetup import configure_logging
+
+    buffer = io.StringIO()
+    configure_logging(LogSettings("info", "json"), stream=buffer)
+    gw = await start(config)
+    try:
+        for sender, to in [(STUDENT_PERSONAL, STAFF), ("Alex.Jones@Students.District230.example",
+                                                       STAFF), (STAFF, SUPERVISOR)]:
+            errors, _ = await send(gw.port, sender, [to], plain("hi", "hello", sender=sender,
+                                                                to=to))
+            assert errors == {}
+        await asyncio.sleep(0)
+    finally:
+        await stop(gw)
+        configure_logging(LogSettings(), stream=sys.stdout)
+    log = buffer.getvalue()
+    senders = [json.loads(line)["mail_from"] for line in log.splitlines()
+               if '"event": "message"' in line]
+
+    def digest(address: str) -> str:
+        return "student:" + hashlib.sha256(address.encode()).hexdigest()[:12]
+
+    assert senders == [digest(STUDENT_PERSONAL), digest(STUDENT), STAFF]
+    assert "alexj2009" not in log.lower() and "alex.jones" not in log.lower()
+
+
 async def test_release_applies_the_annotations_the_held_copy_would_have_had(config, upstream):
     """Held by P10 and annotated by P13: the released copy carries the P13 marks too."""
     from gateway.cli import main as cli
