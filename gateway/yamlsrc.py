@@ -95,6 +95,12 @@ def parse_yaml(text: str, name: str) -> Located:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
+        started = exc.context_mark
+        if exc.problem and exc.context and started is not None and started.line + 1 != line:
+            # PyYAML notices an unclosed bracket or quote where the next thing fails to fit,
+            # often lines later; say where the unfinished part began, which is what to fix.
+            problem += (f" ({exc.context.removeprefix('while ')} that starts at line "
+                        f"{started.line + 1}, column {started.column + 1})")
         raise SourceErrors([SourceError(name, line, col, f"YAML syntax: {problem}",
                                         "yaml-syntax")]) from None
     except yaml.YAMLError as exc:  # ReaderError: a character YAML does not allow (NUL, ...)

@@ -52,6 +52,10 @@ def test_duplicate_keys_and_syntax_errors_point_at_their_line(tmp_path):
         "gateway.yaml:2:1: duplicate key 'listen' (first defined on line 1)"]
     [syntax] = errors_of(tmp_path, "listen: {port: 1\nupstream: x\n")
     assert syntax.startswith("gateway.yaml:2:") and "YAML syntax" in syntax
+    # Where the unclosed part began is named too: that is the line to fix.
+    assert syntax.endswith("(parsing a flow mapping that starts at line 1, column 9)")
+    [quoted] = errors_of(tmp_path, 'postmaster: "x@y.example\nlisten: {port: 1}\n')
+    assert "that starts at line 1, column 13" in quoted
 
 
 def test_paths_and_sqlite_urls_resolve_against_the_config_folder(tmp_path):
