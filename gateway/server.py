@@ -9,7 +9,6 @@ daemon keeps serving (DESIGN habit 1).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 import secrets
 import ssl
@@ -28,7 +27,8 @@ from gateway.config import Settings
 from gateway.dataread import BlockDataSMTP
 from gateway.directory import ascii_domain, routes_elsewhere
 from gateway.extract import pdfdefer
-from gateway.model import ContactHistory, Decision, Envelope, NoHistory, Role
+from gateway.logprivacy import Redactor
+from gateway.model import ContactHistory, Decision, Envelope, NoHistory
 from gateway.pipeline import decide, fail_closed
 from gateway.quarantine.base import QuarantineStore
 from gateway.runtime import Runtime
@@ -185,7 +185,7 @@ class Gateway:
         self.runtime = runtime
         self.store = store
         self.relay = relay or Relay(settings.upstream, settings.smtp.hostname)
-        self.executor = Executor(settings, self.relay, store)
+        self.executor = Executor(settings, self.relay, store, self._redact)
         self.handler = Handler(self)
         self.sessions: set[GatewaySMTP] = set()
         self.busy = 0
@@ -193,6 +193,9 @@ class Gateway:
         self.draining = False
         self.server: asyncio.Server | None = None
         self.background: set[asyncio.Task[None]] = set()
+
+    def _redact(self, text: str) -> str:
+        return Redactor(self.runtime.directory).text(text)
 
     @property
     def history(self) -> ContactHistory:
@@ -252,7 +255,7 @@ class Gateway:
             log.warning("reload_listen_unchanged", reason="listen address needs a restart")
         self.settings = settings
         self.runtime = runtime
-        self.executor = Executor(settings, self.relay, self.store)
+        self.executor = Executor(settings, self.relay, self.store, self._redact)
 
     # -- one message ----------------------------------------------------------------------
     async def process(self, session: Session, smtp_env: SmtpEnvelope,
@@ -390,26 +393,16 @@ class Gateway:
                       "actions": [str(v.action) for v in decision.verdicts],
                       "rules": sorted({r for v in decision.verdicts for r in v.rules}),
                       "findings": decision.inspection.loggable_findings()}
-        mail_from = envelope.mail_from
-        if mail_from:
-            sender = self.runtime.directory.party(mail_from)
-            if sender.role is Role.STUDENT:
-                mail_from = student_pseudonym(sender.address)
+        redact = Redactor(self.runtime.directory)  # no student address in the log
         log.info("message", queue_id=envelope.queue_id, client=envelope.client_ip,
-                 mail_from=mail_from, rcpt_count=len(envelope.rcpt_tos),
-                 size=len(envelope.content), outcome=outcome.outcome, reply=outcome.line,
-                 upstream_reply=outcome.upstream_reply, quarantine_id=outcome.quarantine_id,
+                 mail_from=redact.address(envelope.mail_from),
+                 rcpt_count=len(envelope.rcpt_tos), size=len(envelope.content),
+                 outcome=outcome.outcome, reply=redact.text(outcome.line),
+                 upstream_reply=redact.text(outcome.upstream_reply),
+                 quarantine_id=outcome.quarantine_id,
                  delivered=len(outcome.delivered), held=len(outcome.held),
                  refused=len(outcome.refused), decide_ms=round((decided - started) * 1000, 2),
                  total_ms=round((finished - started) * 1000, 2), **fields)
-
-
-def student_pseudonym(address: str) -> str:
-    """How a student's address (District or personal) appears in the log: `student:` and the
-    first 12 hex digits of the SHA-256 of the lowercased address. Logs carry no student data
-    (SPEC §5); whoever holds the directory can still find a student's messages by computing
-    the same digest (README, "Logs")."""
-    return "student:" + hashlib.sha256(address.lower().encode()).hexdigest()[:12]
 
 
 def application_parts(content: bytes) -> set[bytes]:

@@ -8,6 +8,7 @@ import shutil
 from email.policy import default as default_policy
 from pathlib import Path
 
+import aiosmtplib
 import pytest
 
 from gateway.config import load_settings
@@ -172,6 +173,38 @@ async def test_a_students_address_is_logged_as_a_pseudonym(config, upstream):
 
     assert senders == [digest(STUDENT_PERSONAL), digest(STUDENT), STAFF]
     assert "alexj2009" not in log.lower() and "alex.jones" not in log.lower()
+
+
+async def test_an_upstream_reply_quoting_a_students_address_is_logged_redacted(config,
+                                                                                upstream):
+    """Servers quote the address they refuse; in our log that quote is a pseudonym too."""
+    import io
+    import json
+    import sys
+
+    from gateway.config import LogSettings
+    from gateway.logprivacy import student_pseudonym
+    from gateway.logsetup import configure_logging
+
+    upstream.behaviour.refuse_rcpt = {STUDENT}
+    buffer = io.StringIO()
+    configure_logging(LogSettings("info", "json"), stream=buffer)
+    gw = await start(config)
+    try:
+        # Every recipient refused: the upstream's 550 is passed on at the end of data.
+        with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+            await send(gw.port, STAFF, [STUDENT], plain("hi", "hello", sender=STAFF,
+                                                         to=STUDENT))
+        assert refused.value.code == 550
+        await asyncio.sleep(0)
+    finally:
+        await stop(gw)
+        configure_logging(LogSettings(), stream=sys.stdout)
+    log = buffer.getvalue()
+    [event] = [json.loads(line) for line in log.splitlines() if '"event": "message"' in line]
+    assert event["outcome"] == "rejected"
+    assert student_pseudonym(STUDENT) in event["reply"]
+    assert "alex.jones" not in log.lower()
 
 
 async def test_release_applies_the_annotations_the_held_copy_would_have_had(config, upstream):

@@ -107,3 +107,28 @@ def test_reconfiguring_does_not_duplicate_lines() -> None:
 ])
 def test_use_console(fmt: str, stream: io.StringIO, expected: bool) -> None:
     assert use_console(fmt, stream) is expected
+
+
+def test_redactor_replaces_student_addresses_only() -> None:
+    """Student addresses (District or personal, any spelling) become the same pseudonym;
+    staff and outside addresses, and text without an address, pass unchanged."""
+    from gateway.logprivacy import Redactor, student_pseudonym
+    from gateway.model import Party, Role
+
+    class Known:  # a directory double: two students, everyone else staff
+        def party(self, address: str) -> Party:
+            norm = address.lower()
+            role = Role.STUDENT if norm.startswith(("alex", "s482913")) else Role.STAFF
+            return Party(norm, role, True)
+
+    redact = Redactor(Known())
+    alex = student_pseudonym("alex.jones@students.example")
+    assert redact.address("Alex.Jones@Students.example") == alex
+    assert redact.address("jsmith@staff.example") == "jsmith@staff.example"
+    assert redact.address("") == ""
+    reply = ("550 5.1.1 <alex.jones@students.example>: rejected; "
+             "s482913@students.example, jsmith@staff.example")
+    assert redact.text(reply) == (f"550 5.1.1 <{alex}>: rejected; "
+                                  f"{student_pseudonym('s482913@students.example')}, "
+                                  "jsmith@staff.example")
+    assert redact.text("250 2.0.0 Ok: queued as X") == "250 2.0.0 Ok: queued as X"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -59,10 +59,12 @@ class Outcome:
 class Executor:
     """Shared by all sessions of one daemon process."""
 
-    def __init__(self, settings: Settings, relay: Relay, store: QuarantineStore | None):
+    def __init__(self, settings: Settings, relay: Relay, store: QuarantineStore | None,
+                 redact: Callable[[str], str] = str):
         self.settings = settings
         self.relay = relay
         self.store = store
+        self.redact = redact  # upstream replies in our log lines may quote a student's address
 
     async def carry_out(self, decision: Decision) -> Outcome:
         env = decision.envelope
@@ -146,7 +148,7 @@ class Executor:
         metrics.NOTIFICATIONS.labels(kind="dsn", result="sent" if sent else "failed").inc()
         if not sent:
             log.warning("dsn_failed", queue_id=env.queue_id, refused=len(refused),
-                        upstream_reply=result.reply)
+                        upstream_reply=self.redact(result.reply))
 
     async def send_notifications(self, notices: Sequence[Notification], queue_id: str) -> None:
         for notice in notices:
@@ -155,7 +157,7 @@ class Executor:
             ok = result.delivered
             metrics.NOTIFICATIONS.labels(kind=notice.kind, result="sent" if ok else "failed").inc()
             log.info("notification", queue_id=queue_id, kind=notice.kind, rule=notice.rule,
-                     sent=ok, upstream_reply=result.reply)
+                     sent=ok, upstream_reply=self.redact(result.reply))
 
 
 # --- pure helpers ---------------------------------------------------------------------------

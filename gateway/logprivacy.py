@@ -1,0 +1,47 @@
+"""What the log may say about people: a student's address appears as a pseudonym (SPEC §5).
+
+A student's address (a District student account, in many districts the student number, or a
+personal address the directory lists) is student data. The log names it as `student:` and the
+first 12 hex digits of the SHA-256 of the normalised address: whoever holds the directory can
+compute the same digest to find a student's messages (README, "Logs"); the log alone does not
+say who it was. Other addresses (staff, parents, outsiders) are logged as they are, as mail
+logs do. Upstream replies are passed through the same filter, since servers quote the address
+they refuse ("550 5.1.1 <alex@…>: Recipient address rejected").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Protocol
+
+from gateway.model import Party, Role
+
+# Wide enough for what SMTP servers quote; anything it misses is not an address we know.
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
+class Classifier(Protocol):
+    def party(self, address: str) -> Party: ...
+
+
+def student_pseudonym(address: str) -> str:
+    return "student:" + hashlib.sha256(address.lower().encode()).hexdigest()[:12]
+
+
+class Redactor:
+    """Student addresses out of log fields, by the directory in force."""
+
+    def __init__(self, directory: Classifier):
+        self.directory = directory
+
+    def address(self, address: str) -> str:
+        if not address:
+            return address
+        party = self.directory.party(address)
+        return student_pseudonym(party.address) if party.role is Role.STUDENT else address
+
+    def text(self, text: str) -> str:
+        if "@" not in text:
+            return text
+        return _ADDRESS.sub(lambda m: self.address(m.group()), text)
