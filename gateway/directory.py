@@ -61,7 +61,7 @@ def routes_elsewhere(address: str) -> bool:
     return any(c in local for c in '@%!"')
 
 
-def _without_subaddress(address: str) -> str:
+def without_subaddress(address: str) -> str:
     """`alex+school@gmail.example` → `alex@gmail.example` (a tag still reaches the mailbox)."""
     local, _, domain = address.rpartition("@")
     return f"{local.split('+', 1)[0]}@{domain}" if "+" in local else address
@@ -120,7 +120,7 @@ class Directory:
             return Party(norm, Role.EXTERNAL, False)
         domain = domain_of(norm)
         district = domain in self.staff_domains or domain in self.student_domains
-        row = self.rows.get(norm) or self.rows.get(_without_subaddress(norm))
+        row = self.rows.get(norm) or self.rows.get(without_subaddress(norm))
         if row is not None:
             return Party(norm, row.role, district, row.person_id, row.name or None,
                          self.supervisor_of(row.person_id) if row.role is Role.STAFF else None,

@@ -2,11 +2,12 @@
 
 A student's address (a District student account, in many districts the student number, or a
 personal address the directory lists) is student data. The log names it as `student:` and the
-first 12 hex digits of the SHA-256 of the normalised address: whoever holds the directory can
-compute the same digest to find a student's messages (README, "Logs"); the log alone does not
-say who it was. Other addresses (staff, parents, outsiders) are logged as they are, as mail
-logs do. Upstream replies are passed through the same filter, since servers quote the address
-they refuse ("550 5.1.1 <alex@…>: Recipient address rejected").
+first 12 hex digits of the SHA-256 of the address as the directory normalises it, without a
+`+tag`: whoever holds the directory can compute the same digest to find a student's messages
+(README, "Logs"); the log alone does not say who it was. Other addresses (staff, parents,
+outsiders) are logged as they are, as mail logs do. Upstream replies are passed through the
+same filter, since servers quote the address they refuse, in any punctuation
+("550 5.1.1 <alex@…>: Recipient address rejected", "'alex@…' unknown", "user=alex@…").
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ import hashlib
 import re
 from typing import Protocol
 
+from gateway.directory import without_subaddress
 from gateway.model import Party, Role
 
-# Wide enough for what SMTP servers quote; anything it misses is not an address we know.
-_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# An address as servers quote it: a quoted local part, or the usual characters (letters and
+# digits in any script, `._%+-`) so that surrounding punctuation (`'`, `=`, `/`, `<`) is not
+# taken into it; the domain in any script. Rarer local-part characters (`'`, `=`, `/`, ...) cut
+# the match short, which errs towards a shorter candidate, looked up as well.
+_ADDRESS = re.compile(r'(?:"[^"\r\n]*"|[\w.%+-]+)@[\w-]+(?:\.[\w-]+)+')
 
 
 class Classifier(Protocol):
@@ -26,7 +31,9 @@ class Classifier(Protocol):
 
 
 def student_pseudonym(address: str) -> str:
-    return "student:" + hashlib.sha256(address.lower().encode()).hexdigest()[:12]
+    """`address` as a normalised address (`Directory.party(...).address`)."""
+    plain = without_subaddress(address.lower())
+    return "student:" + hashlib.sha256(plain.encode()).hexdigest()[:12]
 
 
 class Redactor:

@@ -112,14 +112,15 @@ def test_use_console(fmt: str, stream: io.StringIO, expected: bool) -> None:
 def test_redactor_replaces_student_addresses_only() -> None:
     """Student addresses (District or personal, any spelling) become the same pseudonym;
     staff and outside addresses, and text without an address, pass unchanged."""
+    from gateway.directory import normalize_address
     from gateway.logprivacy import Redactor, student_pseudonym
     from gateway.model import Party, Role
 
-    class Known:  # a directory double: two students, everyone else staff
+    class Known:  # a directory double: students.example is the student domain
         def party(self, address: str) -> Party:
-            norm = address.lower()
-            role = Role.STUDENT if norm.startswith(("alex", "s482913")) else Role.STAFF
-            return Party(norm, role, True)
+            norm = normalize_address(address)
+            student = norm.endswith("@students.example")
+            return Party(norm, Role.STUDENT if student else Role.STAFF, True)
 
     redact = Redactor(Known())
     alex = student_pseudonym("alex.jones@students.example")
@@ -132,3 +133,9 @@ def test_redactor_replaces_student_addresses_only() -> None:
                                   f"{student_pseudonym('s482913@students.example')}, "
                                   "jsmith@staff.example")
     assert redact.text("250 2.0.0 Ok: queued as X") == "250 2.0.0 Ok: queued as X"
+    # However a server quotes it, and with a +tag, it is the same pseudonym.
+    for quoted in ("'alex.jones@students.example' unknown", "user=alex.jones@students.example",
+                   '<"alex.jones"@students.example>', "<alex.jones+band@students.example>.",
+                   "<ALEX.JONES@STUDENTS.EXAMPLE>"):
+        assert alex in redact.text(quoted) and "jones" not in redact.text(quoted), quoted
+    assert "älex" not in redact.text("550 <älex@students.example>")  # any script
