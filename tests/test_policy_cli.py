@@ -164,6 +164,15 @@ def test_check_config_fails_on_skipped_directory_rows_as_validate_does(
     assert len(err) == 1 and "people.csv:3:1: row skipped: the role column must be" in err[0]
     assert all(re.match(r"^\S+:\d+:\d+: ", e) for e in err), err
     assert main(["policy", "validate", "--config", str(config)]) == 1
+    # With a policy error as well, both commands name both problems, nothing else.
+    policy = (REPO / "config" / "policies.yaml").read_text().replace(
+        "    action: hold\n\n  # P2", "    action: hodl\n\n  # P2")
+    config = write_config(tmp_path, policy=policy, people=people, relationships=relationships)
+    capsys.readouterr()
+    for argv in (["serve", "--check-config"], ["policy", "validate"]):
+        assert main([*argv, "--config", str(config)]) == 1
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 2 and "row skipped" in err[0] and "unknown action 'hodl'" in err[1]
 
 
 def test_policy_test_reports_failures_with_position(tmp_path: Path, scripted: None,

@@ -5,8 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.cli import add_config_argument, log_to_stderr
+
+if TYPE_CHECKING:
+    from gateway.config import Settings
+    from gateway.policy.engine import Policy
+    from gateway.yamlsrc import SourceError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,9 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_validate(args: argparse.Namespace) -> int:
     """Every error from every file at once, so one run shows all that needs fixing."""
     from gateway.config import load_settings
-    from gateway.directory import Directory, load_directory
-    from gateway.policy.loader import load_policy
-    from gateway.yamlsrc import SourceError, SourceErrors
+    from gateway.yamlsrc import SourceErrors
 
     try:
         settings = load_settings(args.config)
@@ -35,6 +39,23 @@ def run_validate(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     log_to_stderr(settings)
+    errors, policy = directory_and_policy_problems(settings)
+    for error in errors:
+        print(error, file=sys.stderr)
+    if errors or policy is None:
+        return 1
+    print(f"gateway: {policy.source}: {len(policy.rules)} rules, "
+          f"{len(policy.lexicons)} lexicons; configuration {settings.source} is valid")
+    return 0
+
+
+def directory_and_policy_problems(settings: Settings) -> tuple[list[SourceError], Policy | None]:
+    """Every problem in the directory CSVs (skipped rows included) and the policy file, and
+    the policy when it loads; shared with `gateway serve --check-config`."""
+    from gateway.directory import Directory, load_directory
+    from gateway.policy.loader import load_policy
+    from gateway.yamlsrc import SourceErrors
+
     errors: list[SourceError] = []
     try:
         directory = load_directory(settings)
@@ -43,17 +64,9 @@ def run_validate(args: argparse.Namespace) -> int:
         errors.extend(exc.errors)
         directory = Directory(frozenset(), frozenset())
     try:
-        policy = load_policy(settings, directory)
+        return errors, load_policy(settings, directory)
     except SourceErrors as exc:
-        errors.extend(exc.errors)
-        policy = None
-    for error in errors:
-        print(error, file=sys.stderr)
-    if errors or policy is None:
-        return 1
-    print(f"gateway: {policy.source}: {len(policy.rules)} rules, "
-          f"{len(policy.lexicons)} lexicons; configuration {settings.source} is valid")
-    return 0
+        return errors + exc.errors, None
 
 
 def run_test(args: argparse.Namespace) -> int:

@@ -25,7 +25,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def check_config(config: str | None) -> int:
-    """Load everything `serve` would; every problem on stderr as FILE:LINE:COLUMN, exit 1."""
+    """Load everything `serve` would; every problem on stderr as FILE:LINE:COLUMN, exit 1.
+
+    A directory row the daemon would skip (and log) counts as an error here, as in
+    `gateway policy validate`: a check before a start or reload should catch it."""
+    from gateway.cli.policy import directory_and_policy_problems
     from gateway.config import LogSettings, load_settings
     from gateway.logsetup import configure_logging
     from gateway.runtime import load_runtime
@@ -36,14 +40,12 @@ def check_config(config: str | None) -> int:
         # Only the errors on stderr, one per line; the loaders' progress events stay quiet.
         configure_logging(LogSettings(level="warning", format=settings.log.format),
                           stream=LiveStderr())  # type: ignore[arg-type]
-        runtime = load_runtime(settings)
+        errors, _policy = directory_and_policy_problems(settings)
+        if errors:
+            raise SourceErrors(errors)
+        load_runtime(settings)  # the rest: the inspector, with the directory's students
     except SourceErrors as exc:
         print(exc, file=sys.stderr)
-        return 1
-    if runtime.warnings:
-        # The daemon would start without these rows (and log them); as a check before a
-        # start or reload they are errors, as `gateway policy validate` reports them.
-        print(SourceErrors(runtime.warnings), file=sys.stderr)
         return 1
     print(f"gateway: configuration {settings.source} is valid")
     return 0
