@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import json
 import shutil
 from email.policy import default as default_policy
 from pathlib import Path
@@ -16,7 +17,7 @@ from gateway.daemon import Daemon
 from gateway.quarantine import open_store
 from gateway.runtime import load_runtime
 from gateway.server import Gateway
-from tests.core_helpers import send
+from tests.core_helpers import send, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 STAFF = "jsmith@staff.district230.example"
@@ -69,6 +70,83 @@ async def test_split_relays_district_copy_and_holds_personal_copy(config, upstre
         assert "P1" in entry.rules
     finally:
         await stop(gw)
+
+
+async def test_a_hold_that_notifies_the_sender_sends_the_notice(config, upstream):
+    """A notice is follow-up work of its own (no bounce, no contact record): it must go out."""
+    policies = config.parent / "policies.yaml"
+    text = policies.read_text()
+    p1 = "    exempt: [P3]\n    action: hold\n\n  # P2"
+    assert p1 in text
+    policies.write_text(text.replace(p1, "    exempt: [P3]\n    action: hold\n"
+                                         "    notify: [sender]\n\n  # P2", 1))
+    gw = await start(config)
+    try:
+        content = plain("hi", "Text me", sender=STAFF, to=STUDENT_PERSONAL)
+        errors, _ = await send(gw.port, STAFF, [STUDENT_PERSONAL], content)
+        assert errors == {}
+        await wait_for(lambda: len(upstream.messages) == 1)
+        [notice] = upstream.messages
+        assert notice.rcpt_tos == [STAFF]
+        assert email.message_from_bytes(notice.content)["Auto-Submitted"] == "auto-generated"
+        assert [e.held_recipients for e in gw.store.list_entries()] == [(STUDENT_PERSONAL,)]
+    finally:
+        await stop(gw)
+
+
+async def test_a_failed_bounce_to_a_student_is_logged_without_the_address(config, upstream):
+    """The upstream refuses one recipient (a bounce goes to the sender, a student) and then
+    tempfails the bounce, quoting the student's address: the dsn_failed line redacts it."""
+    import io
+    import sys
+
+    from gateway.config import LogSettings
+    from gateway.logprivacy import student_pseudonym
+    from gateway.logsetup import configure_logging
+
+    other = "mbrown@staff.district230.example"
+    upstream.behaviour.refuse_rcpt = {other}
+    upstream.behaviour.tempfail_rcpt = {STUDENT_PERSONAL}
+    buffer = io.StringIO()
+    configure_logging(LogSettings("info", "json"), stream=buffer)
+    gw = await start(config)
+    try:
+        content = plain("question", "about homework", sender=STUDENT_PERSONAL, to=STAFF)
+        errors, _ = await send(gw.port, STUDENT_PERSONAL, [STAFF, other], content)
+        assert errors == {}  # one copy delivered: 250, and a bounce for the other
+        await wait_for(lambda: '"dsn_failed"' in buffer.getvalue())
+    finally:
+        await stop(gw)
+        configure_logging(LogSettings(), stream=sys.stdout)
+    log = buffer.getvalue()
+    [line] = [json.loads(x) for x in log.splitlines() if '"dsn_failed"' in x]
+    assert line["upstream_reply"].startswith("450") and student_pseudonym(
+        STUDENT_PERSONAL) in line["upstream_reply"]
+    assert "alexj2009" not in log
+
+
+async def test_only_unannotated_copies_skip_the_relays_line_end_check(config, upstream):
+    """The server made the received bytes CRLF-only; an annotated copy is rebuilt by the
+    email package, so only the copy that is the received bytes is sent unchecked."""
+    gw = await start(config)
+    calls: list[bool] = []
+    real_send = gw.relay.send
+
+    async def send_spy(*args, crlf_only=False, **kwargs):
+        calls.append(crlf_only)
+        return await real_send(*args, crlf_only=crlf_only, **kwargs)
+
+    gw.relay.send = send_spy  # the executor holds this same Relay
+    try:
+        for sender, to in [(STAFF, STUDENT), (STUDENT_PERSONAL, STAFF)]:  # relay; P5 annotate
+            errors, _ = await send(gw.port, sender, [to], plain("hi", "hello", sender=sender,
+                                                                to=to))
+            assert errors == {}
+    finally:
+        await stop(gw)
+    assert calls == [True, False]
+    annotated = email.message_from_bytes(upstream.messages[1].content)
+    assert annotated["X-District-Student-Contact"] == "personal-account"
 
 
 async def test_p5_notice_and_p6_supervisor_after_restart(config, upstream):

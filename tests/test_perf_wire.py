@@ -79,7 +79,10 @@ def test_application_part_check_matches_the_multiline_regex_it_replaced() -> Non
 
 
 def test_data_payload_of_checked_content_skips_only_the_count() -> None:
-    """`crlf_only` (content the server already made CRLF-only) gives the same payload."""
+    """`crlf_only` (content the server already made CRLF-only) gives the same payload, and
+    really skips the check: the caller's word is taken (which is why only the server's own
+    checked bytes may be sent this way)."""
     for content in all_short_contents():
         fixed = to_crlf(content)
         assert data_payload(fixed, crlf_only=True) == aiosmtplib_payload(content), content
+    assert data_payload(b"a\nb\r\n", crlf_only=True) == b"a\nb\r\n.\r\n"
