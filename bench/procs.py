@@ -139,17 +139,22 @@ def _answering(proc: Proc, port: int) -> Proc:
 
 
 def start_gateway(config: Path, port: int, log: Path, *, null_inspector: bool = False,
-                  tree: Path = REPO) -> Proc:
-    """The daemon as operators run it; `null_inspector` runs the SMTP shell without inspection.
+                  tree: Path = REPO, stage_times: Path | None = None) -> Proc:
+    """The daemon as operators run it; `null_inspector` runs the SMTP shell without inspection;
+    `stage_times` runs it under bench/stage_timer.py, which writes there on SIGUSR1.
 
     `tree` is the source tree to run, so another checkout (a baseline) can be measured in the
     same run, under the same noise, as this one.
     """
+    env = {"PYTHONPATH": str(tree)}
     if null_inspector:
         argv = [PYTHON, str(REPO / "bench" / "serve_null.py"), "--config", str(config)]
+    elif stage_times is not None:
+        argv = [PYTHON, str(REPO / "bench" / "stage_timer.py"), "--config", str(config)]
+        env["STAGE_TIMES"] = str(stage_times)
     else:
         argv = [PYTHON, "-m", "gateway", "serve", "--config", str(config)]
-    proc = Proc(argv, "gateway", log, cwd=tree).start(env={"PYTHONPATH": str(tree)})
+    proc = Proc(argv, "gateway", log, cwd=tree).start(env=env)
     try:
         wait_banner(port, 60)
     except TimeoutError:

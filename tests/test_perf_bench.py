@@ -11,9 +11,12 @@ import email
 from email import policy
 from pathlib import Path
 
+import pytest
+
 from bench import procs
 from bench.load import latencies, run_load
 from bench.messages import MIX, wire_bytes, write_directory, write_messages
+from bench.stage_timer import STAGES
 from tests.conftest import Upstream
 from tests.scripted_upstream import Script, scripted
 
@@ -136,3 +139,22 @@ async def test_floor_relay_passes_each_message_to_the_sink(tmp_path: Path) -> No
     finally:
         relay.stop()
         await upstream.stop()
+
+
+def test_stage_timer_times_every_kind_of_the_mix(capsys: pytest.CaptureFixture[str]) -> None:
+    """bench/stages.py runs the real daemon under the stage timer and reports every stage for
+    every kind it sent; a stage the timer failed to see would show as '–'."""
+    from bench import stages
+
+    assert stages.main(["--messages", "5", "--rounds", "1", "--python-tools"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:] for line in out.splitlines()
+            if line.startswith("| ") and not line.startswith("| stage")}
+    assert set(rows) == {*STAGES, "client: added p50"}
+    for stage in ("read", "decide", "relay", "total"):
+        values = [float(v.strip(" |")) for v in rows[stage]]
+        assert len(values) == len(MIX) and all(v > 0 for v in values), (stage, values)
+    # The parts are inside the whole: deciding and relaying fit within the total.
+    total, decide, relay = ([float(v.strip(" |")) for v in rows[s]]
+                            for s in ("total", "decide", "relay"))
+    assert all(d + r < t for d, r, t in zip(decide, relay, total, strict=True))
