@@ -57,7 +57,7 @@ def render_plain_table(text: str, delimiter: str) -> str | None:
     width = len(names)
     if width < 2 or not table.is_header(names):
         return None
-    labels = table.Labels([table.label_words(n) for n in names])
+    labels = table.labels_for(tuple(names))
     heading = " ; ".join(labels.names)
     rows = rows[:-1] if rows.endswith("\n") else rows
     if not rows:
@@ -81,10 +81,15 @@ def render_plain_table(text: str, delimiter: str) -> str | None:
 def _plain_cells(rows: str, d: str, width: int) -> list[str] | None:
     """All cells, row after row, when every line has `width` of them and each is non-empty
     and already whitespace-normalised (as `table.render` would make it); else None."""
-    lines = rows.split("\n")
-    if set(map(str.count, lines, itertools.repeat(d))) != {width - 1}:
+    # Each line end becomes a cell of its own, a NUL (the text has none): the lines all have
+    # `width` cells exactly when those NULs sit at every (width + 1)th place. Two C-level list
+    # operations instead of counting the delimiters line by line.
+    cells = rows.replace("\n", f"{d}\0{d}").split(d)
+    lines = rows.count("\n") + 1
+    ends = cells[width::width + 1]
+    if len(cells) != (width + 1) * lines - 1 or ends.count("\0") != lines - 1:
         return None
-    cells = rows.replace("\n", d).split(d)
+    del cells[width::width + 1]
     # Joined by single spaces: a doubled space or one at either end means an empty cell or
     # one with a space to strip or collapse; any other whitespace (a tab, a no-break space)
     # is not printable. (Other unprintables, e.g. a soft hyphen, only cost the fast path.)

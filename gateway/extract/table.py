@@ -8,6 +8,7 @@ context through their ordinary keyword proximity, with no table-specific detecto
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 
@@ -49,7 +50,7 @@ def render(rows: Iterable[Sequence[object]]) -> Iterable[str]:
         if not any(cells):
             continue
         if is_header(cells):
-            labels = Labels([label_words(c) for c in cells])
+            labels = labels_for(tuple(cells))
             yield " ; ".join(labels.names)
             break
         yield " ; ".join(c for c in cells if c)
@@ -72,8 +73,26 @@ def _cells(raw: Sequence[object]) -> list[str]:
     return [" ".join(v.split()) if type(v) is str else cell_text(v) for v in raw]
 
 
+def labels_for(names: tuple[str, ...]) -> Labels:
+    """`Labels` for a header row, remembered for the header rows seen most (an export from the
+    same system comes with the same header every time; building them is a tenth of a CSV's
+    rendering). Long header rows are not remembered: the memory stays small."""
+    if sum(map(len, names)) > _LABELS_CACHE_CHARS:
+        return Labels([label_words(n) for n in names])
+    return _cached_labels(names)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_labels(names: tuple[str, ...]) -> Labels:
+    return Labels([label_words(n) for n in names])
+
+
+_LABELS_CACHE_CHARS = 2048
+
+
 class Labels:
-    """A header row, with its name columns found once rather than once per row."""
+    """A header row, with its name columns found once rather than once per row. Not changed
+    after it is built (labels_for hands the same one out again)."""
 
     def __init__(self, names: list[str]):
         self.names = names
