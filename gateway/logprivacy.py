@@ -19,11 +19,14 @@ from typing import Protocol
 from gateway.directory import without_subaddress
 from gateway.model import Party, Role
 
-# An address as servers quote it: a quoted local part, or the usual characters (letters and
-# digits in any script, `._%+-`) so that surrounding punctuation (`'`, `=`, `/`, `<`) is not
-# taken into it; the domain in any script. Rarer local-part characters (`'`, `=`, `/`, ...) cut
-# the match short, which errs towards a shorter candidate, looked up as well.
-_ADDRESS = re.compile(r'(?:"[^"\r\n]*"|[\w.%+-]+)@[\w-]+(?:\.[\w-]+)+')
+# An address as servers quote it: a quoted local part, or any characters a local part may hold
+# (letters and digits in any script, and RFC 5322's atext punctuation), then a domain in any
+# script. Punctuation before the address proper is often the server's quoting (`'addr'`,
+# `user=addr`), and can also be part of it (`o'brien@`): each start after such a character is
+# tried, longest first, and the first that is a student in the directory is replaced; a
+# student only by the District's student domain has the whole match replaced.
+_ADDRESS = re.compile(r"""(?:"[^"\r\n]*"|[\w.!#$%&'*+/=?^`{|}~-]+)@[\w-]+(?:\.[\w-]+)+""")
+_QUOTING = re.compile(r"[^\w.%+-]")  # where a quoting prefix could end
 
 
 class Classifier(Protocol):
@@ -51,4 +54,19 @@ class Redactor:
     def text(self, text: str) -> str:
         if "@" not in text:
             return text
-        return _ADDRESS.sub(lambda m: self.address(m.group()), text)
+        return _ADDRESS.sub(self._quoted, text)
+
+    def _quoted(self, match: re.Match[str]) -> str:
+        found = match.group()
+        starts = [0]
+        if not found.startswith('"'):
+            local = found.rpartition("@")[0]
+            starts += [cut.end() for cut in _QUOTING.finditer(local)]
+        for start in starts:
+            party = self.directory.party(found[start:])
+            if party.role is Role.STUDENT and party.known:  # exactly a directory row
+                return found[:start] + student_pseudonym(party.address)
+        # A student by domain alone (not in the directory): which start is the address cannot
+        # be told, so nothing of the match stays; the digest is of the plainest candidate.
+        party = self.directory.party(found[starts[-1]:])
+        return student_pseudonym(party.address) if party.role is Role.STUDENT else found

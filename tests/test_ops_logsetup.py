@@ -116,11 +116,15 @@ def test_redactor_replaces_student_addresses_only() -> None:
     from gateway.logprivacy import Redactor, student_pseudonym
     from gateway.model import Party, Role
 
-    class Known:  # a directory double: students.example is the student domain
+    rows = {"alex.jones@students.example", "o'brien@gmail.example"}
+
+    class Known:  # a directory double: two student rows; students.example is the student domain
         def party(self, address: str) -> Party:
             norm = normalize_address(address)
-            student = norm.endswith("@students.example")
-            return Party(norm, Role.STUDENT if student else Role.STAFF, True)
+            row = norm in rows or norm.split("+")[0] + "@students.example" in rows
+            student = row or norm.endswith("@students.example")
+            return Party(norm, Role.STUDENT if student else Role.STAFF, True,
+                         "S1" if row else None)
 
     redact = Redactor(Known())
     alex = student_pseudonym("alex.jones@students.example")
@@ -139,3 +143,12 @@ def test_redactor_replaces_student_addresses_only() -> None:
                    "<ALEX.JONES@STUDENTS.EXAMPLE>"):
         assert alex in redact.text(quoted) and "jones" not in redact.text(quoted), quoted
     assert "älex" not in redact.text("550 <älex@students.example>")  # any script
+    # An apostrophe can be the server's quoting or part of the address: both are found.
+    obrien = student_pseudonym("o'brien@gmail.example")
+    assert redact.text("550 <o'brien@gmail.example>") == f"550 <{obrien}>"
+    assert redact.text("550 user=o'brien@gmail.example") == f"550 user={obrien}"
+    assert redact.text("550 'o'brien@gmail.example'") == f"550 '{obrien}'"
+    # A District student account not in the directory: the whole quoted match goes.
+    new = redact.text("550 'new.kid@students.example' x=y.z@students.example")
+    assert new == (f"550 {student_pseudonym('new.kid@students.example')}' "
+                   f"{student_pseudonym('y.z@students.example')}")
