@@ -148,6 +148,14 @@ def test_redactor_replaces_student_addresses_only() -> None:
     assert redact.text("550 <o'brien@gmail.example>") == f"550 <{obrien}>"
     assert redact.text("550 user=o'brien@gmail.example") == f"550 user={obrien}"
     assert redact.text("550 'o'brien@gmail.example'") == f"550 '{obrien}'"
+    # Hostile or broken upstream replies, up to aiosmtplib's 32 KB: every part of the address
+    # pattern is bounded, so each is scanned in one pass (unbounded, the first took 16 s).
+    for no_address in ("a" * 32_000 + "@", "a." * 16_000 + "@x"):
+        assert redact.text(no_address) == no_address
+    for student in ("'" * 32_000 + "@students.example", ("y'" * 40 + "@students.example ") * 350):
+        assert "@students.example" not in redact.text(student)
+    long_local = "x" * 70 + "@students.example"
+    assert redact.text(long_local) == "x" * 6 + student_pseudonym("x" * 64 + "@students.example")
     # A District student account not in the directory: the whole quoted match goes.
     new = redact.text("550 'new.kid@students.example' x=y.z@students.example")
     assert new == (f"550 {student_pseudonym('new.kid@students.example')}' "
