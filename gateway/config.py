@@ -143,9 +143,8 @@ class Settings:
         return known
 
     def _is_trusted(self, ip: str) -> bool:
-        try:
-            addr = ipaddress.ip_address(ip.split("%", 1)[0])
-        except ValueError:
+        addr = parse_ip(ip)
+        if addr is None:
             return False
         if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
             addr = addr.ipv4_mapped
@@ -183,6 +182,15 @@ _SECTIONS: dict[str, set[str]] = {
                    "max_expansion_ratio", "time_budget", "pdf_engine"},
     "log": {"level", "format"},
 }
+def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A client address as the daemon reads it (an IPv6 zone, `%eth0`, ignored); None if
+    `text` is not one."""
+    try:
+        return ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+
+
 _TRUST_CACHE_SIZE = 4096  # distinct client addresses remembered by Settings.is_trusted
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Protocol
 
 from gateway.directory import without_subaddress
-from gateway.model import Party, Role
+from gateway.model import Role
+from gateway.runtime import Directory
 
 # An address as servers quote it: a quoted local part, or any characters a local part may hold
 # (letters and digits in any script, and RFC 5322's atext punctuation), then a domain in any
@@ -34,10 +34,6 @@ _STARTS = 4  # candidate starts tried per match: the whole, and after the last 3
 _QUOTING = re.compile(r"[^\w.%+-]")  # where a quoting prefix could end
 
 
-class Classifier(Protocol):
-    def party(self, address: str) -> Party: ...
-
-
 def student_pseudonym(address: str) -> str:
     """`address` as a normalised address (`Directory.party(...).address`)."""
     plain = without_subaddress(address.lower())
@@ -47,7 +43,7 @@ def student_pseudonym(address: str) -> str:
 class Redactor:
     """Student addresses out of log fields, by the directory in force."""
 
-    def __init__(self, directory: Classifier):
+    def __init__(self, directory: Directory):
         self.directory = directory
 
     def address(self, address: str) -> str:

@@ -8,7 +8,6 @@ cannot be read.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import sys
 from pathlib import Path
@@ -31,13 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.config import load_settings
+    from gateway.config import load_settings, parse_ip
     from gateway.pipeline import decide
     from gateway.policy.dryrun import envelope_for, explain, read_only_history, report
     from gateway.runtime import load_runtime
     from gateway.yamlsrc import SourceErrors
 
-    if args.client_ip is not None and not _is_ip(args.client_ip):
+    if args.client_ip is not None and parse_ip(args.client_ip) is None:
         return die(f"--client-ip {args.client_ip!r} is not an IPv4 or IPv6 address")
     try:
         raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
@@ -62,10 +61,3 @@ def run(args: argparse.Namespace) -> int:
         print(explain(decision))
     return 0
 
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text.split("%", 1)[0])  # an IPv6 zone, as the daemon accepts
-    except ValueError:
-        return False
-    return True
