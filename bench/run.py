@@ -25,6 +25,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -42,6 +43,7 @@ COUNTS = {("plain-10k", 1): (3000, 300), ("plain-10k", 20): (6000, 1200),
           ("plain-100k", 20): (3000, 400), ("plain-100k", 100): (3000, 500),
           ("mix", 20): (6000, 800), ("mix", 100): (6000, 1000)}
 MEMORY_SESSIONS = (100, 500)
+T = TypeVar("T")
 # The latency table's rows, least work first: the floor any Python asyncio hop costs here,
 # the gateway with inspection off, the baseline tree, the gateway.
 LATENCY_PATHS = ("floor", "shell", "base", "full")
@@ -215,7 +217,7 @@ def one_round(bench: Bench, messages: dict[str, Path], number: int = 1) -> None:
                     latencies(ports[variant], files, n, pipelining))
 
 
-def rotated(variants: list[str], number: int) -> list[str]:
+def rotated(variants: list[T], number: int) -> list[T]:
     shift = (number - 1) % len(variants) if variants else 0
     return variants[shift:] + variants[:shift]
 

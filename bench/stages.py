@@ -31,7 +31,7 @@ from bench import procs
 from bench.load import latencies
 from bench.messages import MIX, write_directory, write_messages
 from bench.report import table
-from bench.run import write_config
+from bench.run import rotated, write_config
 from bench.stage_timer import STAGES
 
 WARM_UP = 10 * len(MIX)  # messages per gateway before the measured rounds, not counted
@@ -91,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 latencies(port, files, WARM_UP)
             for number in range(args.rounds):
                 direct = latencies(sink_port, files, args.messages)
-                shift = number % len(timed)
-                for gateway in timed[shift:] + timed[:shift]:
+                for gateway in rotated(timed, number + 1):
                     through = latencies(gateway.port, files, args.messages)
                     for j, kind in enumerate(MIX):
                         gateway.added.setdefault(kind, []).append(1000 * (
@@ -109,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def collect(gateway: Timed) -> dict[str, list[float]]:
     """Ask the timed gateway for its figures (SIGUSR1) and read them."""
+    # The last message is filed just after its reply is written, which the probe may see
+    # first: a fresh greeting from the same event loop shows that filing has run.
+    procs.wait_banner(gateway.port)
     gateway.proc.popen.send_signal(signal.SIGUSR1)  # type: ignore[union-attr]
     deadline = time.monotonic() + 30
     while gateway.proc.alive() and time.monotonic() < deadline:

@@ -21,10 +21,10 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.check_config:
         return serve(args.config)
-    return check_config(args.config)
+    return run_check_config(args.config)
 
 
-def check_config(config: str | None) -> int:
+def run_check_config(config: str | None) -> int:
     """Load everything `serve` would; every problem on stderr as FILE:LINE:COLUMN, exit 1.
 
     A directory row the daemon would skip (and log) counts as an error here, as in
