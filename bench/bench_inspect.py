@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gateway.detectors.engine import ENGINES, hyperscan, re2  # noqa: E402
 from gateway.detectors.patterns import table  # noqa: E402
+from gateway.detectors.patternset import ENGINES, hyperscan, re2  # noqa: E402
 from gateway.inspect import build_inspector  # noqa: E402
 from gateway.model import Part  # noqa: E402
 from tests import inspection_helpers as h  # noqa: E402

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import procs
 from bench.report import percentile
-from gateway.actions.relay import Relay
 from gateway.config import UpstreamSettings
+from gateway.smtp.client import Relay
 
 MESSAGE = b"Subject: bench\r\n\r\n" + b"an ordinary line of school newsletter text\r\n" * 230
 

@@ -10,8 +10,9 @@ Usage: python bench/serve_null.py --config FILE
 from __future__ import annotations
 
 import sys
-import types
 
+from gateway import runtime
+from gateway.cli import main as cli_main
 from gateway.model import Inspection
 
 
@@ -27,11 +28,7 @@ def build_inspector(*_args: object, **_kwargs: object) -> NullInspector:
 
 
 def main() -> int:
-    stub = types.ModuleType("gateway.inspect")
-    stub.build_inspector = build_inspector  # type: ignore[attr-defined]
-    sys.modules["gateway.inspect"] = stub
-    from gateway.cli import main as cli_main
-
+    runtime.build_inspector = build_inspector  # type: ignore[assignment]
     return cli_main(["serve", *sys.argv[1:]])
 
 

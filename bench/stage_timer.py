@@ -54,10 +54,11 @@ class Clock:
 
 
 def install(clock: Clock) -> None:
-    from gateway import dataread, server
     from gateway.actions import execute
+    from gateway.service import listener
+    from gateway.smtp import dataread, server
 
-    smtp, gateway = server.GatewaySMTP, server.Gateway
+    smtp, gateway = server.GatewaySMTP, listener.Gateway
     data_received, push = smtp.data_received, smtp.push
 
     def timed_data_received(self: Any, data: bytes) -> None:

@@ -16,15 +16,17 @@ from typing import Any, Protocol
 
 import structlog
 
-from gateway import mime
 from gateway.config import InspectionSettings, Settings
 from gateway.detectors import PART_DETECTORS, lexicon, media, uninspectable
-from gateway.detectors.analysis import NEAR, Analysis, Directory, analyse, prepare
-from gateway.detectors.engine import LiteralSet, PatternSet, TooManyHits
+from gateway.detectors.analysis import NEAR, Analysis, StudentIndex, analyse, prepare
 from gateway.detectors.patterns import table
-from gateway.extract import pdfdefer
-from gateway.extract.base import Budget, Clock, Context, Problem, Sink
+from gateway.detectors.patternset import LiteralSet, PatternSet, TooManyHits
+from gateway.extract.base import Budget, Clock, Context, PdfTextReader, Problem, Sink, Venue
+from gateway.extract.message import walk_message
+from gateway.mime.headers import Headers, headers
+from gateway.mime.parse import parse
 from gateway.model import Finding, Inspection, Part
+from gateway.pdfhelper import client as pdfhelper
 
 log = structlog.get_logger("gateway.inspect")
 CONTEXT_KINDS = frozenset({"kw_strong", "kw_weak", "neg", "kw_ssn", "kw_birth", "cat"})
@@ -52,6 +54,7 @@ class Inspector:
         self.context = PatternSet([rx for _, _, rx in context], engine)
         literals, self.directory = _directory_literals(students)
         self.literals = LiteralSet(literals, engine)
+        self.pdfium = pdfhelper.wanted(limits)
 
     @property
     def engine(self) -> str:
@@ -61,17 +64,14 @@ class Inspector:
         """Never raises; see the module docstring."""
         return self.finish(self.begin(raw))
 
-    def begin(self, raw: bytes) -> Draft:
-        """The walk: every part read, its text ready for the detectors. Under
-        `pdfdefer.deferring` (on the event loop) PDFs are first handed to the PDF helper, and
-        `finish` runs once the deferral has settled. Only NotOnTheLoop gets out of here."""
-        deferral = pdfdefer.current()
+    def begin(self, raw: bytes, venue: Venue | None = None) -> Draft:
+        """The walk: every part read, its text ready for the detectors. `venue`: the event
+        loop's, when the message is read there (`gateway.extract.base.Venue`); the draft then
+        says whether it has to be read again in a thread (`Draft.elsewhere`). Never raises."""
         try:
-            if deferral is not None:
-                deferral.prefetch(raw)
-            return self._walk(raw)
+            return self._walk(raw, venue)
         except Exception as exc:  # a bug or hostile input we did not foresee: fail closed
-            return Draft(None, mime.Headers(), type(exc).__name__)
+            return Draft(None, Headers(), type(exc).__name__)
 
     def finish(self, draft: Draft) -> Inspection:
         """The detectors over the parts `begin` found. Never raises."""
@@ -86,18 +86,25 @@ class Inspector:
                           frozenset(), "internal error")
         return Inspection(findings=(finding,), complete=False)
 
-    def _walk(self, raw: bytes) -> Draft:
-        ctx = Context(Budget(self.limits, self.clock), Sink())
-        head = mime.Headers()
+    @property
+    def pdf_reader(self) -> PdfTextReader | None:
+        """This process's PDF helper when PDFium reads PDFs (resolved per process: a pickled
+        inspector in another process uses that process's helper), else None: pypdf."""
+        return pdfhelper.shared() if self.pdfium else None
+
+    def _walk(self, raw: bytes, venue: Venue | None) -> Draft:
+        ctx = Context(Budget(self.limits, self.clock), Sink(), pdf_reader=self.pdf_reader,
+                      venue=venue)
+        head = Headers()
         try:
-            msg = mime.parse(raw)
-            head = mime.headers(msg)
-            mime.walk_message(msg, ctx, subject=head.subject)
+            msg = parse(raw)
+            head = headers(msg)
+            walk_message(msg, ctx, subject=head.subject)
         except RecursionError:
             ctx.problem("message", "nesting depth limit")
         return Draft(ctx, head)
 
-    def _scan(self, ctx: Context, head: mime.Headers) -> Inspection:
+    def _scan(self, ctx: Context, head: Headers) -> Inspection:
         findings: list[Finding] = []
         for part in ctx.sink.parts:
             if ctx.out_of_time(part.location):
@@ -171,8 +178,13 @@ class Draft:
     """A message walked but not yet scanned (`Inspector.begin`), or why the walk failed."""
 
     ctx: Context | None
-    head: mime.Headers
+    head: Headers
     error: str | None = None
+
+    @property
+    def elsewhere(self) -> str | None:
+        """The file type the walk's venue could not take: read the message in a thread."""
+        return self.ctx.sink.elsewhere if self.ctx is not None else None
 
 
 class TooManyMatches(Exception):
@@ -191,7 +203,7 @@ def build_inspector(settings: Settings, directory: StudentSource,
     return inspector
 
 
-def _directory_literals(students: Sequence[tuple[str, str]]) -> tuple[list[bytes], Directory]:
+def _directory_literals(students: Sequence[tuple[str, str]]) -> tuple[list[bytes], StudentIndex]:
     """Student numbers, "First Last" and "Last, First" names → literals and who they name."""
     index: dict[tuple[str, bytes], list[str]] = {}
     for pid, full_name in students:
@@ -203,7 +215,7 @@ def _directory_literals(students: Sequence[tuple[str, str]]) -> tuple[list[bytes
             for variant in (" ".join(words), f"{words[-1]}, {' '.join(words[:-1])}"):
                 index.setdefault(("name", variant.lower().encode()), []).append(pid)
     keys = list(index)
-    directory = Directory(tuple(k for k, _ in keys),
+    directory = StudentIndex(tuple(k for k, _ in keys),
                           tuple(tuple(dict.fromkeys(index[k])) for k in keys))
     return [lit for _, lit in keys], directory
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import hashlib
 import re
 
-from gateway.directory import without_subaddress
+from gateway.addresses import without_subaddress
+from gateway.directory import PartyLookup
 from gateway.model import Role
-from gateway.runtime import Directory
 
 # An address as servers quote it: a quoted local part, or any characters a local part may hold
 # (letters and digits in any script, and RFC 5322's atext punctuation), then a domain in any
@@ -43,7 +43,7 @@ def student_pseudonym(address: str) -> str:
 class Redactor:
     """Student addresses out of log fields, by the directory in force."""
 
-    def __init__(self, directory: Directory):
+    def __init__(self, directory: PartyLookup):
         self.directory = directory
 
     def address(self, address: str) -> str:

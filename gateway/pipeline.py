@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from email.utils import getaddresses
 
+from gateway.directory import PartyLookup
 from gateway.model import (
     Action,
     ContactHistory,
@@ -20,7 +21,7 @@ from gateway.model import (
     RuleMatch,
     Verdict,
 )
-from gateway.runtime import Directory, Runtime
+from gateway.runtime import Runtime
 
 
 def decide(envelope: Envelope, runtime: Runtime, history: ContactHistory,
@@ -38,7 +39,7 @@ def decide(envelope: Envelope, runtime: Runtime, history: ContactHistory,
     return replace(decision, verdicts=verdicts)
 
 
-def classify_sender(directory: Directory, mail_from: str, from_header: str | None) -> Party:
+def classify_sender(directory: PartyLookup, mail_from: str, from_header: str | None) -> Party:
     """The envelope sender's party, unless that is null or an outsider and the From header
     names someone the directory knows.
 

@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from gateway.config import Settings
+from gateway.directory import PartyLookup, load_directory
+from gateway.inspect import build_inspector
 from gateway.model import ContactHistory, Decision, Envelope, Inspection, Party
+from gateway.policy.loader import load_policy
 from gateway.yamlsrc import SourceError
-
-
-class Directory(Protocol):
-    def party(self, address: str) -> Party: ...
 
 
 class Inspector(Protocol):
@@ -35,7 +34,7 @@ class Policy(Protocol):
 @dataclass(frozen=True, slots=True)
 class Runtime:
     settings: Settings
-    directory: Directory
+    directory: PartyLookup
     inspector: Inspector
     policy: Policy
     warnings: tuple[SourceError, ...] = field(default=())  # e.g. skipped directory rows
@@ -43,10 +42,6 @@ class Runtime:
 
 def load_runtime(settings: Settings) -> Runtime:
     """Load directory, inspection and policy for `settings`; raise SourceErrors on any error."""
-    from gateway.directory import load_directory
-    from gateway.inspect import build_inspector
-    from gateway.policy.loader import load_policy
-
     directory = load_directory(settings)
     policy = load_policy(settings, directory)
     inspector = build_inspector(settings, directory, policy.lexicons)

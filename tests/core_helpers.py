@@ -30,7 +30,7 @@ from gateway.model import (
     Verdict,
 )
 from gateway.runtime import Runtime
-from gateway.server import Gateway
+from gateway.service.listener import Gateway
 
 
 class DomainDirectory:

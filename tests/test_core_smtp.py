@@ -411,7 +411,7 @@ async def test_the_message_line_is_logged_once_just_after_the_reply(
     """The client does not wait for the log line (0.1-0.4 ms at `info`) or the metrics, and
     both still come, with the reply the client got."""
     from gateway import metrics
-    from gateway.server import GatewaySMTP
+    from gateway.smtp.server import GatewaySMTP
 
     gw = await gateways(write_settings(tmp_path, upstream.port), inspector=NullInspector())
     relayed = metrics.MESSAGES.labels(outcome="relayed")
@@ -543,7 +543,7 @@ async def test_a_client_streaming_commands_does_not_make_us_hold_replies_unbound
         tmp_path: Path, upstream: Any, gateways: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Thousands of NOOPs in one go, their replies unread: what is held back is flushed every
     HOLD_LIMIT bytes (back-pressure as without batching), and every reply comes, in order."""
-    from gateway.smtpreplies import BatchedRepliesSMTP
+    from gateway.smtp.batching import BatchedRepliesSMTP
 
     gw = await gateways(write_settings(tmp_path, upstream.port), inspector=NullInspector())
     async with greeted(gw.port) as (reader, writer, _ehlo):

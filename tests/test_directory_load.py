@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.addresses import normalize_address
 from gateway.config import load_settings
-from gateway.directory import Directory, load_directory, normalize_address
+from gateway.directory import Directory, load_directory
 from gateway.model import Role
 from gateway.yamlsrc import SourceErrors
 from tests.policy_helpers import PEOPLE, STAFF, STUDENTS, write_config

@@ -13,10 +13,10 @@ import aiosmtplib
 import pytest
 
 from gateway.config import load_settings
-from gateway.daemon import Daemon
 from gateway.quarantine import open_store
 from gateway.runtime import load_runtime
-from gateway.server import Gateway
+from gateway.service.daemon import Daemon
+from gateway.service.listener import Gateway
 from tests.core_helpers import send, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,7 +102,7 @@ async def test_a_failed_bounce_to_a_student_is_logged_without_the_address(config
 
     from gateway.config import LogSettings
     from gateway.logprivacy import student_pseudonym
-    from gateway.logsetup import configure_logging
+    from gateway.service.logsetup import configure_logging
 
     other = "mbrown@staff.district230.example"
     upstream.behaviour.refuse_rcpt = {other}
@@ -193,7 +193,7 @@ async def test_logs_carry_no_student_data(config, upstream):
     import sys
 
     from gateway.config import LogSettings
-    from gateway.logsetup import configure_logging
+    from gateway.service.logsetup import configure_logging
 
     buffer = io.StringIO()
     configure_logging(LogSettings("debug", "json"), stream=buffer)
@@ -227,7 +227,7 @@ async def test_a_students_address_is_logged_as_a_pseudonym(config, upstream):
     import sys
 
     from gateway.config import LogSettings
-    from gateway.logsetup import configure_logging
+    from gateway.service.logsetup import configure_logging
 
     buffer = io.StringIO()
     configure_logging(LogSettings("info", "json"), stream=buffer)
@@ -262,7 +262,7 @@ async def test_an_upstream_reply_quoting_a_students_address_is_logged_redacted(c
 
     from gateway.config import LogSettings
     from gateway.logprivacy import student_pseudonym
-    from gateway.logsetup import configure_logging
+    from gateway.service.logsetup import configure_logging
 
     upstream.behaviour.refuse_rcpt = {STUDENT}
     buffer = io.StringIO()

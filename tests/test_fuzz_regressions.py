@@ -18,9 +18,9 @@ from gateway.actions.annotate import annotate
 from gateway.config import InspectionSettings, load_settings
 from gateway.detectors.analysis import Mention, near
 from gateway.directory import load_directory
-from gateway.extract import pdfhelper
 from gateway.inspect import Inspector
 from gateway.model import Annotation
+from gateway.pdfhelper import client as pdfhelper
 from gateway.policy.loader import load_policy
 from gateway.yamlsrc import SourceErrors, parse_yaml
 from tests.inspection_helpers import LEXICONS, STUDENTS, message, pdf

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.detectors.engine import ENGINES, hyperscan, re2
+from gateway.detectors.patternset import ENGINES, hyperscan, re2
 from gateway.model import OTHER_DETECTORS, STUDENT_RECORD_DETECTORS
 from tests.inspection_helpers import detectors, make_inspector
 

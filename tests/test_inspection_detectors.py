@@ -14,7 +14,7 @@ from gateway.config import DistrictSettings
 from gateway.detectors import student_number
 from gateway.detectors.analysis import valid_ssn
 from gateway.detectors.base import mask_date, mask_name, mask_number, mask_ssn
-from gateway.detectors.engine import ENGINES, hyperscan, re2
+from gateway.detectors.patternset import ENGINES, hyperscan, re2
 from gateway.inspect import Inspector, build_inspector
 from gateway.model import Part
 from tests.inspection_helpers import (
@@ -203,7 +203,7 @@ def test_a_part_without_anchors_skips_the_detectors_and_finds_what_they_would(
 def test_hyperscan_prefilter_changes_no_hit_and_skips_the_full_scan(monkeypatch):
     """The scan without start-of-match tracking only decides whether the full scan runs: the
     hits are the same with and without it, and a text with no match never gets the full scan."""
-    from gateway.detectors import engine
+    from gateway.detectors import patternset as engine
     ins = make_inspector(engine="hyperscan")
     patterns = ins.patterns
     assert patterns._hs_any is not None

@@ -301,8 +301,8 @@ def test_plain_csv_fast_path_is_taken_for_an_export_and_not_for_quoted_fields():
 
 def test_sniffing_without_csv_detection_keeps_the_body_or_attachment_call():
     """The walker asks only "is this text?" of a body, so it skips telling CSV from text."""
+    from gateway.extract.message import _BODY_TYPES
     from gateway.extract.sniff import OCTET, sniff
-    from gateway.mime import _BODY_TYPES
     rng = random.Random(11)
     samples = [b"a,b,c\nd,e,f\n", b"\xff\xfea\x00,\x00b\x00\n\x00c\x00,\x00d\x00\n\x00",
                b"%PDF-1.4", b"PK\x03\x04", b"<html><p>x", b"-----BEGIN PGP MESSAGE-----\n",

@@ -147,7 +147,8 @@ def test_file_name_and_charset_shortcuts_agree_with_the_stdlib_lookups():
     import itertools
     from email.message import Message
 
-    from gateway.mime import _charset, filename
+    from gateway.mime.headers import charset as _charset
+    from gateway.mime.headers import filename
 
     dispositions = [None, "inline", "attachment", 'attachment; filename="a.csv"',
                     "attachment; FILENAME=b.pdf", "attachment; filename*=utf-8''%C3%A9.txt",

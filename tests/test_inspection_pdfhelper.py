@@ -13,8 +13,8 @@ from dataclasses import replace
 import pytest
 
 from gateway.config import InspectionSettings
-from gateway.extract import pdfhelper
 from gateway.inspect import Inspector
+from gateway.pdfhelper import client as pdfhelper
 from tests.conftest import write_settings
 from tests.inspection_helpers import LEXICONS, STUDENTS, detectors, message, pdf
 
@@ -214,7 +214,7 @@ def test_helper_failures_log_no_student_data():
     import io
 
     from gateway.config import LogSettings
-    from gateway.logsetup import configure_logging
+    from gateway.service.logsetup import configure_logging
 
     buffer = io.StringIO()
     configure_logging(LogSettings("debug", "json"), stream=buffer)

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from gateway.config import Endpoint, load_settings
-from gateway.health import HealthServer
+from gateway.service.health import HealthServer
 from tests.ops_helpers import ROOT, Instruction, dockerfile, final_stage, seconds
 
 INSTRUCTIONS = dockerfile(ROOT / "Dockerfile")

@@ -12,7 +12,7 @@ import pytest
 
 from gateway import metrics
 from gateway.config import Endpoint
-from gateway.health import HealthServer
+from gateway.service.health import HealthServer
 
 
 class Checks:

@@ -11,7 +11,7 @@ import pytest
 import structlog
 
 from gateway.config import LogSettings
-from gateway.logsetup import configure_logging, use_console
+from gateway.service.logsetup import configure_logging, use_console
 
 
 class FakeTty(io.StringIO):
@@ -112,7 +112,7 @@ def test_use_console(fmt: str, stream: io.StringIO, expected: bool) -> None:
 def test_redactor_replaces_student_addresses_only() -> None:
     """Student addresses (District or personal, any spelling) become the same pseudonym;
     staff and outside addresses, and text without an address, pass unchanged."""
-    from gateway.directory import normalize_address
+    from gateway.addresses import normalize_address
     from gateway.logprivacy import Redactor, student_pseudonym
     from gateway.model import Party, Role
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway import sdnotify
+from gateway.service import sdnotify
 
 
 def _receive(sock: socket.socket) -> dict[str, str]:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from gateway.dataread import BlockDataSMTP, _has_long_line, read_data
+from gateway.smtp.dataread import BlockDataSMTP, _has_long_line, read_data
 
 SIZE_LIMIT = 5000
 

@@ -1,6 +1,6 @@
 """Which messages are decided on the event loop, and that a disguised file never is.
 
-Small messages are inspected on the loop with text extractors only (`extract.text_only`):
+Small messages are inspected on the loop with text extractors only (`dispatch.TEXT_ONLY`):
 a thread hand-off costs more than a CSV. A part that sniffs as anything else, whatever it was
 declared as, sends the whole decision to a thread, where it is inspected in full. The real
 inspector is used, wrapped only to record the thread it ran on.
@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from gateway import extract
-from gateway.extract.base import Budget, Context, Sink
+from gateway.dispatch import TEXT_ONLY
+from gateway.extract.base import Budget, Context, Sink, Venue
+from gateway.inspect import Draft
 from gateway.model import Inspection
 from tests import inspection_helpers as h
 from tests.conftest import write_settings
@@ -35,7 +37,14 @@ class RecordingInspector:
         self.results: list[Inspection] = []
 
     def inspect(self, raw: bytes) -> Inspection:
-        result = self.inner.inspect(raw)
+        return self.finish(self.begin(raw))
+
+    def begin(self, raw: bytes, venue: Venue | None = None) -> Draft:
+        return self.inner.begin(raw, venue)
+
+    def finish(self, draft: Draft) -> Inspection:
+        """Called once per message, where its inspection completes."""
+        result = self.inner.finish(draft)
         self.on_loop.append(threading.get_ident() == self.loop_thread)
         self.results.append(result)
         return result
@@ -71,13 +80,16 @@ async def test_text_is_decided_on_the_loop_and_any_other_file_in_a_thread(
                    for f in result.findings), result.findings
 
 
-def test_text_only_stops_before_a_non_text_extractor_and_restores_itself() -> None:
-    ctx = Context(Budget(h.make_settings().inspection), Sink())
-    with pytest.raises(extract.NotOnTheLoop), extract.text_only():
-        extract.extract_file(h.zip_of([("r.csv", ROSTER)]), ctx, "attachment a.zip")
-    assert not ctx.sink.parts
-    with extract.text_only():
-        extract.extract_file(ROSTER, ctx, "attachment r.csv")
+def test_the_loop_reads_text_and_leaves_any_other_file_for_a_thread() -> None:
+    limits = h.make_settings().inspection
+    ctx = Context(Budget(limits), Sink(), venue=TEXT_ONLY)
+    extract.extract_file(h.zip_of([("r.csv", ROSTER)]), ctx, "attachment a.zip")
+    assert not ctx.sink.parts and ctx.sink.elsewhere == "application/zip"
+    extract.extract_file(h.zip_of([("r.csv", ROSTER)]), ctx.deeper(), "attachment b.zip")
+    assert ctx.sink.elsewhere == "application/zip"  # the first one is what is reported
+    extract.extract_file(ROSTER, ctx, "attachment r.csv")
     assert ctx.sink.parts  # text extractors run as usual
-    extract.extract_file(h.zip_of([("r.csv", ROSTER)]), ctx, "attachment a.zip")  # and after
-    assert any("a.zip/r.csv" in p.location for p in ctx.sink.parts)
+    in_thread = Context(Budget(limits), Sink())  # no venue: every format is read in place
+    extract.extract_file(h.zip_of([("r.csv", ROSTER)]), in_thread, "attachment a.zip")
+    assert any("a.zip/r.csv" in p.location for p in in_thread.sink.parts)
+    assert in_thread.sink.elsewhere is None

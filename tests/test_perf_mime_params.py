@@ -1,4 +1,4 @@
-"""`gateway.mimeparams` must read header parameters exactly as the stdlib's Message does.
+"""`gateway.mime.params` must read header parameters exactly as the stdlib's Message does.
 
 Header values are generated from the pieces that change how `email.message` splits, unquotes
 and decodes parameters (quotes, semicolons inside quotes, RFC 2231 names, quoted pairs, angle
@@ -13,7 +13,7 @@ from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
 
-from gateway import mimeparams
+from gateway.mime import params as mimeparams
 
 TYPES = ("multipart/mixed", "text/plain", "application/pdf", "", "boundary=first",
          "attachment", "inline", "TEXT/Plain ")

@@ -1,4 +1,4 @@
-"""`gateway.mimeparse` must build exactly the tree `BytesParser(policy=compat32)` builds.
+"""`gateway.mime.parse` must build exactly the tree `BytesParser(policy=compat32)` builds.
 
 Two generators: every way a header block can end (CRLF, LF, CR, none, a non-header line,
 continuation lines, a Unix From line) over several bodies; and random MIME trees (nested
@@ -20,8 +20,8 @@ from email.mime.text import MIMEText
 from email.parser import BytesParser
 from email.policy import compat32
 
-from gateway import mime
-from gateway.mimeparse import _header_end, boundary_lines, parse_fast
+from gateway.mime import parse as mime
+from gateway.mime.parse import _header_end, boundary_lines, parse_fast
 
 HEADER_LINES = (b"Subject: hello", b"X-Folded: one\r\n two", b"not a header line",
                 b"From someone@example.org", b"Content-Type: text/plain; charset=utf-8",

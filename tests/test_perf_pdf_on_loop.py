@@ -1,7 +1,7 @@
 """Small messages with PDFs decided on the event loop while the PDF helper reads them.
 
 `PdfHelper.submit` drives a helper job from the loop (real helper process, real signals);
-`pdfdefer` starts the PDFs before the walk and files their text in its place, with the same
+`pdfjobs` starts the PDFs before the walk and files their text in its place, with the same
 result as inspecting in a thread; the server falls back to a thread whenever that cannot be
 done (helper busy, PDFium failed, a document that is not a PDF).
 """
@@ -18,11 +18,12 @@ from typing import Any
 import aiosmtplib
 import pytest
 
-from gateway import extract
 from gateway.config import InspectionSettings
-from gateway.extract import pdfdefer, pdfhelper
+from gateway.dispatch import pdfjobs
+from gateway.extract.base import Venue
 from gateway.inspect import Draft, Inspector
 from gateway.model import Inspection
+from gateway.pdfhelper import client as pdfhelper
 from tests import inspection_helpers as h
 from tests.conftest import write_settings
 from tests.core_helpers import send
@@ -44,21 +45,23 @@ def inspector(time_budget: float = 30.0) -> Inspector:
     return Inspector(limits, r"\b\d{6}\b", h.STUDENTS, h.LEXICONS)
 
 
-async def on_loop(insp: Inspector, raw: bytes) -> tuple[Inspection, pdfdefer.Deferral]:
-    """What the server does (`pdfdefer.inspect`), keeping the deferral to look at."""
-    made: list[pdfdefer.Deferral] = []
+async def on_loop(insp: Inspector, raw: bytes) -> tuple[Inspection | None, pdfjobs.Deferral]:
+    """What the dispatcher does (`pdfjobs.inspect`), keeping the deferral to look at; None:
+    the message is to be read in a thread."""
+    made: list[pdfjobs.Deferral] = []
 
-    class Seen(pdfdefer.Deferral):
-        def __init__(self, limits: InspectionSettings) -> None:
-            super().__init__(limits)
+    class Seen(pdfjobs.Deferral):
+        def __init__(self, limits: InspectionSettings, helper: pdfhelper.PdfHelper) -> None:
+            super().__init__(limits, helper)
             made.append(self)
 
-    real = pdfdefer.Deferral
-    pdfdefer.Deferral = Seen  # type: ignore[misc]
+    real = pdfjobs.Deferral
+    pdfjobs.Deferral = Seen  # type: ignore[misc]
     try:
-        result = await pdfdefer.inspect(insp.begin, insp.finish, raw, insp.limits)
+        result = await pdfjobs.inspect(insp.begin, insp.finish, raw, insp.limits,
+                                      pdfhelper.shared())
     finally:
-        pdfdefer.Deferral = real  # type: ignore[misc]
+        pdfjobs.Deferral = real  # type: ignore[misc]
     return result, made[0]
 
 
@@ -168,7 +171,7 @@ async def test_the_loop_finds_what_a_thread_finds_in_the_same_order(raw: bytes) 
 async def test_the_pdf_starts_before_the_walk_and_is_read_once() -> None:
     insp = inspector()
     raw = crlf(h.message("see attached", attachments=[("r.pdf", ROSTER, "application/pdf")]))
-    assert pdfdefer.pdf_parts(raw, 2) == [ROSTER]
+    assert pdfjobs.pdf_parts(raw, 2) == [ROSTER]
     result, deferral = await on_loop(insp, raw)
     assert list(deferral.jobs) == [ROSTER] and len(deferral.pending) == 1
     assert "student_number" in h.detectors(result)
@@ -178,11 +181,11 @@ def test_the_quick_search_only_guesses_base64_pdfs() -> None:
     pdfs = [("a.pdf", ROSTER, "application/pdf"), ("b.pdf", NEWSLETTER, "application/pdf"),
             ("c.pdf", ROSTER + b" ", "application/pdf")]
     raw = crlf(h.message("x", attachments=pdfs))
-    assert pdfdefer.pdf_parts(raw, 2) == [ROSTER, NEWSLETTER]
+    assert pdfjobs.pdf_parts(raw, 2) == [ROSTER, NEWSLETTER]
     fake = crlf(h.message("x", attachments=[("a.pdf", b"GIF89a not a pdf", "application/pdf")]))
-    assert pdfdefer.pdf_parts(fake, 2) == []
+    assert pdfjobs.pdf_parts(fake, 2) == []
     quoted = raw.replace(b"Content-Transfer-Encoding: base64", b"Content-Transfer-Encoding: 7bit")
-    assert pdfdefer.pdf_parts(quoted, 2) == []
+    assert pdfjobs.pdf_parts(quoted, 2) == []
 
 
 async def test_a_pdf_that_crashes_pdfium_is_left_for_the_thread() -> None:
@@ -193,13 +196,11 @@ async def test_a_pdf_that_crashes_pdfium_is_left_for_the_thread() -> None:
     assert helper.pid is not None
     os.kill(helper.pid, signal.SIGSTOP)
     raw = crlf(h.message("see attached", attachments=[("r.pdf", ROSTER, "application/pdf")]))
-    deferral = pdfdefer.Deferral(insp.limits)
-    with extract.text_only(), pdfdefer.deferring(deferral):
-        insp.begin(raw)
+    deferral = pdfjobs.Deferral(insp.limits, pdfhelper.shared())
+    assert insp.begin(raw, deferral).elsewhere is None
     asyncio.get_running_loop().call_later(0.1, os.kill, helper.pid, signal.SIGKILL)
     await deferral.wait()
-    with pytest.raises(extract.NotOnTheLoop):
-        deferral.settle()
+    assert deferral.settle() is False
 
 
 class RecordingInspector:
@@ -216,9 +217,9 @@ class RecordingInspector:
         self.results.append(self.inner.inspect(raw))
         return self.results[-1]
 
-    def begin(self, raw: bytes) -> Draft:
+    def begin(self, raw: bytes, venue: Venue | None = None) -> Draft:
         self.steps.append(("begin", threading.get_ident() == self.loop_thread))
-        return self.inner.begin(raw)
+        return self.inner.begin(raw, venue)
 
     def finish(self, draft: Draft) -> Inspection:
         self.results.append(self.inner.finish(draft))
@@ -281,13 +282,11 @@ async def test_a_queued_pdf_that_cannot_start_sends_the_message_to_a_thread(monk
     monkeypatch.setattr(pdfhelper.PdfHelper, "submit", submit_once)
     raw = crlf(h.message("two", attachments=[("a.pdf", NEWSLETTER, "application/pdf"),
                                              ("r.pdf", ROSTER, "application/pdf")]))
-    deferral = pdfdefer.Deferral(insp.limits)
-    with extract.text_only(), pdfdefer.deferring(deferral):
-        insp.begin(raw)
+    deferral = pdfjobs.Deferral(insp.limits, pdfhelper.shared())
+    assert insp.begin(raw, deferral).elsewhere is None
     await asyncio.wait_for(deferral.wait(), 10)
     assert len(calls) == 2
-    with pytest.raises(extract.NotOnTheLoop):
-        deferral.settle()
+    assert deferral.settle() is False
 
 
 async def test_with_pypdf_configured_no_helper_job_is_started() -> None:
@@ -295,10 +294,8 @@ async def test_with_pypdf_configured_no_helper_job_is_started() -> None:
     insp = Inspector(limits, r"\b\d{6}\b", h.STUDENTS, h.LEXICONS)
     pdfhelper.shared().start()
     raw = crlf(h.message("see attached", attachments=[("r.pdf", ROSTER, "application/pdf")]))
-    deferral = pdfdefer.Deferral(limits)
-    with pytest.raises(extract.NotOnTheLoop), extract.text_only(), \
-            pdfdefer.deferring(deferral):
-        insp.begin(raw)
+    deferral = pdfjobs.Deferral(limits, pdfhelper.shared())
+    assert insp.begin(raw, deferral).elsewhere == "application/pdf"
     assert deferral.jobs == {}
 
 
@@ -324,18 +321,18 @@ async def test_the_extracted_text_limit_sends_the_message_to_a_thread() -> None:
     raw = crlf(h.message("hi", attachments=[("a.pdf", ROSTER, "application/pdf"),
                                             ("n.txt", b"Sam Lee 517204 IEP " * 3,
                                              "text/plain")]))
-    with pytest.raises(extract.NotOnTheLoop):
-        await on_loop(insp, raw)
+    result, _ = await on_loop(insp, raw)
+    assert result is None
 
 
 async def test_a_pdf_with_more_text_than_the_loop_may_scan_goes_to_a_thread() -> None:
     """A few KB of PDF can hold megabytes of text; the loop gets at most LOOP_TEXT_LIMIT."""
     insp = inspector()
     lines = [f"line {i} of a long report " + "x" * 70 for i in range(60)]
-    big = h.pdf([lines for _ in range(pdfdefer.LOOP_TEXT_LIMIT // 5000 + 2)])  # > the limit
+    big = h.pdf([lines for _ in range(pdfjobs.LOOP_TEXT_LIMIT // 5000 + 2)])  # > the limit
     raw = crlf(h.message("long", attachments=[("r.pdf", big, "application/pdf")]))
-    with pytest.raises(extract.NotOnTheLoop):
-        await on_loop(insp, raw)
+    result, _ = await on_loop(insp, raw)
+    assert result is None
     helper = pdfhelper.shared()
     job = helper.submit(big, 30, 100)  # asked for 100 characters, the first page has more
     assert job is not None
@@ -351,7 +348,7 @@ async def test_a_pdf_the_walk_does_not_read_is_not_waited_for() -> None:
     quoted = b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" \
         + base64.encodebytes(ROSTER).replace(b"\n", b"\r\n")
     raw = crlf(h.message("see below\n--x\n" + quoted.decode() + "\n--x--\n"))
-    assert pdfdefer.pdf_parts(raw, 2) == [ROSTER]
+    assert pdfjobs.pdf_parts(raw, 2) == [ROSTER]
     insp = inspector()
     pdfhelper.shared().start()
     result, deferral = await on_loop(insp, raw)
@@ -368,8 +365,8 @@ def test_the_quick_search_looks_at_a_bounded_number_of_candidates() -> None:
     real = crlf(h.message("x", attachments=[("a.pdf", ROSTER, "application/pdf")]))
     cut = real.index(b"\r\nContent-Type: application/pdf")
     cut = real.rindex(b"\r\n--", 0, cut)  # the real part's boundary line
-    assert pdfdefer.pdf_parts(real[:cut] + decoy * 3 + real[cut:], 1) == [ROSTER]
-    assert pdfdefer.pdf_parts(real[:cut] + decoy * 4 + real[cut:], 1) == []
+    assert pdfjobs.pdf_parts(real[:cut] + decoy * 3 + real[cut:], 1) == [ROSTER]
+    assert pdfjobs.pdf_parts(real[:cut] + decoy * 4 + real[cut:], 1) == []
 
 
 async def test_a_pdf_the_helper_cannot_finish_in_time_is_held_and_logs_no_content() -> None:

@@ -14,8 +14,8 @@ import random
 import pytest
 from aiosmtplib.email import quote_address
 
-from gateway.actions.relay import Relay, _path
 from gateway.config import UpstreamSettings
+from gateway.smtp.client import Relay, _path
 
 ODD = ['"', " ", "\\", "(", ")", "<", ">", ",", ";", ":", "[", "]", "@", ".", "\t", "é", "\r",
        "\n", "'", "+", "=", "%", "!", "#", "~", "`", "{", "}", "|", "^", "/", "?", "&", "*", "$",

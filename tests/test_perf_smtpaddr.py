@@ -7,7 +7,7 @@ import itertools
 import pytest
 from aiosmtpd.smtp import SMTP
 
-from gateway.smtpaddr import FastAddressSMTP
+from gateway.smtp.address import FastAddressSMTP
 
 
 class Handler:

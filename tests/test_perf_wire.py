@@ -11,7 +11,7 @@ import itertools
 
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
-from gateway.wire import BARE_NEWLINE, data_payload, has_bare_newline, to_crlf
+from gateway.smtp.wire import BARE_NEWLINE, data_payload, has_bare_newline, to_crlf
 
 PIECES = (b"a", b"\r\n", b"\n", b"\r", b".", b"\r\n.\r\n")
 
@@ -62,7 +62,7 @@ def test_data_payload_of_a_canonical_message_is_stuffed_once() -> None:
 def test_application_part_check_matches_the_multiline_regex_it_replaced() -> None:
     import re
 
-    from gateway.server import application_parts
+    from gateway.dispatch import application_parts
     reference = re.compile(rb"^content-type:[ \t]*application/([\w.+-]*)",
                            re.IGNORECASE | re.MULTILINE)
     lines = (b"Content-Type: application/pdf", b"content-type:\tApplication/zip",

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-import types
 from email import message_from_bytes
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
+from gateway import runtime
 from gateway.cli import main
 from gateway.model import Finding, Inspection
 from tests.policy_helpers import REPO, STAFF, STUDENTS, write_config
@@ -34,9 +33,8 @@ class ScriptedInspector:
 
 @pytest.fixture
 def scripted(monkeypatch: pytest.MonkeyPatch) -> None:
-    module = types.ModuleType("gateway.inspect")
-    module.build_inspector = lambda settings, directory, lexicons: ScriptedInspector()  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "gateway.inspect", module)
+    monkeypatch.setattr(runtime, "build_inspector",
+                        lambda settings, directory, lexicons: ScriptedInspector())
 
 
 def _eml(tmp_path: Path, *, sender: str, to: list[str], cc: list[str] = (),

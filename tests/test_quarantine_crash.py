@@ -22,7 +22,7 @@ from tests.quarantine_helpers import REPO, write_config
 CHILD = r"""
 import base64, os, sys
 from gateway.config import load_settings
-from gateway.logsetup import configure_logging
+from gateway.service.logsetup import configure_logging
 from gateway.quarantine import open_store
 from tests.quarantine_helpers import hold_request, make_message
 

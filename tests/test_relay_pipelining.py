@@ -21,10 +21,10 @@ import pytest
 import uvloop
 from aiosmtpd.smtp import SMTP
 
-from gateway.actions.pipelining import PipeliningProtocol, PipeliningSMTP
-from gateway.actions.relay import Relay, RelayResult
 from gateway.config import UpstreamSettings
-from gateway.wire import data_payload
+from gateway.smtp.client import Relay, RelayResult
+from gateway.smtp.pipelining import PipeliningProtocol, PipeliningSMTP
+from gateway.smtp.wire import data_payload
 from tests.conftest import Upstream, UpstreamBehaviour, UpstreamHandler
 from tests.core_helpers import self_signed
 from tests.scripted_upstream import Script, ScriptedUpstream, scripted

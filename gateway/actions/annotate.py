@@ -23,7 +23,7 @@ from io import BytesIO
 
 import structlog
 
-from gateway.mime import HEADER_DECODE_LIMIT
+from gateway.mime.headers import HEADER_DECODE_LIMIT
 from gateway.model import Annotation
 
 log = structlog.get_logger("gateway.actions.annotate")

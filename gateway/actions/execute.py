@@ -27,16 +27,14 @@ import structlog
 from gateway import metrics
 from gateway.actions.annotate import annotate
 from gateway.actions.dsn import build_dsn
-from gateway.actions.relay import Relay, RelayResult
 from gateway.actions.trace import received_header
 from gateway.config import Settings
 from gateway.model import Action, Annotation, Decision, Notification, RuleMatch, Verdict
 from gateway.quarantine.base import HoldRequest, QuarantineStore
+from gateway.smtp.client import Relay, RelayResult
+from gateway.smtp.replies import POLICY_REJECT, STORE_FAILED
 
 log = structlog.get_logger("gateway.actions")
-
-POLICY_REJECT = (550, "5.7.1 Message refused by district policy")
-
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -44,7 +42,7 @@ class Outcome:
 
     code: int
     text: str
-    outcome: str  # relayed | held | split | rejected | tempfail | error
+    kind: str  # relayed | held | split | rejected | tempfail | error
     delivered: tuple[str, ...] = ()
     held: tuple[str, ...] = ()
     refused: dict[str, tuple[int, str]] = field(default_factory=dict)
@@ -76,8 +74,7 @@ class Executor:
                 quarantine_id = await self._hold(decision, by_action[Action.HOLD])
             except Exception:
                 log.exception("quarantine_write_failed", queue_id=env.queue_id)
-                return Outcome(451, "4.3.0 Temporary failure storing message, try again later",
-                               "tempfail")
+                return Outcome(*STORE_FAILED, "tempfail")
         results = await self._relay_copies(decision, by_action)
         temporary = next((r.temporary for r in results if r.temporary), None)
         upstream_reply = "; ".join(r.reply for r in results if r.reply)

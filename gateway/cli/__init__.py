@@ -60,7 +60,7 @@ class LiveStderr:
 
 def log_to_stderr(settings: Any) -> None:
     """Command-line tools log to stderr in the configured format."""
-    from gateway.logsetup import configure_logging
+    from gateway.service.logsetup import configure_logging
 
     configure_logging(settings.log, stream=LiveStderr())  # type: ignore[arg-type]
 

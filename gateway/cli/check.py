@@ -30,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gateway.cli.dryrun import envelope_for, explain, read_only_history, report
     from gateway.config import load_settings, parse_ip
     from gateway.pipeline import decide
-    from gateway.policy.dryrun import envelope_for, explain, read_only_history, report
     from gateway.runtime import load_runtime
     from gateway.yamlsrc import SourceErrors
 

@@ -70,8 +70,8 @@ def directory_and_policy_problems(settings: Settings) -> tuple[list[SourceError]
 
 
 def run_test(args: argparse.Namespace) -> int:
+    from gateway.cli.policy_tests import describe, load_cases, run_case
     from gateway.config import load_settings
-    from gateway.policy.cases import describe, load_cases, run_case
     from gateway.runtime import load_runtime
     from gateway.yamlsrc import SourceErrors
 

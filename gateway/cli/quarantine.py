@@ -122,8 +122,8 @@ def run_show(args: argparse.Namespace, settings: Settings, store: QuarantineStor
 
 
 def run_release(args: argparse.Namespace, settings: Settings, store: QuarantineStore) -> int:
-    from gateway.actions.relay import Relay
-    from gateway.quarantine.release import ReleaseOutcome, release_entry
+    from gateway.actions.release import ReleaseOutcome, release_entry
+    from gateway.smtp.client import Relay
 
     async def attempt() -> ReleaseOutcome:
         relay = Relay(settings.upstream, settings.smtp.hostname)

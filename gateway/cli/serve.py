@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.daemon import serve
+    from gateway.service.startup import serve
 
     if not args.check_config:
         return serve(args.config)
@@ -31,8 +31,8 @@ def run_check_config(config: str | None) -> int:
     `gateway policy validate`: a check before a start or reload should catch it."""
     from gateway.cli.policy import directory_and_policy_problems
     from gateway.config import LogSettings, load_settings
-    from gateway.logsetup import configure_logging
     from gateway.runtime import load_runtime
+    from gateway.service.logsetup import configure_logging
     from gateway.yamlsrc import SourceErrors
 
     try:

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gateway.config import load_settings
-    from gateway.sink import run_sink
+    from gateway.smtp.capture import run_sink
 
     settings = load_settings(args.config)
     host = args.host or settings.upstream.host

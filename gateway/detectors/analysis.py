@@ -31,7 +31,7 @@ Span = tuple[int, int]
 
 
 @dataclass(frozen=True, slots=True)
-class Directory:
+class StudentIndex:
     """The literals: index → (kind, person_ids), kind is "number" or "name"."""
 
     kinds: tuple[str, ...]
@@ -87,7 +87,7 @@ def prepare(text: str) -> bytes:
 
 
 def analyse(part: Part, data: bytes, hits: Sequence[tuple[str, str, int, int]],
-            literal_hits: Sequence[tuple[int, int, int]], directory: Directory) -> Analysis:
+            literal_hits: Sequence[tuple[int, int, int]], directory: StudentIndex) -> Analysis:
     """Resolve raw hits (kind, label, start, end) and literal hits into an Analysis."""
     a = Analysis(part, data)
     spans: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
@@ -106,7 +106,7 @@ def analyse(part: Part, data: bytes, hits: Sequence[tuple[str, str, int, int]],
     return a
 
 
-def _literals(a: Analysis, hits: Sequence[tuple[int, int, int]], directory: Directory,
+def _literals(a: Analysis, hits: Sequence[tuple[int, int, int]], directory: StudentIndex,
               strong: list[int], negators: list[int]) -> None:
     data = a.data
     for index, start, end in hits:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from gateway.extract import csv, docx, html, message, pdf, pdfdefer, text, xlsx, zip
-from gateway.extract.base import CORRUPT, Context, text_only_active
-from gateway.extract.base import NotOnTheLoop as NotOnTheLoop  # for callers: extract.*
-from gateway.extract.base import text_only as text_only
+from gateway.extract import csv, docx, html, message, pdf, text, xlsx, zip
+from gateway.extract.base import CORRUPT, Context
 from gateway.extract.sniff import ENCRYPTED, OLE, sniff
 from gateway.model import Attachment
 
@@ -61,11 +59,10 @@ def run(ctype: str, data: bytes, ctx: Context, location: str, charset: str | Non
     extractor = REGISTRY.get(ctype)
     if extractor is None:
         return
-    if extractor not in _TEXT_EXTRACTORS and text_only_active():
-        deferral = pdfdefer.current()
-        if extractor is not pdf or deferral is None:
-            raise NotOnTheLoop(ctype)
-        deferral.defer(data, ctx, location)  # the helper reads it; NotOnTheLoop if it cannot
+    if extractor not in _TEXT_EXTRACTORS and ctx.venue is not None:
+        sink = ctx.sink
+        if sink.elsewhere is None and not ctx.venue.take(ctype, data, ctx, location):
+            sink.elsewhere = ctype
         return
     try:
         extractor.extract(data, ctx, location, charset)

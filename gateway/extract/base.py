@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from gateway.config import InspectionSettings
 from gateway.model import Attachment, Part
@@ -25,32 +24,23 @@ TEXT_LIMIT = "extracted text limit"
 CORRUPT = "unreadable or corrupt file"
 
 
-class NotOnTheLoop(BaseException):
-    """Raised under `extract.text_only()` by a file that needs more than a text extractor.
+class PdfTextReader(Protocol):
+    """Reads a PDF's page texts in another process (`gateway.pdfhelper`), raising one of
+    `gateway.pdfhelper.errors` when it cannot. Without one, pypdf reads PDFs in-process."""
 
-    A BaseException so that no fail-closed `except Exception` on the way turns it into a
-    finding: it must reach the caller, which then runs the whole inspection in a thread.
-    """
-
-
-_TEXT_ONLY: ContextVar[bool] = ContextVar("inspection_text_only", default=False)
+    def page_texts(self, data: bytes, timeout: float, max_chars: int) -> list[str]: ...
 
 
-@contextmanager
-def text_only() -> Iterator[None]:
-    """Inspection on the event loop (a small message): text, HTML and CSV parts are read; any
-    other file (a PDF, an archive, a workbook, whatever it was declared as) raises
-    NotOnTheLoop before its extractor starts, since it could take the whole time budget.
-    The one exception: under `pdfdefer.deferring`, a PDF goes to the PDF helper process."""
-    token = _TEXT_ONLY.set(True)
-    try:
-        yield
-    finally:
-        _TEXT_ONLY.reset(token)
+class Venue(Protocol):
+    """Where a message is read when that is the event loop rather than a worker thread.
 
+    There only text, HTML and CSV are read in place; every other file (a PDF, an archive, a
+    workbook, whatever it was declared as) could take the whole time budget, so the venue is
+    asked to `take` it: True when it has the file read elsewhere meanwhile (a PDF, by the
+    helper process), False when the message must be read again in a thread (the walk then
+    notes it in `Sink.elsewhere` and stops reading files)."""
 
-def text_only_active() -> bool:
-    return _TEXT_ONLY.get()
+    def take(self, ctype: str, data: bytes, ctx: Context, location: str) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +83,9 @@ class Sink:
     parts: list[Part] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    # The first file type the walk's venue could not take: this walk is incomplete and the
+    # message is to be read in a thread (see `Venue`).
+    elsewhere: str | None = None
 
 
 @dataclass(slots=True)
@@ -102,9 +95,11 @@ class Context:
     budget: Budget
     sink: Sink
     depth: int = 0
+    pdf_reader: PdfTextReader | None = None
+    venue: Venue | None = None  # None: a worker thread, where every format is read in place
 
     def deeper(self) -> Context:
-        return Context(self.budget, self.sink, self.depth + 1)
+        return Context(self.budget, self.sink, self.depth + 1, self.pdf_reader, self.venue)
 
     def problem(self, location: str, reason: str) -> None:
         self.sink.problems.append(Problem(location, reason))

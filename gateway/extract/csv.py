@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from gateway.extract import table
 from gateway.extract.base import Context
-from gateway.extract.text import decode
+from gateway.mime.charset import decode
 
 name = "csv"
 TYPES = ("text/csv", "text/tab-separated-values")

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from gateway.extract.base import Context
-from gateway.extract.text import decode
+from gateway.mime.charset import decode
 
 name = "html"
 TYPES = ("text/html", "text/xml", "application/xhtml+xml")

@@ -1,8 +1,8 @@
 """PDF text: PDFium in a helper process when installed, else pypdf in-process.
 
 PDFium (pypdfium2, the `fast` extra) reads a page about 2.5x faster than pypdf but is native
-code, so it runs in `gateway.pdfium_worker`, a process the daemon kills at the inspection
-deadline and restarts after a crash (`gateway.extract.pdfhelper`); the PDF it crashed on is
+code, so it runs in `gateway.pdfhelper`, a process the daemon kills at the inspection
+deadline and restarts after a crash (handed to us as `Context.pdf_reader`); the PDF it crashed on is
 read by pypdf instead. pypdf is pure Python: it runs here, page by page, with the deadline
 checked between pages and inside its content-stream parser. `inspection.pdf_engine` picks one
 (default `auto`).
@@ -20,9 +20,10 @@ import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from gateway.config import InspectionSettings
-from gateway.extract import pdfhelper
-from gateway.extract.base import Context
+from pypdf import PdfReader
+
+from gateway.extract.base import Context, PdfTextReader
+from gateway.pdfhelper import errors as pdfhelper
 
 name = "pdf"
 TYPES = ("application/pdf",)
@@ -31,30 +32,18 @@ logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings can quote doc
 
 
 def extract(data: bytes, ctx: Context, location: str, charset: str | None = None) -> None:
-    if uses_pdfium(ctx.budget.limits):
-        _extract_pdfium(data, ctx, location)
+    if ctx.pdf_reader is not None:
+        _extract_pdfium(ctx.pdf_reader, data, ctx, location)
     else:
         _extract_pypdf(data, ctx, location)
 
 
-def uses_pdfium(limits: InspectionSettings) -> bool:
-    return limits.pdf_engine == "pdfium" or (limits.pdf_engine == "auto" and _PDFIUM)
-
-
-def warm_up(limits: InspectionSettings) -> None:
-    """Start this serving process's helper before the first PDF arrives (blocking: run it in a
-    thread). A helper that cannot start is logged, and retried on the first PDF."""
-    if uses_pdfium(limits):
-        with contextlib.suppress(pdfhelper.HelperFailed):
-            pdfhelper.shared().start()
-
-
-def _extract_pdfium(data: bytes, ctx: Context, location: str) -> None:
+def _extract_pdfium(reader: PdfTextReader, data: bytes, ctx: Context, location: str) -> None:
     budget = ctx.budget
     room = budget.limits.max_extracted_bytes - budget.extracted
     outcome: list[str] | Exception
     try:
-        outcome = pdfhelper.shared().page_texts(data, budget.remaining(), max(room, 0))
+        outcome = reader.page_texts(data, budget.remaining(), max(room, 0))
     except (pdfhelper.HelperFailed, pdfhelper.NeedsPassword, pdfhelper.Unreadable) as exc:
         outcome = exc
     if not file_outcome(outcome, ctx, location):
@@ -83,8 +72,6 @@ def file_outcome(outcome: list[str] | BaseException, ctx: Context, location: str
 
 
 def _extract_pypdf(data: bytes, ctx: Context, location: str) -> None:
-    from pypdf import PdfReader
-
     reader = PdfReader(io.BytesIO(data), strict=False)
     if reader.is_encrypted and not _unlock(reader):
         ctx.problem(location, "encrypted")
@@ -104,7 +91,6 @@ def _extract_pypdf(data: bytes, ctx: Context, location: str) -> None:
     ctx.add_text("\n".join(pages), location, content_type="application/pdf")
 
 
-_PDFIUM = pdfhelper.available()
 
 
 class _TokenBudget(int):
@@ -135,7 +121,7 @@ class _TokenBudget(int):
 
 def _deadline(ctx: Context) -> AbstractContextManager[object]:
     try:
-        from pypdf import apply_configuration, get_configuration
+        from pypdf import apply_configuration, get_configuration  # noqa: PLC0415 - pypdf>=6
     except ImportError:  # pypdf < 6: no configuration API, pages are still checked in between
         return contextlib.nullcontext()
     tokens = get_configuration().stream_parsing_work_maximum_count

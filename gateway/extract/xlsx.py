@@ -26,7 +26,7 @@ def extract(data: bytes, ctx: Context, location: str, charset: str | None = None
         return
     checked.close()
     try:
-        import python_calamine
+        import python_calamine  # noqa: PLC0415 - optional: no wheel on some platforms
     except ImportError:  # no wheel for this platform: the slower pure-Python reader
         _extract_openpyxl(data, ctx, location)
         return
@@ -44,7 +44,7 @@ def extract(data: bytes, ctx: Context, location: str, charset: str | None = None
 
 
 def _extract_openpyxl(data: bytes, ctx: Context, location: str) -> None:
-    import openpyxl
+    import openpyxl  # noqa: PLC0415 - slow to import, needed only without calamine
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import zipfile
 
+from gateway import extract as extractors
 from gateway.extract.base import Context
 
 name = "zip"
@@ -44,8 +45,6 @@ def open_checked(data: bytes, ctx: Context, location: str, *,
 
 
 def extract(data: bytes, ctx: Context, location: str, charset: str | None = None) -> None:
-    from gateway.extract import extract_file
-
     zf = open_checked(data, ctx, location)
     if zf is None:
         return
@@ -59,7 +58,7 @@ def extract(data: bytes, ctx: Context, location: str, charset: str | None = None
             member = _read(zf, info, ctx, where)
             if member is not None:
                 shown = where.removeprefix("attachment ")  # report.zip/inner.csv
-                extract_file(member, ctx.deeper(), where, filename=shown)
+                extractors.extract_file(member, ctx.deeper(), where, filename=shown)
 
 
 def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, ctx: Context, where: str) -> bytes | None:

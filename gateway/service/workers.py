@@ -25,6 +25,7 @@ digest, so it is sent once.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import os
 import signal
@@ -33,13 +34,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import structlog
+from prometheus_client import multiprocess
 
-from gateway import sdnotify
+from gateway import metrics
 from gateway.config import Settings
 from gateway.runtime import Runtime
+from gateway.service import sdnotify
+from gateway.service.daemon import Daemon, open_quarantine, run_loop
 
 log = structlog.get_logger("gateway.workers")
 
@@ -197,20 +200,19 @@ def run_worker(parent: Supervisor, index: int) -> int:
     _die_with_parent(parent.pid)
     for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
         os.environ.pop(name, None)  # only the parent talks to systemd
-    _multiprocess_metrics(parent.metrics, serve=index == 0)
-    from gateway.daemon import Daemon, _run, open_quarantine
-
+    metrics.use_multiprocess_files(parent.metrics)
+    first = index == 0
     settings = parent.settings
-    if index != 0:
+    if not first:
         settings = dataclasses.replace(settings, metrics_listen=None)
     store = open_quarantine(settings)  # after fork: never share a database connection
-    daemon = Daemon(parent.config_path, settings, parent.runtime, store)
     parent.sock.close()  # the reservation stays with the parent
-    listener = bind(settings.listen.host, parent.port, listen=True)
-    daemon.gateway = _own_socket_gateway(daemon, listener)
-    if index != 0:
-        daemon._digest_loop = _no_digest  # type: ignore[method-assign]
-    return _run(daemon.run())
+    sock = bind(settings.listen.host, parent.port, listen=True)
+    # One digest per interval, not one per worker; worker 0's /metrics shows every worker's sum.
+    daemon = Daemon(parent.config_path, settings, parent.runtime, store, sock=sock,
+                    digest=first,
+                    metrics_registry=metrics.sum_of_workers(parent.metrics) if first else None)
+    return run_loop(daemon.run())
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -219,68 +221,19 @@ def _die_with_parent(parent_pid: int) -> None:
     Linux prctl(PR_SET_PDEATHSIG); elsewhere the parent's own SIGTERM forwarding has to do.
     """
     with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-async def _no_digest() -> None:
-    """Workers other than 0 send no digest: one digest per interval, not one per worker."""
-
-
-def _own_socket_gateway(daemon: Any, sock: socket.socket) -> Any:
-    from gateway.server import Gateway
-
-    class WorkerGateway(Gateway):
-        async def start(self, *, sock: Any = None, reuse_port: bool = False) -> None:
-            await super().start(sock=listener)
-
-    listener = sock
-    old = daemon.gateway
-    return WorkerGateway(old.settings, old.runtime, old.store, old.relay)
-
-
-def _multiprocess_metrics(folder: Path, *, serve: bool) -> None:
-    """Switch this worker's metrics to multiprocess files; worker 0 exposes the sum.
-
-    The metric objects were created at import, before the fork, with in-process values, so
-    each is re-initialised with the multiprocess value class (labelled ones create their
-    children lazily, already with the new class).
-    """
-    from prometheus_client import CollectorRegistry, values
-    from prometheus_client.multiprocess import MultiProcessCollector
-
-    from gateway import health, metrics
-
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
-    values.ValueClass = values.get_value_class()
-    for collector in list(metrics.REGISTRY._collector_to_names):  # type: ignore[attr-defined]
-        if getattr(collector, "_type", None) == "gauge":
-            collector._multiprocess_mode = "livesum"
-        if collector._is_parent():
-            collector._metrics.clear()
-        else:
-            collector._metric_init()
-    if serve:
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=str(folder))
-        health.REGISTRY = registry  # this process only: /metrics shows every worker's sum
-
-
 def _mark_dead(pid: int) -> None:
     with contextlib.suppress(Exception):
-        from prometheus_client import multiprocess
-
         multiprocess.mark_process_dead(pid)
 
 
 def serve_workers(config_path: str | None, settings: Settings, runtime: Runtime) -> int:
     """Entry from `gateway serve` when `smtp.workers` is not 1."""
-    from gateway.daemon import open_quarantine
-
     try:
         open_quarantine(settings).close()  # fail now, not N times after the fork
     except Exception as exc:

@@ -1,4 +1,4 @@
-"""The daemon's side of the PDF helper process (`gateway.pdfium_worker`).
+"""The daemon's side of the PDF helper process (`gateway.pdfhelper.worker`).
 
 One helper per process, started on the first PDF and shared by every inspection thread (one
 job at a time; the others wait their turn within their own deadline). A job that misses its
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import json
 import os
 import selectors
@@ -26,43 +25,20 @@ from typing import NoReturn
 
 import structlog
 
-from gateway.pdfium_worker import NEEDS_PASSWORD, READY, REQUEST, RESPONSE, TEXT
+from gateway.config import InspectionSettings
+from gateway.pdfhelper.errors import (
+    HelperBusy,
+    HelperFailed,
+    HelperTimeout,
+    HelperUnavailable,
+    NeedsPassword,
+    TooMuchText,
+    Unreadable,
+    available,
+)
+from gateway.pdfhelper.worker import NEEDS_PASSWORD, READY, REQUEST, RESPONSE, TEXT
 
 log = structlog.get_logger("gateway.pdf")
-
-
-class HelperFailed(Exception):
-    """The helper crashed, or could not be started or talked to."""
-
-
-class HelperTimeout(HelperFailed):
-    """The job did not finish before its deadline (the helper was killed)."""
-
-
-class HelperUnavailable(HelperFailed):
-    """The helper died before it ever answered: it is not started again for a while."""
-
-
-class NeedsPassword(Exception):
-    """The PDF opens only with a user password."""
-
-
-class Unreadable(Exception):
-    """PDFium could not read the file."""
-
-
-def available() -> bool:
-    """Is PDFium installed (the `fast` extra)? Without it PDFs are read by pypdf in-process."""
-    return importlib.util.find_spec("pypdfium2") is not None
-
-
-class TooMuchText(Exception):
-    """A job from the loop (`PdfHelper.submit`) produced more text than it may hand back
-    there: the PDF is to be read in a thread."""
-
-
-class HelperBusy(HelperFailed):
-    """Another PDF has had the helper for longer than BUSY_WAIT: read this one with pypdf."""
 
 
 _MAX_U32 = 0xFFFFFFFF
@@ -76,7 +52,7 @@ class PdfHelper:
 
     def __init__(self, argv: list[str] | None = None) -> None:
         # -P: the service's working directory must not shadow a module of the helper's.
-        self._argv = argv or [sys.executable, "-P", "-m", "gateway.pdfium_worker"]
+        self._argv = argv or [sys.executable, "-P", "-m", "gateway.pdfhelper.worker"]
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._pipes: _Pipes | None = None
@@ -411,3 +387,26 @@ def shared() -> PdfHelper:
         if _shared is None:
             _shared = PdfHelper()
         return _shared
+
+
+def wanted(limits: InspectionSettings) -> bool:
+    """Is PDFium to read PDFs (`inspection.pdf_engine`: `pdfium`, or `auto` with pypdfium2
+    installed)? If not, pypdf reads them in-process."""
+    return limits.pdf_engine == "pdfium" or (limits.pdf_engine == "auto" and _PDFIUM)
+
+
+def for_inspection(limits: InspectionSettings) -> PdfHelper | None:
+    """This process's helper when PDFium is to read PDFs, else None."""
+    return shared() if wanted(limits) else None
+
+
+def warm_up(limits: InspectionSettings) -> None:
+    """Start this serving process's helper before the first PDF arrives (blocking: run it in a
+    thread). A helper that cannot start is logged, and retried on the first PDF."""
+    helper = for_inspection(limits)
+    if helper is not None:
+        with contextlib.suppress(HelperFailed):
+            helper.start()
+
+
+_PDFIUM = available()

@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from gateway.actions.annotate import annotate
+from gateway.actions.trace import received_header
 from gateway.model import Annotation, Envelope
 from gateway.quarantine.base import Actor, Entry, QuarantineStore
 
 
 class SendResult(Protocol):
-    """The part of gateway.actions.relay.RelayResult a release needs."""
+    """The part of gateway.smtp.client.RelayResult a release needs."""
 
     @property
     def accepted(self) -> tuple[str, ...]: ...
@@ -124,8 +125,6 @@ def split_outcome(result: SendResult,
 
 def trace_header(entry: Entry, hostname: str) -> bytes:
     """The same `Received:` line a relayed copy gets, describing the original hop."""
-    from gateway.actions.trace import received_header
-
     envelope = Envelope(mail_from=entry.mail_from, rcpt_tos=(), content=b"",
                         client_ip=entry.client_ip, queue_id=entry.queue_id,
                         received_at=entry.received)

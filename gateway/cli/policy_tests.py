@@ -17,8 +17,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
+from gateway.cli.dryrun import envelope_for
 from gateway.model import Action, Decision
-from gateway.policy.dryrun import envelope_for
 from gateway.policy.schema import Reader
 from gateway.runtime import Runtime
 from gateway.yamlsrc import SourceErrors, YamlPath, load_yaml
@@ -189,7 +189,7 @@ def run_case(case: Case, runtime: Runtime) -> CaseResult:
 
 def compare(decision: Decision, expect: Sequence[Expectation]) -> list[str]:
     """Human-readable differences between a decision and the expectations."""
-    from gateway.directory import normalize_address
+    from gateway.addresses import normalize_address
 
     verdicts = {v.recipient.address: v for v in decision.verdicts}
     failures = []

@@ -3,10 +3,10 @@
 Why a separate process: PDFium (Chrome's PDF engine, through pypdfium2) reads a page about
 2.5x faster than pypdf, but it is C++ reading hostile input. A crash, a hang or runaway memory
 must cost one attachment (held for review), not the daemon, and must never turn a message into
-one that crashes the gateway on every retry. The parent (`gateway.extract.pdfhelper`) kills and
+one that crashes the gateway on every retry. The parent (`gateway.pdfhelper.client`) kills and
 restarts this process when it misses its deadline or dies.
 
-Run as `python -P -m gateway.pdfium_worker`. It writes one ready byte once PDFium has loaded;
+Run as `python -P -m gateway.pdfhelper.worker`. It writes one ready byte once PDFium has loaded;
 then the protocol on stdin/stdout, integers 4-byte big-endian:
 
     request:   length, max_chars, the PDF
@@ -38,7 +38,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _limit_resources()
-    import pypdfium2 as pdfium
+    import pypdfium2 as pdfium  # noqa: PLC0415 - after the limits; optional (`fast`)
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     stdout.write(READY)  # PDFium loaded: from here on a death is the job's, not the install's

@@ -18,10 +18,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from gateway import metrics
 from gateway.config import Endpoint
-from gateway.metrics import REGISTRY
 
 log = structlog.get_logger("gateway.health")
 
@@ -55,8 +55,10 @@ class HealthServer:
     """Serves metrics and health checks on `endpoint`; port 0 picks a free port (`.port`)."""
 
     def __init__(self, endpoint: Endpoint, readiness: Readiness, *,
-                 request_timeout: float = 10.0, readiness_timeout: float = 5.0):
+                 registry: CollectorRegistry | None = None, request_timeout: float = 10.0,
+                 readiness_timeout: float = 5.0):
         self.endpoint = endpoint
+        self.registry = registry  # None: this process's metrics (`gateway.metrics.REGISTRY`)
         self.readiness = readiness
         self.request_timeout = request_timeout
         self.readiness_timeout = readiness_timeout
@@ -127,7 +129,8 @@ class HealthServer:
     async def _route(self, path: str) -> Response:
         path = path.split("?", 1)[0]
         if path == "/metrics":
-            return Response(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
+            registry = self.registry or metrics.REGISTRY
+            return Response(200, generate_latest(registry), CONTENT_TYPE_LATEST)
         if path == "/healthz":
             return Response(200, b"ok\n")
         if path == "/readyz":

@@ -8,7 +8,7 @@ pipelining) is retried once on a fresh one, which can never deliver twice.
 
 When the upstream announces PIPELINING (RFC 2920), MAIL, every RCPT and DATA go out in one
 write and their replies are judged together, as Postfix's SMTP client does: two round trips
-fewer per message (`gateway.actions.pipelining`; `upstream.pipelining: false` turns it off).
+fewer per message (`gateway.smtp.pipelining`; `upstream.pipelining: false` turns it off).
 
 `send` never raises for network or SMTP errors: the caller gets a RelayResult and folds it
 into one reply for the client (SPEC §5: no 250 unless the upstream accepted).
@@ -27,9 +27,9 @@ import structlog
 from aiosmtplib.email import quote_address
 
 from gateway import metrics
-from gateway.actions.pipelining import PipeliningSMTP
 from gateway.config import UpstreamSettings
-from gateway.wire import data_payload
+from gateway.smtp.pipelining import PipeliningSMTP
+from gateway.smtp.wire import data_payload
 
 log = structlog.get_logger("gateway.relay")
 
@@ -317,7 +317,7 @@ class Relay:
                            reply=f"{response.code} {response.message}")
 
     async def _data(self, smtp: aiosmtplib.SMTP, payload: bytes) -> aiosmtplib.SMTPResponse:
-        """DATA, then the payload from `gateway.wire` instead of `smtp.data()`'s regexes.
+        """DATA, then the payload from `gateway.smtp.wire` instead of `smtp.data()`'s regexes.
 
         Same replies and errors as `smtp.data()`: SMTPDataError for anything but 354 then
         250, and a disconnect or timeout closes the connection before it is raised. (A 421 to
@@ -329,7 +329,7 @@ class Relay:
         return await self._payload(smtp, payload)
 
     async def _payload(self, smtp: aiosmtplib.SMTP, payload: bytes) -> aiosmtplib.SMTPResponse:
-        """The message after a 354 (`gateway.wire.data_payload`: dot-stuffed, ended), and the
+        """The message after a 354 (`gateway.smtp.wire.data_payload`: dot-stuffed, ended), and the
         upstream's final reply (250 or SMTPDataError)."""
         protocol = smtp.protocol
         if protocol is None:

@@ -2,19 +2,20 @@
 
 Why: a message with a PDF used to be decided in a thread, which then waited for the PDF helper
 process: four wake-ups across threads and processes, and the helper started only once the
-thread had parsed the message up to the PDF. A small message (`server.INLINE_DECIDE_LIMIT`)
+thread had parsed the message up to the PDF. A small message (`dispatch.INLINE_DECIDE_LIMIT`)
 whose only documents are PDFs is now decided on the loop like a text message: before the
 walk, `prefetch` finds each base64 `application/pdf` part by a quick search and hands it to the
 helper (`PdfHelper.submit`), so PDFium reads it while the message is parsed and its other parts
-are read; the walk then `defer`s the PDF instead of waiting, the server awaits the helper
-without blocking other sessions, and `settle` puts each PDF's text in its place among the parts.
+are read; the walk, with the Deferral as its venue, lets it `take` the PDF instead of waiting,
+the dispatcher awaits the helper without blocking other sessions, and `settle` puts each PDF's
+text in its place among the parts.
 
 What is read, and how, does not change: the PDF the walk finds is the one sent, matched byte
 for byte (a prefetched guess that does not match is a job wasted, nothing else), and the
 helper's answers are filed as `pdf.file_outcome` files them in a thread. Anything that cannot
 be done this way (the helper busy or not running, pypdf needed because PDFium failed, a part
-that is not a PDF after all) raises `NotOnTheLoop`, and the whole decision is made again in a
-thread, as before.
+that is not a PDF after all) makes `inspect` answer None, and the whole decision is made again
+in a thread.
 """
 
 from __future__ import annotations
@@ -24,21 +25,17 @@ import binascii
 import itertools
 import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import structlog
 
 from gateway.config import InspectionSettings
-from gateway.extract import pdf, pdfhelper
-from gateway.extract.base import CORRUPT, TEXT_LIMIT, Context, NotOnTheLoop, text_only
+from gateway.extract import pdf
+from gateway.extract.base import CORRUPT, TEXT_LIMIT, Context, Venue
+from gateway.inspect import Draft
 from gateway.model import Inspection
-
-if TYPE_CHECKING:
-    from gateway.inspect import Draft
+from gateway.pdfhelper import client as pdfhelper
 
 log = structlog.get_logger("gateway.pdf")
 MAX_PREFETCH = 2  # PDFs per message started before the walk; more are started when found
@@ -47,7 +44,6 @@ MAX_PREFETCH = 2  # PDFs per message started before the walk; more are started w
 LOOP_TEXT_LIMIT = 64 * 1024
 FALLBACK_WAIT = 1.0  # seconds our jobs may finish in before a thread needs the helper
 _PDF_PART = re.compile(rb"\n(?i:content-type:[ \t]*application/pdf)\b")
-_CURRENT: ContextVar[Deferral | None] = ContextVar("pdf_deferral", default=None)
 
 
 @dataclass(slots=True)
@@ -59,10 +55,11 @@ class _Pending:
 
 
 class Deferral:
-    """The PDF jobs of one message decided on the loop."""
+    """The PDF jobs of one message decided on the loop: its walk's `Venue`."""
 
-    def __init__(self, limits: InspectionSettings):
+    def __init__(self, limits: InspectionSettings, helper: pdfhelper.PdfHelper):
         self.limits = limits
+        self.helper = helper
         self.deadline = time.monotonic() + limits.time_budget
         self.jobs: dict[bytes, asyncio.Future[list[str]]] = {}
         self.pending: list[_Pending] = []
@@ -72,21 +69,22 @@ class Deferral:
     def prefetch(self, content: bytes) -> None:
         """Start the helper on the PDFs a quick search finds. Best effort: whatever goes
         wrong here, the walk still finds each PDF and starts it then (or fails closed)."""
-        if not pdf.uses_pdfium(self.limits):
-            return  # pypdf reads PDFs, in a thread: `defer` sends the message there
         try:
             for data in pdf_parts(content, MAX_PREFETCH):
                 self._job(data)
         except Exception:
             log.warning("pdf_prefetch_failed", exc_info=True)
 
-    def defer(self, data: bytes, ctx: Context, location: str) -> None:
-        """The walk found this PDF: its text is filed by `settle`. NotOnTheLoop when PDFium
-        is not the engine or the helper cannot take the job now."""
-        job = self._job(data) if pdf.uses_pdfium(ctx.budget.limits) else None
+    def take(self, ctype: str, data: bytes, ctx: Context, location: str) -> bool:
+        """The walk found this file: a PDF's text is filed by `settle`. False for any other
+        type, when pypdf is the engine, or when the helper cannot take the job now."""
+        if ctype not in pdf.TYPES or ctx.pdf_reader is None:
+            return False
+        job = self._job(data)
         if job is None:
-            raise NotOnTheLoop("application/pdf")
+            return False
         self.pending.append(_Pending(job, ctx, location, len(ctx.sink.parts)))
+        return True
 
     def drop_unused(self) -> None:
         """After the walk: the message need not wait for jobs it did not ask for (a guess of
@@ -110,20 +108,20 @@ class Deferral:
             await asyncio.wait(list(self.jobs.values()), timeout=FALLBACK_WAIT)
         self.cancel()
 
-    def settle(self) -> None:
+    def settle(self) -> bool:
         """File each deferred PDF's text or problem in its place among the parts, in walk
-        order (PDFs with no part between them keep theirs). NotOnTheLoop whenever the thread
-        must decide instead: PDFium failed on one (pypdf reads it), one brought more text
+        order (PDFs with no part between them keep theirs). False whenever the thread must
+        decide instead: PDFium failed on one (pypdf reads it), one brought more text
         than the loop may scan, or the extracted-text limit cut something (which part it cuts
         depends on the order text was filed in)."""
         shift = 0  # parts filed in front of the next one's place
         for item in self.pending:
             if item.job.cancelled():
-                raise NotOnTheLoop("application/pdf")
+                return False
             outcome = item.job.exception() or item.job.result()
             if isinstance(outcome, _NotTaken | pdfhelper.TooMuchText) or (
                     isinstance(outcome, list) and sum(map(len, outcome)) > LOOP_TEXT_LIMIT):
-                raise NotOnTheLoop("application/pdf")
+                return False
             parts = len(item.ctx.sink.parts)
             try:
                 filed = pdf.file_outcome(outcome, item.ctx, item.location, at=item.at + shift)
@@ -131,12 +129,11 @@ class Deferral:
                 item.ctx.problem(item.location, CORRUPT)
                 continue
             if not filed:
-                raise NotOnTheLoop("application/pdf")
+                return False
             shift += len(item.ctx.sink.parts) - parts
         # Every part of one message files into the same sink: one look covers them all.
         problems = self.pending[0].ctx.sink.problems if self.pending else []
-        if any(problem.reason == TEXT_LIMIT for problem in problems):
-            raise NotOnTheLoop("application/pdf")
+        return not any(problem.reason == TEXT_LIMIT for problem in problems)
 
     def cancel(self) -> None:
         """Stop jobs still running (the message's deadline passed, or the daemon stops)."""
@@ -161,7 +158,7 @@ class Deferral:
         return job
 
     def _submit(self, data: bytes) -> asyncio.Future[list[str]] | None:
-        return pdfhelper.shared().submit(data, max(self.deadline - time.monotonic(), 0.0),
+        return self.helper.submit(data, max(self.deadline - time.monotonic(), 0.0),
                                          min(self.limits.max_extracted_bytes, LOOP_TEXT_LIMIT))
 
     def _submit_into(self, data: bytes, job: asyncio.Future[list[str]]) -> None:
@@ -202,41 +199,27 @@ def _pass_on(source: asyncio.Future[list[str]], target: asyncio.Future[list[str]
         target.set_result(source.result())
 
 
-async def inspect(begin: Callable[[bytes], Draft], finish: Callable[[Draft], Inspection],
-                  raw: bytes, limits: InspectionSettings) -> Inspection:
+async def inspect(begin: Callable[[bytes, Venue], Draft], finish: Callable[[Draft], Inspection],
+                  raw: bytes, limits: InspectionSettings,
+                  helper: pdfhelper.PdfHelper) -> Inspection | None:
     """Inspect a message on the loop, its PDFs read by the helper meanwhile: the walk
-    (`begin`) with the PDFs started and deferred, the wait, the PDFs' text filed, then the
-    detectors (`finish`). NotOnTheLoop when the message is to be inspected in a thread, with
-    our jobs ended or stopped by then; on cancellation (the deadline) they are stopped."""
-    deferral = Deferral(limits)
+    (`begin`) with the PDFs started and taken, the wait, the PDFs' text filed, then the
+    detectors (`finish`). None when the message is to be inspected in a thread, with our jobs
+    ended or stopped by then; on cancellation (the deadline) they are stopped."""
+    deferral = Deferral(limits, helper)
     try:
-        try:
-            with text_only(), deferring(deferral):
-                draft = begin(raw)
+        deferral.prefetch(raw)
+        draft = begin(raw, deferral)
+        if draft.elsewhere is None:
             deferral.drop_unused()
             await deferral.wait()
-            deferral.settle()
-        except NotOnTheLoop:
-            await deferral.abandon()  # the thread will want the helper
-            raise
+            if deferral.settle():
+                return finish(draft)
+        await deferral.abandon()  # the thread will want the helper
+        return None
     except BaseException:
         deferral.cancel()
         raise
-    return finish(draft)
-
-
-@contextmanager
-def deferring(deferral: Deferral) -> Iterator[Deferral]:
-    """Within `extract.text_only()`: PDFs go to `deferral` instead of raising NotOnTheLoop."""
-    token = _CURRENT.set(deferral)
-    try:
-        yield deferral
-    finally:
-        _CURRENT.reset(token)
-
-
-def current() -> Deferral | None:
-    return _CURRENT.get()
 
 
 def pdf_parts(content: bytes, limit: int) -> list[bytes]:

@@ -1,8 +1,9 @@
-"""`gateway serve`: start-up, signals, live reload, health, and a bounded drain on shutdown.
+"""One serving process: start-up, signals, live reload, health, and a bounded drain on shutdown.
 
 SIGTERM/SIGINT: stop accepting, let messages in DATA finish within `smtp.drain_timeout`, exit.
 SIGHUP: re-read gateway.yaml, the directory and policies.yaml in a thread; swap them in only if
-all loaded cleanly, otherwise log every error and keep the old ones (DESIGN habit 8).
+all loaded cleanly, otherwise log every error and keep the old ones: a bad file never
+half-applies. With `smtp.workers`, each worker process runs one Daemon (`gateway.service.workers`).
 """
 
 from __future__ import annotations
@@ -11,20 +12,23 @@ import asyncio
 import contextlib
 import os
 import signal
-import sys
+import socket
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from prometheus_client import CollectorRegistry
 
-from gateway import metrics, sdnotify
+from gateway import metrics
 from gateway.config import Settings, load_settings
-from gateway.extract import pdf
-from gateway.health import HealthServer
-from gateway.logsetup import configure_logging
+from gateway.pdfhelper import client as pdfhelper
+from gateway.quarantine import open_store
 from gateway.quarantine.base import QuarantineStore
+from gateway.quarantine.digest import digest_entries, digest_notifications
 from gateway.runtime import Runtime, load_runtime
-from gateway.server import Gateway
+from gateway.service import sdnotify
+from gateway.service.health import HealthServer
+from gateway.service.listener import Gateway
 from gateway.yamlsrc import SourceErrors
 
 log = structlog.get_logger("gateway.daemon")
@@ -44,16 +48,23 @@ def log_skipped_rows(runtime: Runtime) -> None:
 
 
 def open_quarantine(settings: Settings) -> QuarantineStore:
-    from gateway.quarantine import open_store
     return open_store(settings)
 
 
 class Daemon:
-    """Owns the long-lived tasks of one serving process, and cancels them on shutdown."""
+    """Owns the long-lived tasks of one serving process, and cancels them on shutdown.
+
+    Alone, it listens on `listen` and sends the reviewers' digest. As one of several workers it
+    is given its own listening socket (`sock`), worker 0 alone sends the digest (`digest`), and
+    worker 0's `/metrics` shows the sum of all workers (`metrics_registry`)."""
 
     def __init__(self, config_path: str | None, settings: Settings, runtime: Runtime,
-                 store: QuarantineStore):
+                 store: QuarantineStore, *, sock: socket.socket | None = None,
+                 digest: bool = True, metrics_registry: CollectorRegistry | None = None):
         self.config_path = config_path
+        self.sock = sock
+        self.digest = digest
+        self.metrics_registry = metrics_registry
         self.gateway = Gateway(settings, runtime, store)
         self.store = store
         self.stop_requested = asyncio.Event()
@@ -63,14 +74,16 @@ class Daemon:
 
     async def run(self) -> int:
         settings = self.gateway.settings
-        await self.gateway.start()
-        self._keep(asyncio.to_thread(pdf.warm_up, settings.inspection))
+        await self.gateway.start(sock=self.sock)
+        self._keep(asyncio.to_thread(pdfhelper.warm_up, settings.inspection))
         if settings.metrics_listen is not None:
-            self.health = HealthServer(settings.metrics_listen, self.readiness)
+            self.health = HealthServer(settings.metrics_listen, self.readiness,
+                                       registry=self.metrics_registry)
             await self.health.start()
         self._install_signals()
         self._keep(sdnotify.start_watchdog())
-        self._keep(self._digest_loop())
+        if self.digest:
+            self._keep(self._digest_loop())
         log.info("gateway_started", listen=f"{settings.listen.host}:{self.gateway.port}",
                  upstream=f"{settings.upstream.host}:{settings.upstream.port}", pid=os.getpid())
         sdnotify.ready(f"listening on {settings.listen.host}:{self.gateway.port}")
@@ -128,8 +141,6 @@ class Daemon:
 
     async def _digest_loop(self) -> None:
         """Mail the reviewers what was held since the last digest, every `digest_interval`."""
-        from gateway.quarantine.digest import digest_entries, digest_notifications
-
         since = datetime.now(UTC)
         while True:
             q = self.gateway.settings.quarantine
@@ -160,35 +171,10 @@ class Daemon:
         await asyncio.to_thread(self.store.close)
 
 
-def serve(config_path: str | None) -> int:
+def run_loop(coro: Any) -> int:
+    """Run the daemon's coroutine on uvloop where it is installed (the `fast` extra)."""
     try:
-        settings = load_settings(config_path)
-        configure_logging(settings.log)  # first, so that loading logs in the configured format
-        runtime = load_runtime(settings)
-    except SourceErrors as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    log_skipped_rows(runtime)
-    if settings.smtp.workers != 1:
-        from gateway.workers import serve_workers  # N processes sharing the socket
-        return serve_workers(config_path, settings, runtime)
-    try:
-        store = open_quarantine(settings)
-    except Exception as exc:
-        print(f"gateway: {exc}", file=sys.stderr)  # QuarantineError omits URL passwords
-        return 2
-    daemon = Daemon(config_path, settings, runtime, store)
-    try:
-        return _run(daemon.run())
-    except OSError as exc:
-        print(f"gateway: cannot listen on {settings.listen.host}:{settings.listen.port}: "
-              f"{exc.strerror or exc}", file=sys.stderr)
-        return 1
-
-
-def _run(coro: Any) -> int:
-    try:
-        import uvloop
+        import uvloop  # noqa: PLC0415 - optional: asyncio's own loop otherwise
     except ImportError:
         return asyncio.run(coro)
     return uvloop.run(coro)

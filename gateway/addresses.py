@@ -1,0 +1,66 @@
+"""Address syntax and canonical spelling: one spelling per mailbox, routing tricks, domains.
+
+Pure and dependency-free of the rest of the gateway, so the SMTP server's relay control and the
+directory's look-ups canonicalise addresses the same way.
+"""
+
+from __future__ import annotations
+
+import re
+
+from email_validator import EmailNotValidError, validate_email
+
+_PLAIN = re.compile(r"^[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
+
+
+def normalize_address(address: str) -> str:
+    """One canonical spelling per mailbox, so lookups and comparisons agree.
+
+    email-validator handles IDN, quoting and domain case; the local part is lowercased too,
+    because district mail systems treat it case-insensitively and a student writing
+    `Alex.Jones@` must not slip past the directory. Addresses that are not strictly valid fall
+    back to a plain lowercase: a strange address must never crash the gateway.
+    """
+    text = address.strip().strip("<>").strip().rstrip(".")  # a root-anchored domain is the same
+    if not text:
+        return ""
+    if _PLAIN.match(text) and "xn--" not in text.lower():
+        return text.lower()  # what email-validator would return, without its cost
+    try:
+        valid = validate_email(text, check_deliverability=False, allow_quoted_local=True,
+                               allow_smtputf8=True, allow_domain_literal=True)
+    except (EmailNotValidError, UnicodeError, ValueError):
+        return text.lower()
+    return valid.normalized.lower()
+
+
+def routes_elsewhere(address: str) -> bool:
+    """True for a local part that a mail server may route onward: `a%b@`, `a!b@`, `"a@b"@`.
+
+    Postfix resolves such addresses to the inner destination (percent hack, UUCP bang paths,
+    dequoting), so `"victim@gmail.example"@staff.district` can leave the District. They are
+    never treated as District accounts, and the server refuses them (Postfix's
+    allow_untrusted_routing = no, for every client).
+    """
+    local = address.strip().strip("<>").rpartition("@")[0]
+    return any(c in local for c in '@%!"')
+
+
+def without_subaddress(address: str) -> str:
+    """`alex+school@gmail.example` → `alex@gmail.example` (a tag still reaches the mailbox)."""
+    local, _, domain = address.rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}" if "+" in local else address
+
+
+def domain_of(address: str) -> str:
+    """The domain of a normalised address in ASCII (punycode) form, '' if there is none."""
+    _, sep, domain = address.rpartition("@")
+    return ascii_domain(domain) if sep else ""
+
+
+def ascii_domain(domain: str) -> str:
+    domain = domain.strip().rstrip(".").lower()
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return domain

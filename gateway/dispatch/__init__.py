@@ -1,0 +1,97 @@
+"""Where a message is decided: on the event loop, in a worker thread, or on the loop while the
+PDF helper reads its PDFs. The decision itself is always `pipeline.decide`; this module only
+picks the place, so no session waits behind another's heavy message.
+
+Small messages are decided on the loop (a thread hop costs more than deciding them), reading
+text formats only: a part that turns out to be an archive, a workbook or a PDF, whatever it was
+labelled, is not read there (`gateway.extract.base.Venue`), and the whole decision is made again
+in a thread. Big messages, and any declaring an application/* part other than PDF (an XLSX parse
+takes milliseconds, a hostile one up to the time budget), go to a thread straight away. A small
+message whose only documents are PDFs is decided on the loop too, the PDF helper process reading
+them meanwhile (`pdfjobs`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from gateway.dispatch import pdfjobs
+from gateway.extract.base import Context, Venue
+from gateway.model import ContactHistory, Decision, Envelope
+from gateway.pdfhelper import client as pdfhelper
+from gateway.pipeline import decide
+from gateway.runtime import Runtime
+
+INLINE_DECIDE_LIMIT = 64 * 1024
+# A header line (at the start or after a newline) announcing an application/* part. Written
+# with a literal "\n" first so the regex engine can skip from newline to newline; the same
+# pattern under ^/MULTILINE/IGNORECASE tried every byte (9x slower).
+_APPLICATION_HEADER = rb"(?i:content-type:[ \t]*application/([!#$%&'*+.^_`|~0-9a-z-]*))"
+APPLICATION_PART = re.compile(rb"\n" + _APPLICATION_HEADER)
+APPLICATION_FIRST_LINE = re.compile(_APPLICATION_HEADER)
+
+
+async def decide_message(envelope: Envelope, runtime: Runtime,
+                         history: ContactHistory) -> Decision:
+    """`pipeline.decide`, in the place that suits the message (see the module docstring).
+    Raises what `decide` raises; the caller fails closed."""
+    content = envelope.content
+    decision = None
+    if len(content) <= INLINE_DECIDE_LIMIT:
+        kinds = application_parts(content)
+        if not kinds:
+            decision = decide_on_loop(envelope, runtime, history)
+        elif kinds == {b"pdf"}:
+            decision = await decide_reading_pdfs(envelope, runtime, history)
+    if decision is None:
+        decision = await asyncio.to_thread(decide, envelope, runtime, history)
+    return decision
+
+
+class TextOnly:
+    """The event loop's venue for a message without documents: it takes no file."""
+
+    def take(self, ctype: str, data: bytes, ctx: Context, location: str) -> bool:
+        return False
+
+
+TEXT_ONLY: Venue = TextOnly()
+
+
+def decide_on_loop(envelope: Envelope, runtime: Runtime,
+                   history: ContactHistory) -> Decision | None:
+    """Decide here, reading text formats only; None when a file needs a thread."""
+    inspector = runtime.inspector
+    begin, finish = getattr(inspector, "begin", None), getattr(inspector, "finish", None)
+    if begin is None or finish is None:  # an inspector without the two steps (a double)
+        return decide(envelope, runtime, history)
+    draft = begin(envelope.content, TEXT_ONLY)
+    if draft.elsewhere is not None:
+        return None
+    return decide(envelope, runtime, history, finish(draft))
+
+
+async def decide_reading_pdfs(envelope: Envelope, runtime: Runtime,
+                              history: ContactHistory) -> Decision | None:
+    """A small message whose only documents are PDFs, decided on the loop while the PDF
+    helper reads them; None when it has to go to a thread."""
+    inspector = runtime.inspector
+    begin, finish = getattr(inspector, "begin", None), getattr(inspector, "finish", None)
+    helper = pdfhelper.for_inspection(runtime.settings.inspection)
+    if begin is None or finish is None or helper is None:  # a double, or pypdf reads PDFs
+        return None
+    inspection = await pdfjobs.inspect(begin, finish, envelope.content,
+                                       runtime.settings.inspection, helper)
+    if inspection is None:
+        return None
+    return decide(envelope, runtime, history, inspection)
+
+
+def application_parts(content: bytes) -> set[bytes]:
+    """The subtypes of the application/* parts header lines announce (b"pdf", ...), lowered."""
+    kinds = {m.group(1).lower() for m in APPLICATION_PART.finditer(content)}
+    first = APPLICATION_FIRST_LINE.match(content)
+    if first:
+        kinds.add(first.group(1).lower())
+    return kinds

@@ -1,0 +1,1 @@
+"""The PDF text helper: PDFium in a process of its own (`worker`), driven by `client`."""
