@@ -6,7 +6,7 @@ Party.name) says so; `public()` views are the only shapes that may reach a log.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -285,11 +285,27 @@ class Decision:
 
 
 class ContactHistory(Protocol):
-    """P5/P6 contact counting: student personal address → staff member, per pair."""
+    """P5/P6 contact counting: student personal address → staff member, per pair. The core
+    only reads it; recording is the quarantine store's (`QuarantineStore.record_contact`)."""
 
     def count_contacts(self, student_id: str, staff_id: str, since: datetime) -> int: ...
 
-    def record_contact(self, student_id: str, staff_id: str, at: datetime) -> None: ...
+
+# (student person_id, staff person_id, since): one count the policy may ask the history for.
+ContactQuery = tuple[str, str, datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class CountedHistory:
+    """Counts read from the store beforehand (off the event loop), answered from memory.
+
+    A count nobody read beforehand is a bug in the look-ahead (`Policy.contact_queries`): it
+    raises, and the message is held as internal-error rather than decided on a guess."""
+
+    counts: Mapping[ContactQuery, int]
+
+    def count_contacts(self, student_id: str, staff_id: str, since: datetime) -> int:
+        return self.counts[(student_id, staff_id, since)]
 
 
 class NoHistory:

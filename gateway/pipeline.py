@@ -6,13 +6,14 @@ so there is one implementation of "what should happen to this message".
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from email.utils import getaddresses
 
 from gateway.directory import PartyLookup
 from gateway.model import (
     Action,
     ContactHistory,
+    ContactQuery,
     Decision,
     Envelope,
     Inspection,
@@ -28,12 +29,37 @@ def decide(envelope: Envelope, runtime: Runtime, history: ContactHistory,
            inspection: Inspection | None = None) -> Decision:
     """Inspect the content once (unless `inspection` is that already), classify the parties,
     let the policy decide per recipient."""
-    directory = runtime.directory
     if inspection is None:
         inspection = runtime.inspector.inspect(envelope.content)
-    sender = classify_sender(directory, envelope.mail_from, inspection.from_header)
-    recipients = [directory.party(rcpt) for rcpt in envelope.rcpt_tos]
-    decision = runtime.policy.decide(envelope, sender, recipients, inspection, history)
+    return decide_classified(envelope, runtime, history, inspection,
+                             classify(envelope, runtime.directory, inspection))
+
+
+@dataclass(frozen=True, slots=True)
+class Parties:
+    """Who sent the message and who it is for, as the directory knows them."""
+
+    sender: Party
+    recipients: tuple[Party, ...]
+
+
+def classify(envelope: Envelope, directory: PartyLookup, inspection: Inspection) -> Parties:
+    return Parties(classify_sender(directory, envelope.mail_from, inspection.from_header),
+                   tuple(directory.party(rcpt) for rcpt in envelope.rcpt_tos))
+
+
+def contact_queries(envelope: Envelope, runtime: Runtime,
+                    parties: Parties) -> frozenset[ContactQuery]:
+    """The P6 counts deciding this message may need: read them beforehand, off the event
+    loop, and decide with a `CountedHistory` of them."""
+    return runtime.policy.contact_queries(envelope, parties.sender, parties.recipients)
+
+
+def decide_classified(envelope: Envelope, runtime: Runtime, history: ContactHistory,
+                      inspection: Inspection, parties: Parties) -> Decision:
+    """`decide` once the content is inspected and the parties are known."""
+    decision = runtime.policy.decide(envelope, parties.sender, parties.recipients, inspection,
+                                     history)
     verdicts = tuple(replace(verdict, rcpt=rcpt)
                      for verdict, rcpt in zip(decision.verdicts, envelope.rcpt_tos, strict=True))
     return replace(decision, verdicts=verdicts)
@@ -59,7 +85,7 @@ def classify_sender(directory: PartyLookup, mail_from: str, from_header: str | N
 
 
 def fail_closed(envelope: Envelope, reason: str) -> Decision:
-    """Hold every recipient when the decision itself could not be made (DESIGN habit 3).
+    """Hold every recipient when the decision itself could not be made: never lose mail.
 
     Parties are described by address only: the directory may be what failed.
     """

@@ -13,20 +13,33 @@ from typing import Protocol
 from gateway.config import Settings
 from gateway.directory import PartyLookup, load_directory
 from gateway.inspect import build_inspector
-from gateway.model import ContactHistory, Decision, Envelope, Inspection, Party
+from gateway.model import (
+    ContactHistory,
+    ContactQuery,
+    Decision,
+    Envelope,
+    Inspection,
+    Party,
+)
 from gateway.policy.loader import load_policy
 from gateway.yamlsrc import SourceError
 
 
 class Inspector(Protocol):
     """`inspect` is the contract. `gateway.inspect.Inspector` also splits it into `begin`
-    (the walk) and `finish` (the detectors), which lets the server decide a message with
-    PDFs on the event loop; an inspector without them is simply called in a thread."""
+    (the walk, told its venue) and `finish` (the detectors), which lets the dispatcher read a
+    small message on the event loop and send it to a thread when a file needs one; an
+    inspector without them (a test double) is called as it is."""
 
     def inspect(self, raw: bytes) -> Inspection: ...
 
 
 class Policy(Protocol):
+    """`gateway.policy.engine.Policy`: names the contact counts it may need, then decides."""
+
+    def contact_queries(self, envelope: Envelope, sender: Party,
+                        recipients: Sequence[Party]) -> frozenset[ContactQuery]: ...
+
     def decide(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
                inspection: Inspection, history: ContactHistory) -> Decision: ...
 

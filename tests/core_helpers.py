@@ -21,6 +21,7 @@ from gateway.model import (
     Action,
     Annotation,
     ContactHistory,
+    ContactQuery,
     Decision,
     Envelope,
     Inspection,
@@ -64,6 +65,10 @@ class ScriptedPolicy:
     annotation: Annotation = field(
         default_factory=lambda: Annotation(headers=(("X-Test-Annotated", "yes"),)))
     lexicons: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def contact_queries(self, envelope: Envelope, sender: Party,
+                        recipients: Sequence[Party]) -> frozenset[ContactQuery]:
+        return frozenset()  # it never asks the history
 
     def decide(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
                inspection: Inspection, history: ContactHistory) -> Decision:

@@ -18,9 +18,10 @@ import re
 
 from gateway.dispatch import pdfjobs
 from gateway.extract.base import Context, Venue
-from gateway.model import ContactHistory, Decision, Envelope
+from gateway.model import ContactHistory, CountedHistory, Decision, Envelope, Inspection, NoHistory
 from gateway.pdfhelper import client as pdfhelper
-from gateway.pipeline import decide
+from gateway.pipeline import Parties, classify, contact_queries, decide, decide_classified
+from gateway.quarantine.base import QuarantineStore
 from gateway.runtime import Runtime
 
 INLINE_DECIDE_LIMIT = 64 * 1024
@@ -33,20 +34,36 @@ APPLICATION_FIRST_LINE = re.compile(_APPLICATION_HEADER)
 
 
 async def decide_message(envelope: Envelope, runtime: Runtime,
-                         history: ContactHistory) -> Decision:
+                         store: QuarantineStore | None) -> Decision:
     """`pipeline.decide`, in the place that suits the message (see the module docstring).
-    Raises what `decide` raises; the caller fails closed."""
+    The store's P6 contact history is never read on the loop: a message decided there has
+    its counts read in a thread first. Raises what `decide` raises; the caller fails closed."""
     content = envelope.content
-    decision = None
     if len(content) <= INLINE_DECIDE_LIMIT:
+        inspection = None
         kinds = application_parts(content)
         if not kinds:
-            decision = decide_on_loop(envelope, runtime, history)
+            inspection = inspect_on_loop(runtime, content)
         elif kinds == {b"pdf"}:
-            decision = await decide_reading_pdfs(envelope, runtime, history)
-    if decision is None:
-        decision = await asyncio.to_thread(decide, envelope, runtime, history)
-    return decision
+            inspection = await inspect_reading_pdfs(runtime, content)
+        if inspection is not None:
+            parties = classify(envelope, runtime.directory, inspection)
+            history = await read_counts(envelope, runtime, parties, store)
+            return decide_classified(envelope, runtime, history, inspection, parties)
+    return await asyncio.to_thread(decide, envelope, runtime,
+                                   store if store is not None else NoHistory())
+
+
+async def read_counts(envelope: Envelope, runtime: Runtime, parties: Parties,
+                      store: QuarantineStore | None) -> ContactHistory:
+    """The contact counts deciding the message may ask for, read in a thread (most messages
+    need none, and cost no thread hop)."""
+    if store is None:
+        return NoHistory()
+    queries = contact_queries(envelope, runtime, parties)
+    if not queries:
+        return CountedHistory({})
+    return CountedHistory(await asyncio.to_thread(store.contact_counts, queries))
 
 
 class TextOnly:
@@ -59,33 +76,26 @@ class TextOnly:
 TEXT_ONLY: Venue = TextOnly()
 
 
-def decide_on_loop(envelope: Envelope, runtime: Runtime,
-                   history: ContactHistory) -> Decision | None:
-    """Decide here, reading text formats only; None when a file needs a thread."""
+def inspect_on_loop(runtime: Runtime, content: bytes) -> Inspection | None:
+    """Inspect here, reading text formats only; None when a file needs a thread."""
     inspector = runtime.inspector
     begin, finish = getattr(inspector, "begin", None), getattr(inspector, "finish", None)
     if begin is None or finish is None:  # an inspector without the two steps (a double)
-        return decide(envelope, runtime, history)
-    draft = begin(envelope.content, TEXT_ONLY)
-    if draft.elsewhere is not None:
-        return None
-    return decide(envelope, runtime, history, finish(draft))
+        return inspector.inspect(content)
+    walked = begin(content, TEXT_ONLY)
+    return None if walked.elsewhere is not None else finish(walked)
 
 
-async def decide_reading_pdfs(envelope: Envelope, runtime: Runtime,
-                              history: ContactHistory) -> Decision | None:
-    """A small message whose only documents are PDFs, decided on the loop while the PDF
+async def inspect_reading_pdfs(runtime: Runtime, content: bytes) -> Inspection | None:
+    """A small message whose only documents are PDFs, inspected on the loop while the PDF
     helper reads them; None when it has to go to a thread."""
     inspector = runtime.inspector
     begin, finish = getattr(inspector, "begin", None), getattr(inspector, "finish", None)
-    helper = pdfhelper.for_inspection(runtime.settings.inspection)
+    limits = runtime.settings.inspection
+    helper = pdfhelper.for_inspection(limits)
     if begin is None or finish is None or helper is None:  # a double, or pypdf reads PDFs
         return None
-    inspection = await pdfjobs.inspect(begin, finish, envelope.content,
-                                       runtime.settings.inspection, helper)
-    if inspection is None:
-        return None
-    return decide(envelope, runtime, history, inspection)
+    return await pdfjobs.inspect(begin, finish, content, limits, helper)
 
 
 def application_parts(content: bytes) -> set[bytes]:

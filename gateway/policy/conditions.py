@@ -2,7 +2,7 @@
 
 Each condition is a small frozen value with a `test(ctx)` method. A rule's `when` block is an
 `AllOf` of them (every key must hold); `any:` is an `AnyOf`. Nothing here does I/O: the
-directory and contact history reach the conditions through `Context`, already loaded.
+directory and contact history reach the conditions through `RuleContext`, already loaded.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from gateway.model import ContactHistory, Envelope, Finding, Inspection, Party, 
 
 
 @dataclass(frozen=True, slots=True)
-class Context:
+class RuleContext:
     """Everything one (sender, recipient) evaluation may look at."""
 
     envelope: Envelope
@@ -32,22 +32,26 @@ class Context:
     is_district_domain: Callable[[str], bool]
 
     def staff_student_pair(self) -> tuple[Party, Party] | None:
-        """(staff party, student party) when the message is between the two, else None."""
-        for staff, student in ((self.sender, self.recipient), (self.recipient, self.sender)):
-            if staff.role is Role.STAFF and student.role is Role.STUDENT:
-                return staff, student
-        return None
+        return staff_student_pair(self.sender, self.recipient)
+
+
+def staff_student_pair(sender: Party, recipient: Party) -> tuple[Party, Party] | None:
+    """(staff party, student party) when the message is between the two, else None."""
+    for staff, student in ((sender, recipient), (recipient, sender)):
+        if staff.role is Role.STAFF and student.role is Role.STUDENT:
+            return staff, student
+    return None
 
 
 class Condition(Protocol):
-    def test(self, ctx: Context) -> bool: ...
+    def test(self, ctx: RuleContext) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
 class AllOf:
     parts: tuple[Condition, ...]
 
-    def test(self, ctx: Context) -> bool:
+    def test(self, ctx: RuleContext) -> bool:
         return all(p.test(ctx) for p in self.parts)
 
 
@@ -55,7 +59,7 @@ class AllOf:
 class AnyOf:
     parts: tuple[Condition, ...]
 
-    def test(self, ctx: Context) -> bool:
+    def test(self, ctx: RuleContext) -> bool:
         return any(p.test(ctx) for p in self.parts)
 
 
@@ -85,7 +89,7 @@ class PartyCond:
     known: bool | None = None
     domains: frozenset[str] | None = None
 
-    def test(self, ctx: Context) -> bool:
+    def test(self, ctx: RuleContext) -> bool:
         party = ctx.sender if self.side == "sender" else ctx.recipient
         if self.roles is not None and party.role not in self.roles:
             return False
@@ -107,7 +111,7 @@ class RelationshipCond:
 
     reported: bool
 
-    def test(self, ctx: Context) -> bool:
+    def test(self, ctx: RuleContext) -> bool:
         pair = ctx.staff_student_pair()
         found = pair is not None and ctx.has_relationship(pair[0].person_id, pair[1].person_id)
         return found == self.reported
@@ -121,7 +125,7 @@ class OriginCond:
 
     trusted: bool
 
-    def test(self, ctx: Context) -> bool:
+    def test(self, ctx: RuleContext) -> bool:
         return ctx.envelope.client_trusted == self.trusted
 
 
@@ -134,7 +138,7 @@ class ClaimsDistrictCond:
 
     claims: bool
 
-    def test(self, ctx: Context) -> bool:
+    def test(self, ctx: RuleContext) -> bool:
         header = ctx.inspection.from_header or ""
         pairs = getaddresses([header])
         # A display name can carry the claim too: "jsmith@staff.district" <x@evil.example>.
@@ -150,7 +154,7 @@ class CompleteCond:
 
     complete: bool
 
-    def test(self, ctx: Context) -> bool:
+    def test(self, ctx: RuleContext) -> bool:
         return ctx.inspection.complete == self.complete
 
 
@@ -181,7 +185,7 @@ class FindingCond:
         return [f for f in findings if f.detector in self.detectors
                 and f.location.lower().startswith(where)]
 
-    def test(self, ctx: Context) -> bool:
+    def test(self, ctx: RuleContext) -> bool:
         chosen = self.selected(ctx.inspection.findings)
         if not chosen or sum(f.count for f in chosen) < self.min_count:
             return False
@@ -203,7 +207,7 @@ class AttachmentCond:
     types: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
 
-    def test(self, ctx: Context) -> bool:
+    def test(self, ctx: RuleContext) -> bool:
         for att in ctx.inspection.attachments:
             ctype = att.content_type.lower()
             name = (att.filename or "").lower()
@@ -221,7 +225,7 @@ class SubjectCond:
     contains: tuple[str, ...] = ()
     matches: tuple[re.Pattern[str], ...] = ()
 
-    def test(self, ctx: Context) -> bool:
+    def test(self, ctx: RuleContext) -> bool:
         subject = ctx.inspection.subject.casefold()
         return (any(term.casefold() in subject for term in self.contains)
                 or any(p.search(ctx.inspection.subject) for p in self.matches))
@@ -239,7 +243,7 @@ class HistoryCond:
     within_days: float
     at_least: int
 
-    def test(self, ctx: Context) -> bool:
+    def test(self, ctx: RuleContext) -> bool:
         pair = ctx.staff_student_pair()
         if pair is None or not pair[0].person_id or not pair[1].person_id:
             return False
@@ -259,8 +263,8 @@ class When:
     condition: Condition
     history: HistoryCond | None = None
 
-    def test_static(self, ctx: Context) -> bool:
+    def test_static(self, ctx: RuleContext) -> bool:
         return self.condition.test(ctx)
 
-    def test(self, ctx: Context) -> bool:
+    def test(self, ctx: RuleContext) -> bool:
         return self.condition.test(ctx) and (self.history is None or self.history.test(ctx))

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from gateway.model import (
     Action,
     Annotation,
     ContactHistory,
+    ContactQuery,
     Decision,
     Envelope,
     Inspection,
@@ -24,7 +25,7 @@ from gateway.model import (
     RuleMatch,
     Verdict,
 )
-from gateway.policy.conditions import Context, When
+from gateway.policy.conditions import RuleContext, When, staff_student_pair
 from gateway.policy.notices import Notices, notifications_for
 
 POLICY_HEADER = "X-District-Policy"
@@ -69,7 +70,7 @@ class PolicyOptions:
 
 
 @dataclass(frozen=True, slots=True)
-class PartyLookup:
+class DirectoryView:
     """The directory functions the engine needs (pure, in-memory lookups)."""
 
     has_relationship: Callable[[str | None, str | None], bool]
@@ -82,11 +83,36 @@ class PartyLookup:
 class Policy:
     rules: tuple[Rule, ...]
     lexicons: Mapping[str, tuple[str, ...]]
-    lookup: PartyLookup
+    lookup: DirectoryView
     notices: Notices
     options: PolicyOptions = PolicyOptions()
     source: str = ""
     exemptions: tuple[Exemption, ...] = field(default=())
+
+    def contact_queries(self, envelope: Envelope, sender: Party,
+                        recipients: Sequence[Party]) -> frozenset[ContactQuery]:
+        """Every count `decide` may ask the history for, without reading it: for each
+        staff-student pair of the message, one per history window in the rules and
+        exemptions. A superset (a rule's other conditions may not match), so the I/O shell
+        can read them all at once, off the event loop, and hand them in."""
+        windows = {when.history.within_days for when in self._whens()
+                   if when.history is not None}
+        if not windows:
+            return frozenset()
+        now = envelope.received_at or datetime.now(UTC)
+        queries = set()
+        for recipient in recipients:
+            pair = staff_student_pair(sender, recipient)
+            if pair is None or not pair[0].person_id or not pair[1].person_id:
+                continue
+            for days in windows:
+                queries.add((pair[1].person_id, pair[0].person_id, now - timedelta(days=days)))
+        return frozenset(queries)
+
+    def _whens(self) -> list[When]:
+        return ([rule.when for rule in self.rules]
+                + [e.when for rule in self.rules for e in rule.exempt]
+                + [e.when for e in self.exemptions])
 
     def rule(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
@@ -103,7 +129,7 @@ class Policy:
         verdicts: list[Verdict] = []
         contacts: list[tuple[str, str]] = []
         for recipient in recipients:
-            ctx = Context(envelope, sender, recipient, inspection, history, now,
+            ctx = RuleContext(envelope, sender, recipient, inspection, history, now,
                           self.lookup.has_relationship, self.lookup.is_district)
             verdicts.append(self._verdict(ctx, contacts))
         notes = notifications_for(self, envelope, sender, verdicts)
@@ -112,7 +138,7 @@ class Policy:
                         body_notice=self.body_notice(envelope, inspection))
 
     # -- one recipient ------------------------------------------------------------------
-    def _verdict(self, ctx: Context, contacts: list[tuple[str, str]]) -> Verdict:
+    def _verdict(self, ctx: RuleContext, contacts: list[tuple[str, str]]) -> Verdict:
         matches: list[RuleMatch] = []
         lifted: dict[str, list[str]] = {}
         for rule in self.rules:
@@ -131,7 +157,7 @@ class Policy:
         enforced = [m.action for m in matches if not m.monitor]
         return Verdict(ctx.recipient, Action.strongest(enforced), tuple(matches))
 
-    def _match(self, rule: Rule, ctx: Context) -> RuleMatch:
+    def _match(self, rule: Rule, ctx: RuleContext) -> RuleMatch:
         monitor = rule.monitor or self.options.monitor_only
         annotation = None
         if rule.action is Action.ANNOTATE:
@@ -140,7 +166,7 @@ class Policy:
                          rule.reject_text if rule.action is Action.REJECT else None,
                          rule.notify)
 
-    def _annotation(self, rule: Rule, ctx: Context) -> Annotation:
+    def _annotation(self, rule: Rule, ctx: RuleContext) -> Annotation:
         spec = rule.annotate or AnnotateSpec()
         headers = ((POLICY_HEADER, f"{rule.id}; annotate"), *spec.headers)
         notice = self.notices.render(spec.notice, rule, ctx, self.lookup) if spec.notice else None
@@ -159,7 +185,7 @@ def _reason(rule: Rule) -> str:
     return f"{rule.reason} ({rule.item})" if rule.item else rule.reason
 
 
-def _add_contact(ctx: Context, contacts: list[tuple[str, str]]) -> None:
+def _add_contact(ctx: RuleContext, contacts: list[tuple[str, str]]) -> None:
     pair = ctx.staff_student_pair()
     if pair is not None and pair[0].person_id and pair[1].person_id:
         contacts.append((pair[1].person_id, pair[0].person_id))

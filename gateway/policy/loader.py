@@ -3,7 +3,7 @@
 IT edits this file by hand, so the loader collects all errors in one pass (unknown keys and
 actions with a "did you mean", bad regular expressions, thresholds of the wrong type, unknown
 detectors, notices and exemptions) instead of stopping at the first. The language itself is
-documented in the README chapter "Policy".
+documented in docs/policy.md.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from gateway.model import LEXICON_PREFIX, OTHER_DETECTORS, STUDENT_RECORD_DETECT
 from gateway.policy.conditions import When
 from gateway.policy.engine import (
     AnnotateSpec,
+    DirectoryView,
     Exemption,
-    PartyLookup,
     Policy,
     PolicyOptions,
     Rule,
@@ -270,12 +270,12 @@ class PolicyReader:
         return tuple(out)
 
 
-def _lookup(directory: Any) -> PartyLookup:
+def _lookup(directory: Any) -> DirectoryView:
     """Adapt the directory (or a minimal stand-in in tests) to what the engine needs."""
     def missing(*_: Any) -> None:
         return None
 
-    return PartyLookup(
+    return DirectoryView(
         has_relationship=getattr(directory, "has_relationship", lambda *_: False),
         is_district=getattr(directory, "is_district", lambda _a: False),
         district_address=getattr(directory, "district_address", missing),

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from gateway.model import Action, Envelope, Notification, Party, Role, Verdict
 
 if TYPE_CHECKING:
-    from gateway.policy.conditions import Context
-    from gateway.policy.engine import PartyLookup, Policy, Rule
+    from gateway.policy.conditions import RuleContext
+    from gateway.policy.engine import DirectoryView, Policy, Rule
 
 NOTICE_FIELDS = frozenset({"student_address", "student_name", "employee_name",
                            "employee_address", "sender", "recipient", "rule", "item"})
@@ -64,7 +64,7 @@ class Notices:
     notifications: Mapping[str, tuple[str, str]] = field(
         default_factory=lambda: dict(DEFAULT_NOTIFICATIONS))
 
-    def render(self, name: str, rule: Rule, ctx: Context, lookup: PartyLookup) -> str:
+    def render(self, name: str, rule: Rule, ctx: RuleContext, lookup: DirectoryView) -> str:
         values = party_values(ctx.sender, ctx.recipient, lookup)
         values.update(rule=rule.id, item=rule.item)
         return self.texts[name].format_map(values)
@@ -75,7 +75,7 @@ class Notices:
         return subject.format_map(filled), body.format_map(filled)
 
 
-def party_values(sender: Party, recipient: Party, lookup: PartyLookup) -> _Values:
+def party_values(sender: Party, recipient: Party, lookup: DirectoryView) -> _Values:
     """Template values about the student and the employee of this message."""
     values = _Values(sender=sender.address, recipient=recipient.address)
     staff = next((p for p in (recipient, sender) if p.role is Role.STAFF), None)

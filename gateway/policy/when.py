@@ -2,7 +2,7 @@
 
 Every key of a `when:` block must hold (AND); `any:` takes a list of blocks of which one must
 hold (OR); `all:` a list of blocks that must all hold (to use `any:` twice in one rule).
-The key vocabulary is listed in `CONDITION_KEYS` and documented in the README chapter "Policy".
+The key vocabulary is listed in `CONDITION_KEYS` and documented in docs/policy.md.
 """
 
 from __future__ import annotations

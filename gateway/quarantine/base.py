@@ -7,11 +7,12 @@ in a thread) and each one is a single committed, durable transaction.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from gateway.model import ContactHistory
+from gateway.model import ContactHistory, ContactQuery
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,14 @@ class QuarantineStore(ContactHistory, Protocol):
     def record(self, actor: Actor, action: str, entry_id: str | None, reason: str,
                detail: dict[str, Any]) -> None:
         """Append one audit row for an action that changes nothing else (e.g. export)."""
+        ...
+
+    def record_contact(self, student_id: str, staff_id: str, at: datetime) -> None:
+        """Remember one P5/P6 contact (a no-op on a read-only store)."""
+        ...
+
+    def contact_counts(self, queries: Iterable[ContactQuery]) -> dict[ContactQuery, int]:
+        """`count_contacts` for each query, in one read that never waits for a writer."""
         ...
 
     def purge_contacts(self, before: datetime) -> int:

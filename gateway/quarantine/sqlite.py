@@ -15,13 +15,14 @@ import json
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+from gateway.model import ContactQuery
 from gateway.quarantine import audit as audit_chain
 from gateway.quarantine.base import (
     Actor,
@@ -65,6 +66,11 @@ class SQLiteStore:
         self.actor = actor or Actor("gateway", "gateway")
         self._lock = threading.RLock()
         self._conn = _connect(self.path, readonly)
+        # P6 counts are read on connections of their own, one per thread, outside `_lock`:
+        # in WAL mode a reader sees the last commit and never waits for the writer's fsync.
+        self._readers = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_conns_lock = threading.Lock()  # never held while a database call runs
 
     # -- transactions ---------------------------------------------------------------------
     @contextlib.contextmanager
@@ -260,14 +266,31 @@ class SQLiteStore:
 
     # -- P5/P6 contact history (model.ContactHistory) --------------------------------------
     def count_contacts(self, student_id: str, staff_id: str, since: datetime) -> int:
-        with self._tx(write=False) as db:
-            return int(db.execute(
-                "SELECT count(*) FROM contacts WHERE student_id = ? AND staff_id = ? AND at >= ?",
-                (student_id, staff_id, to_db(since))).fetchone()[0])
+        return self.contact_counts([(student_id, staff_id, since)])[(student_id, staff_id, since)]
+
+    def contact_counts(self, queries: Iterable[ContactQuery]) -> dict[ContactQuery, int]:
+        if self.path == ":memory:":  # the empty stand-in: its one connection is all there is
+            with self._tx(write=False) as db:
+                return {q: _count(db, q) for q in queries}
+        db = self._reader()
+        db.execute("BEGIN")  # one snapshot for all of them
+        try:
+            return {q: _count(db, q) for q in queries}
+        finally:
+            db.execute("COMMIT")
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._readers, "conn", None)
+        if conn is None:
+            conn = _connect(self.path, readonly=True)
+            with self._reader_conns_lock:
+                self._reader_conns.append(conn)
+            self._readers.conn = conn
+        return conn
 
     def record_contact(self, student_id: str, staff_id: str, at: datetime) -> None:
         if self.readonly:
-            return  # `gateway check` reads the history but records nothing (SPEC §3)
+            return  # `gateway check` reads the history but records nothing
         with self._tx(write=True) as db:
             db.execute("INSERT INTO contacts (student_id, staff_id, at) VALUES (?, ?, ?)",
                        (student_id, staff_id, to_db(at)))
@@ -279,6 +302,9 @@ class SQLiteStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+        with self._reader_conns_lock:
+            for conn in self._reader_conns:
+                conn.close()
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -299,6 +325,13 @@ def _connect(path: str, readonly: bool) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _count(db: sqlite3.Connection, query: ContactQuery) -> int:
+    student_id, staff_id, since = query
+    return int(db.execute(
+        "SELECT count(*) FROM contacts WHERE student_id = ? AND staff_id = ? AND at >= ?",
+        (student_id, staff_id, to_db(since))).fetchone()[0])
 
 
 def _json(value: Any) -> str:

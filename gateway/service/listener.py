@@ -25,7 +25,7 @@ from gateway.actions.execute import Executor, Outcome
 from gateway.config import Settings
 from gateway.dispatch import decide_message
 from gateway.logprivacy import Redactor
-from gateway.model import ContactHistory, Decision, Envelope, NoHistory
+from gateway.model import Decision, Envelope
 from gateway.pipeline import fail_closed
 from gateway.quarantine.base import QuarantineStore
 from gateway.runtime import Runtime
@@ -56,10 +56,6 @@ class Gateway:
 
     def _redact(self, text: str) -> str:
         return Redactor(self.runtime.directory).text(text)
-
-    @property
-    def history(self) -> ContactHistory:
-        return self.store if self.store is not None else NoHistory()
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self, *, sock: Any = None, reuse_port: bool = False) -> None:
@@ -164,7 +160,7 @@ class Gateway:
     async def _decide(self, envelope: Envelope) -> Decision:
         started = time.monotonic()
         try:
-            decision = await decide_message(envelope, self.runtime, self.history)
+            decision = await decide_message(envelope, self.runtime, self.store)
         except Exception as exc:
             log.exception("decision_failed", queue_id=envelope.queue_id)
             decision = fail_closed(envelope, type(exc).__name__)
