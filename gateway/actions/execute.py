@@ -1,6 +1,6 @@
 """Carry out a Decision: hold, relay, annotate, bounce, notify; fold it all into one SMTP reply.
 
-Order matters for "no mail lost" (SPEC §5):
+Order matters for "no mail lost":
 1. held copies are written to the quarantine first (durably). If that fails the client gets
    451 and nothing has been relayed, so its retry repeats nothing;
 2. then relayed/annotated copies go upstream. A temporary failure of any copy gives 451 for
@@ -25,11 +25,11 @@ from typing import Any
 import structlog
 
 from gateway import metrics
-from gateway.actions.annotate import annotate
+from gateway.actions.deliver import CopyKind, send_copies
 from gateway.actions.dsn import build_dsn
 from gateway.actions.trace import received_header
 from gateway.config import Settings
-from gateway.model import Action, Annotation, Decision, Notification, RuleMatch, Verdict
+from gateway.model import Action, Decision, Notification, RuleMatch, Verdict
 from gateway.quarantine.base import HoldRequest, QuarantineStore
 from gateway.smtp.client import Relay, RelayResult
 from gateway.smtp.replies import POLICY_REJECT, STORE_FAILED
@@ -112,25 +112,13 @@ class Executor:
     async def _relay_copies(self, decision: Decision,
                             by_action: dict[Action, list[Verdict]]) -> list[RelayResult]:
         env = decision.envelope
-        trace = received_header(env, self.settings.smtp.hostname)
-        copies: dict[tuple[Annotation, ...], list[str]] = defaultdict(list)
+        groups: dict[CopyKind, list[str]] = defaultdict(list)
         for verdict in by_action[Action.RELAY] + by_action[Action.ANNOTATE]:
-            copies[verdict.annotations].append(verdict.envelope_address)
-        # The server made the received content CRLF-only (or refused it); an annotated copy
-        # is rebuilt by the email package and checked again on the way out.
-        sends = [self.relay.send(env.mail_from, rcpts,
-                                 trace + self._content(decision, annotations),
-                                 crlf_only=not annotations)
-                 for annotations, rcpts in copies.items()]
-        if len(sends) == 1:  # the usual case: no task per copy
-            return [await sends[0]]
-        return list(await asyncio.gather(*sends))
-
-    def _content(self, decision: Decision, annotations: tuple[Annotation, ...]) -> bytes:
-        if not annotations:
-            return decision.envelope.content
-        return annotate(decision.envelope.content, annotations,
-                        body_notice=decision.body_notice)
+            groups[(verdict.annotations, decision.body_notice)].append(verdict.envelope_address)
+        # The server made the received content CRLF-only (or refused it).
+        return await send_copies(self.relay.send, env.mail_from, groups, env.content,
+                                 received_header(env, self.settings.smtp.hostname),
+                                 received_crlf_only=True)
 
     async def _bounce(self, decision: Decision, refused: dict[str, tuple[int, str]]) -> None:
         env = decision.envelope
@@ -162,7 +150,7 @@ class Executor:
 def _fold(decision: Decision, delivered: tuple[str, ...], held: tuple[str, ...],
           refused: dict[str, tuple[int, str]], quarantine_id: str | None,
           upstream_reply: str) -> Outcome:
-    """One reply for the whole message (SPEC §5), once every copy is delivered or held."""
+    """One reply for the whole message, once every copy is delivered or held."""
     env = decision.envelope
     if not delivered and not held:
         code, text = _all_refused_reply(decision, refused)

@@ -13,11 +13,11 @@ can try again. Released recipients are never sent a second copy.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from gateway.actions.annotate import annotate
+from gateway.actions import deliver
+from gateway.actions.deliver import send_copies
 from gateway.actions.trace import received_header
 from gateway.model import Annotation, Envelope
 from gateway.quarantine.base import Actor, Entry, QuarantineStore
@@ -36,7 +36,7 @@ class SendResult(Protocol):
     def temporary(self) -> tuple[int, str] | None: ...
 
 
-Send = Callable[[str, tuple[str, ...], bytes], Awaitable[SendResult]]
+Send = deliver.Send[SendResult]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +79,12 @@ async def release_entry(store: QuarantineStore, entry_id: str, actor: Actor, rea
 async def _send_copies(entry: Entry, held: tuple[str, ...], content: bytes, send: Send,
                        hostname: str) -> tuple[tuple[str, ...], dict[str, str]]:
     """One transaction per distinct annotated copy, as the daemon relays them."""
+    groups = annotated_groups(entry, held)
+    results = await send_copies(send, entry.mail_from, groups, content,
+                                trace_header(entry, hostname), received_crlf_only=False)
     delivered: list[str] = []
     failed: dict[str, str] = {}
-    trace = trace_header(entry, hostname)
-    for (extra, body_notice), rcpts in annotated_groups(entry, held).items():
-        body = (annotate(content, extra, body_notice=body_notice) if extra
-                else content)
-        result = await send(entry.mail_from, rcpts, trace + body)
+    for rcpts, result in zip(groups.values(), results, strict=True):
         ok, bad = split_outcome(result, rcpts)
         delivered += ok
         failed.update(bad)
