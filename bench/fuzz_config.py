@@ -1,4 +1,4 @@
-"""Fuzz the file loaders: they may raise `SourceErrors` and nothing else (SPEC §5).
+"""Fuzz the file loaders: they may raise `SourceErrors` and nothing else.
 
     .venv/bin/python bench/fuzz_config.py --examples 2000      # per target
     .venv/bin/python bench/fuzz_config.py --seconds 300 --target policy

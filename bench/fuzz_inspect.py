@@ -1,4 +1,4 @@
-"""Fuzz `Inspector.inspect` with structure-aware hostile messages (SPEC §5: never a crash).
+"""Fuzz `Inspector.inspect` with structure-aware hostile messages (never a crash, whatever the input).
 
     .venv/bin/python bench/fuzz_inspect.py --seconds 600          # bounded by time
     .venv/bin/python bench/fuzz_inspect.py --examples 2000 --seed 7

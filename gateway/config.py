@@ -1,7 +1,7 @@
 """`gateway.yaml` → typed, immutable settings.
 
 Every problem is collected and reported as `FILE:LINE:COLUMN: message` (SourceErrors). Relative
-paths and relative SQLite URLs resolve against the config file's folder (SPEC §4).
+paths and relative SQLite URLs resolve against the config file's folder.
 """
 
 from __future__ import annotations

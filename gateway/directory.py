@@ -72,7 +72,7 @@ class Directory:
         return domain in self.staff_domains or domain in self.student_domains
 
     def party(self, address: str) -> Party:
-        """Classify an address (SPEC §2); never raises."""
+        """Classify an address; never raises."""
         norm = normalize_address(address)
         if routes_elsewhere(norm):
             return Party(norm, Role.EXTERNAL, False)

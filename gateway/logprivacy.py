@@ -1,11 +1,11 @@
-"""What the log may say about people: a student's address appears as a pseudonym (SPEC §5).
+"""What the log may say about people: a student's address appears as a pseudonym.
 
 A student's address (a District student account, in many districts the student number, or a
 personal address the directory lists) is student data. The log names it as `student:` and the
 first 12 hex digits of the SHA-256 of the address as the directory normalises it, without a
 `+tag`: whoever holds the directory can compute the same digest to find a student's messages
-(README, "Logs"); the log alone does not say who it was. Other addresses (staff, parents,
-outsiders) are logged as they are, as mail logs do. Upstream replies are passed through the
+(docs/operations.md, "Logs"); the log alone does not say who it was. Other addresses (staff,
+parents, outsiders) are logged as they are, as mail logs do. Upstream replies are passed through the
 same filter, since servers quote the address they refuse, in any punctuation
 ("550 5.1.1 <alex@…>: Recipient address rejected", "'alex@…' unknown", "user=alex@…").
 """

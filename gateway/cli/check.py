@@ -1,4 +1,4 @@
-"""`gateway check FILE.eml`: a dry run of directory, inspection and policy (SPEC §4).
+"""`gateway check FILE.eml`: a dry run of directory, inspection and policy.
 
 It runs exactly what `serve` runs up to the Decision and prints it; nothing is sent, held or
 recorded. Exit 0 whatever the verdict; non-zero only when the message or the configuration

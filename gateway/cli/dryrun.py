@@ -68,7 +68,7 @@ def _account(party: Party) -> str:
 
 
 def report(decision: Decision) -> dict[str, Any]:
-    """SPEC §4 `check --json` shape plus the reasons and notifications."""
+    """The `check --json` object (docs/policy.md) plus the reasons and notifications."""
     out = decision.public()
     for entry, verdict in zip(out["recipients"], decision.verdicts, strict=True):
         entry["reasons"] = [{"rule": m.rule, "action": str(m.action), "reason": m.reason,

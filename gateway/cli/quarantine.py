@@ -1,4 +1,4 @@
-"""`gateway quarantine …`: the review workflow for held mail (SPEC §4).
+"""`gateway quarantine …`: the review workflow for held mail.
 
 Every change (release, delete, purge, export) lands in the append-only audit trail with who
 (`--operator`, else the OS user; the OS user is recorded either way), when and why. Reading

@@ -11,7 +11,7 @@ write and their replies are judged together, as Postfix's SMTP client does: two 
 fewer per message (`gateway.smtp.pipelining`; `upstream.pipelining: false` turns it off).
 
 `send` never raises for network or SMTP errors: the caller gets a RelayResult and folds it
-into one reply for the client (SPEC §5: no 250 unless the upstream accepted).
+into one reply for the client (no 250 unless the upstream accepted).
 """
 
 from __future__ import annotations
