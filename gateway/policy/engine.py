@@ -88,6 +88,15 @@ class Policy:
     options: PolicyOptions = PolicyOptions()
     source: str = ""
     exemptions: tuple[Exemption, ...] = field(default=())
+    # The days of every history condition (P6), for `contact_queries`; worked out once.
+    history_windows: frozenset[float] = field(init=False, default=frozenset())
+
+    def __post_init__(self) -> None:
+        whens = ([rule.when for rule in self.rules]
+                 + [e.when for rule in self.rules for e in rule.exempt]
+                 + [e.when for e in self.exemptions])
+        object.__setattr__(self, "history_windows", frozenset(
+            when.history.within_days for when in whens if when.history is not None))
 
     def contact_queries(self, envelope: Envelope, sender: Party,
                         recipients: Sequence[Party]) -> frozenset[ContactQuery]:
@@ -95,8 +104,7 @@ class Policy:
         staff-student pair of the message, one per history window in the rules and
         exemptions. A superset (a rule's other conditions may not match), so the I/O shell
         can read them all at once, off the event loop, and hand them in."""
-        windows = {when.history.within_days for when in self._whens()
-                   if when.history is not None}
+        windows = self.history_windows
         if not windows:
             return frozenset()
         now = envelope.received_at or datetime.now(UTC)
@@ -108,11 +116,6 @@ class Policy:
             for days in windows:
                 queries.add((pair[1].person_id, pair[0].person_id, now - timedelta(days=days)))
         return frozenset(queries)
-
-    def _whens(self) -> list[When]:
-        return ([rule.when for rule in self.rules]
-                + [e.when for rule in self.rules for e in rule.exempt]
-                + [e.when for e in self.exemptions])
 
     def rule(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
