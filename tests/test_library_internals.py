@@ -123,7 +123,8 @@ AIOSMTPD_SOURCE_LINES: list[SourceLine] = [
 AIOSMTPD_COPIED: list[Copied] = [
     (ServerSMTP, "smtp_DATA", "f53830ed02a5ef3d", DATAREAD,
      "BlockDataSMTP.smtp_DATA re-implements it (replies, end-of-data rules including the SMTP "
-     "smuggling fix, size/line limits, dot-unstuffing); tests/test_perf_dataread.py compares"),
+     "smuggling fix, size/line limits, dot-unstuffing); "
+     "tests/integration/test_smtp_dataread.py compares"),
     (ServerSMTP, "push", "33a2fb0b730f5421", BATCHING,
      "BatchedRepliesSMTP.push re-implements the encoding and the write"),
     (ServerSMTP, "_getaddr", "bf405ad7b6ac9b72", ADDRESS,

@@ -2,7 +2,7 @@
 silent. Each case is built in code (real MIME, XLSX, DOCX, PDF, ZIP) so nothing binary is
 committed; `expected` is the exact set of detectors that must fire for the whole message.
 
-Used by tests/test_inspection_corpus.py (asserts precision = recall = 1.0 per detector) and by
+Used by tests/detectors/test_corpus.py (asserts precision = recall = 1.0 per detector) and by
 bench/bench_inspect.py --corpus (prints the table).
 """
 
@@ -16,19 +16,19 @@ from email.message import EmailMessage
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
-from tests.inspection_helpers import (
+from tests.factories import (
     MP3,
     MP4,
+    OCTET,
     PNG,
     docx,
     encrypted_pdf,
     message,
     pdf,
+    raw_message,
     xlsx,
     zip_of,
 )
-
-OCTET = "application/octet-stream"
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,6 @@ class Case:
 
 def _case(case_id: str, build: Callable[[], bytes], *expected: str) -> Case:
     return Case(case_id, build, frozenset(expected), bool(expected))
-
-
-def _raw(headers: str, body: bytes) -> bytes:
-    return headers.replace("\n", "\r\n").encode() + b"\r\n" + body
 
 
 def _forwarded() -> bytes:
@@ -61,24 +57,27 @@ def _forwarded() -> bytes:
 
 def _broken_base64() -> bytes:
     encoded = base64.b64encode(b"Please update the file for 482913 today.").decode()
-    return _raw("From: a@example.org\nSubject: update\nContent-Type: text/plain; charset=utf-8\n"
-                "Content-Transfer-Encoding: base64\n", (encoded[:20] + "!!\n" + encoded[20:-2])
-                .encode())
+    return raw_message("From: a@example.org\nSubject: update\n"
+                       "Content-Type: text/plain; charset=utf-8\n"
+                       "Content-Transfer-Encoding: base64\n",
+                       (encoded[:20] + "!!\n" + encoded[20:-2]).encode())
 
 
 def _wrong_charset() -> bytes:
     body = "José Núñez tiene una suspensión: discipline referral.".encode()
-    return _raw("From: a@example.org\nSubject: nota\nContent-Type: text/plain; charset=us-ascii\n"
-                "Content-Transfer-Encoding: 8bit\n", body)
+    return raw_message("From: a@example.org\nSubject: nota\n"
+                       "Content-Type: text/plain; charset=us-ascii\n"
+                       "Content-Transfer-Encoding: 8bit\n", body)
 
 
 def _rfc2231_name() -> bytes:
     data = b"Student ID,Name,GPA\n482913,Alex Jones,3.2\n517204,Sam Lee,2.9\n"
-    return _raw('From: a@example.org\nSubject: list\nMIME-Version: 1.0\n'
-                'Content-Type: multipart/mixed; boundary="b"\n',
-                b"--b\r\nContent-Type: text/plain\r\n\r\nattached\r\n--b\r\n"
-                b"Content-Type: application/octet-stream\r\nContent-Disposition: attachment; "
-                b"filename*=utf-8''cal%C3%A9ndrier.csv\r\n\r\n" + data + b"\r\n--b--\r\n")
+    return raw_message('From: a@example.org\nSubject: list\nMIME-Version: 1.0\n'
+                       'Content-Type: multipart/mixed; boundary="b"\n',
+                       b"--b\r\nContent-Type: text/plain\r\n\r\nattached\r\n--b\r\n"
+                       b"Content-Type: application/octet-stream\r\n"
+                       b"Content-Disposition: attachment; "
+                       b"filename*=utf-8''cal%C3%A9ndrier.csv\r\n\r\n" + data + b"\r\n--b--\r\n")
 
 
 ROSTER_CSV = ("Student ID,Last Name,First Name,Grade,Attendance\n"

@@ -1,0 +1,179 @@
+"""Dockerfile, .dockerignore and compose example, checked statically (no Docker engine here).
+
+What can be run is run: the HEALTHCHECK command against a real HealthServer, and the
+requirements extraction against pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gateway.config import Endpoint, load_settings
+from gateway.service.health import HealthServer
+from tests.factories import REPO
+from tests.harness import Instruction, dockerfile, final_stage, seconds
+
+INSTRUCTIONS = dockerfile(REPO / "Dockerfile")
+FINAL = final_stage(INSTRUCTIONS)
+DOCKER_CONFIG = REPO / "config" / "gateway.docker.yaml"
+
+
+def _only(keyword: str, stage: list[Instruction] = FINAL) -> Instruction:
+    found = [ins for ins in stage if ins.keyword == keyword]
+    assert len(found) == 1, f"expected one {keyword}, found {len(found)}"
+    return found[0]
+
+
+def test_base_image_is_python_311_slim() -> None:
+    arg = next(ins for ins in INSTRUCTIONS if ins.keyword == "ARG")
+    assert arg.args == "PYTHON_IMAGE=python:3.11-slim"
+    assert {ins.args.split()[0] for ins in INSTRUCTIONS if ins.keyword == "FROM"} == {
+        "${PYTHON_IMAGE}"}
+
+
+def test_runs_as_non_root() -> None:
+    user = _only("USER").args.split(":")[0]
+    assert user not in ("root", "0")
+    uid = re.search(r"useradd[^&]*--uid (\d+)", " ".join(i.args for i in FINAL))
+    assert uid and uid.group(1) == user
+    # nothing after USER runs as root again
+    after = FINAL[FINAL.index(_only("USER")):]
+    assert not [ins for ins in after if ins.keyword == "RUN"]
+
+
+def test_entrypoint_and_cmd_are_exec_form() -> None:
+    entry, cmd = _only("ENTRYPOINT").exec_form(), _only("CMD").exec_form()
+    assert entry == ["gateway"]
+    assert cmd == ["serve", "--config", "/etc/gateway/gateway.yaml"]
+
+
+def test_exposes_the_ports_the_docker_config_listens_on() -> None:
+    settings = load_settings(DOCKER_CONFIG)
+    assert settings.metrics_listen is not None
+    exposed = set(_only("EXPOSE").args.split())
+    assert exposed == {str(settings.listen.port), str(settings.metrics_listen.port)}
+    assert settings.listen.port == 10025 and settings.metrics_listen.port == 9125
+
+
+def test_volumes_hold_config_and_quarantine() -> None:
+    volumes = _only("VOLUME").exec_form()
+    assert volumes == ["/etc/gateway", "/var/lib/gateway"]
+    settings = load_settings(DOCKER_CONFIG)
+    assert settings.quarantine.path is not None
+    assert settings.quarantine.path.parent == Path("/var/lib/gateway")
+
+
+def _healthcheck_code() -> str:
+    healthcheck = _only("HEALTHCHECK").args
+    options, _, command = healthcheck.partition("CMD ")
+    assert "--interval=" in options and "--timeout=" in options
+    argv = Instruction("CMD", command).exec_form()
+    assert argv is not None and argv[:2] == ["python", "-c"], "HEALTHCHECK must be exec form"
+    assert "/healthz" in argv[2]
+    return argv[2]
+
+
+async def test_healthcheck_command_passes_against_a_live_server() -> None:
+    async def ready() -> dict[str, bool]:
+        return {"x": True}
+
+    server = HealthServer(Endpoint("127.0.0.1", 0), ready)
+    await server.start()
+    try:
+        code = _healthcheck_code().replace(":9125/", f":{server.port}/")
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code)
+        assert await asyncio.wait_for(proc.wait(), 60) == 0
+        port = server.port
+    finally:
+        await server.stop()
+    code = _healthcheck_code().replace(":9125/", f":{port}/")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code,
+                                                stderr=asyncio.subprocess.DEVNULL)
+    assert await asyncio.wait_for(proc.wait(), 60) != 0
+
+
+def test_requirements_come_from_pyproject() -> None:
+    run = next(ins.args for ins in INSTRUCTIONS
+               if ins.keyword == "RUN" and "tomllib" in ins.args)
+    command = run.split(">", 1)[0]
+    argv = shlex.split(command)
+    assert argv[:2] == ["python", "-c"]
+    out = subprocess.run([sys.executable, "-c", argv[2]], cwd=REPO, capture_output=True,
+                         text=True, check=True, timeout=60).stdout.split("\n")
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert [line for line in out if line] == (project["dependencies"]
+                                              + project["optional-dependencies"]["fast"])
+
+
+def _ignored(path: str, patterns: list[str]) -> bool:
+    ignored = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        pattern = pattern.lstrip("!").rstrip("/")
+        candidates = [pattern, pattern.replace("**/", "")]
+        parts = path.split("/")
+        prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        if any(fnmatch.fnmatch(p, c) for p in prefixes for c in candidates):
+            ignored = not negate
+    return ignored
+
+
+def _copy_sources() -> list[str]:
+    sources = []
+    for ins in INSTRUCTIONS:
+        if ins.keyword == "COPY" and "--from=" not in ins.args:
+            sources.extend(shlex.split(ins.args)[:-1])
+    return sources
+
+
+def test_dockerignore_excludes_local_state_but_not_copied_sources() -> None:
+    patterns = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    for secret in (".git", ".venv", "var/quarantine.db", "gateway/__pycache__/x.pyc"):
+        assert _ignored(secret, patterns), secret
+    for source in _copy_sources():
+        assert not _ignored(source.rstrip("/"), patterns), source
+
+
+@pytest.mark.parametrize("source", _copy_sources())
+def test_copied_sources_exist(source: str) -> None:
+    assert (REPO / source).exists(), f"COPY {source}: not in the repository"
+
+
+def test_compose_example() -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.example.yml").read_text())
+    gateway = compose["services"]["gateway"]
+    assert gateway["init"] is True
+    assert "25:10025" in gateway["ports"]
+    assert not any(str(p).endswith(":9125") for p in gateway["ports"])  # metrics stay inside
+    mounts = {v.split(":")[1] for v in gateway["volumes"]}
+    assert mounts == {"/etc/gateway", "/var/lib/gateway"}
+    drain = load_settings(DOCKER_CONFIG).smtp.drain_timeout
+    assert seconds(gateway["stop_grace_period"]) > drain
+    upstream = load_settings(DOCKER_CONFIG).upstream
+    assert upstream.host in compose["services"]
+    assert str(upstream.port) in compose["services"][upstream.host]["expose"]
+
+
+def test_seeded_config_volume_passes_check_config() -> None:
+    """The image seeds /etc/gateway from config/: that set must load as the daemon would."""
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--check-config", "--config",
+         str(DOCKER_CONFIG)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    copied = re.search(r"for f in ([\w. ]+); do", _only("RUN", [
+        ins for ins in FINAL if ins.keyword == "RUN" and "gateway.docker.yaml" in ins.args]).args)
+    assert copied is not None
+    settings = load_settings(DOCKER_CONFIG)
+    referenced = {settings.policies, settings.directory.people, settings.directory.relationships}
+    assert {p.name for p in referenced if p is not None} == set(copied.group(1).split())
