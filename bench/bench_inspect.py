@@ -27,7 +27,7 @@ from gateway.detectors.patterns import table  # noqa: E402
 from gateway.detectors.patternset import ENGINES, hyperscan, re2  # noqa: E402
 from gateway.inspect import build_inspector  # noqa: E402
 from gateway.model import Part  # noqa: E402
-from tests import inspection_helpers as h  # noqa: E402
+from tests import factories as h  # noqa: E402
 
 
 def _words(text: str) -> tuple[str, ...]:

@@ -1,4 +1,5 @@
-"""Fuzz `Inspector.inspect` with structure-aware hostile messages (never a crash, whatever the input).
+"""Fuzz `Inspector.inspect` with structure-aware hostile messages: never a crash, whatever the
+input.
 
     .venv/bin/python bench/fuzz_inspect.py --seconds 600          # bounded by time
     .venv/bin/python bench/fuzz_inspect.py --examples 2000 --seed 7
@@ -14,7 +15,8 @@ process; the parent kills a child that overruns `time_budget + margin` and repor
 A finding is: an exception out of `Inspector._inspect` (which `inspect` would have hidden as an
 "internal error" hold), or a run past the budget plus margin (CPU time; the parent's wall-clock
 kill limit catches hangs in C code).
-Not run by the test suite; regressions found with it live in tests/test_fuzz_regressions.py.
+Not run by the test suite; each regression found with it is a test beside the code it broke
+(tests/test_inspect.py, tests/extract/, tests/detectors/, tests/integration/test_pdf_helper.py).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests import inspection_helpers as h  # noqa: E402
+from tests import factories as h  # noqa: E402
 
 BUDGET = 2.0  # inspection.time_budget used while fuzzing
 MARGIN = 3.0  # allowed overrun past the budget before it counts as a hang

@@ -9,7 +9,7 @@ Here a header with neither `*` (RFC 2231 names) nor `\\` (quoted pairs) is split
 stdlib's own `_parseparam` rules and the first parameter of the name is returned as
 `get_param` would return it (for such headers the stdlib's quote/unquote round trip changes
 nothing). Any other header, or one the policy hands back as a `Header` object, goes to the
-stdlib unchanged. tests/test_perf_mime_params.py compares both on generated headers.
+stdlib unchanged. tests/mime/test_params.py compares both on generated headers.
 """
 
 from __future__ import annotations

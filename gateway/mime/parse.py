@@ -9,7 +9,7 @@ slice, and a multipart body is cut at its boundary lines found by `str.find`.
 Exactness is the rule, not an aim: anything whose parse would not be the plain case (a defect
 of any kind, bare CR line ends, message/* parts, multipart/digest, a missing or doubled boundary,
 a part without a clean header block) makes `parse_fast` return None, and the caller uses the
-stdlib parser on the whole message. tests/test_perf_mime_parse.py compares both trees over
+stdlib parser on the whole message. tests/mime/test_parse.py compares both trees over
 thousands of generated and mutated messages.
 """
 

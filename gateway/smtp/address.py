@@ -6,7 +6,7 @@ CPU. Nearly every real address is a dot-atom local part at a dot-atom domain, fo
 parser's answer is the text between the angle brackets; that case is matched by one regular
 expression and anything else (quoted local parts, comments, domain literals, the null sender
 `<>`, UTF-8) still goes through aiosmtpd's parser, so behaviour is unchanged
-(tests/test_perf_smtpaddr.py compares both on many inputs).
+(tests/smtp/test_address.py compares both on many inputs).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ stream limit raised to the message size limit for the duration of DATA. (Searchi
 390 for 100 KB.) Only where data starts, `.<CRLF>` alone ends it: the first bytes are looked at
 before the search.
 
-What is kept exactly as aiosmtpd does it (tests/test_perf_dataread.py compares both):
+What is kept exactly as aiosmtpd does it (tests/integration/test_smtp_dataread.py compares both):
 - the end of data is only `<CRLF>.<CRLF>` (or `.<CRLF>` as the first line): a bare LF before
   or after the dot never ends the message (SMTP smuggling, CVE-2023-51764 class);
 - bare CR/LF inside the content is passed on untouched, so the gateway's bare-newline check

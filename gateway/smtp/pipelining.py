@@ -13,8 +13,8 @@ only the first (the rest wait for more data that never comes) or drops them. So 
 is given one more ability: while a group is in flight, every complete reply is kept, in order.
 Outside a group the protocol is exactly aiosmtplib's (data nobody asked for is still dropped,
 and STARTTLS still discards what arrived with its 220). It reuses aiosmtplib's reply parser
-and buffer, so tests/test_relay_pipelining.py exercises it against the installed version,
-with replies arriving together, one by one and split mid-line.
+and buffer, so tests/integration/test_relay_pipelining.py exercises it against the installed
+version, with replies arriving together, one by one and split mid-line.
 """
 
 from __future__ import annotations
