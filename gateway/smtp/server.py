@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import structlog
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
-from aiosmtpd.smtp import Session
+from aiosmtpd.smtp import Session, syntax
 
 from gateway import metrics
 from gateway.addresses import ascii_domain, routes_elsewhere
@@ -69,6 +69,7 @@ class GatewaySMTP(BlockDataSMTP, FastAddressSMTP, BatchedRepliesSMTP):
             metrics.SESSIONS.dec()
             self._log_session()
 
+    @syntax("DATA")  # an override without it drops DATA from HELP
     async def smtp_DATA(self, arg: str) -> None:
         # aiosmtpd times a whole command, DATA included; a large message on a slow link needs an
         # idle timeout instead (as Postfix's smtpd_timeout): re-armed on every chunk received.

@@ -168,6 +168,18 @@ async def test_size_is_advertised_and_enforced(tmp_path, upstream, gateways):
     assert upstream.messages == []
 
 
+async def test_help_lists_data_and_explains_it(tmp_path, upstream, gateways):
+    gw = await gateways(write_settings(tmp_path, upstream.port))
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=gw.port, start_tls=False)
+    await client.connect()
+    await client.ehlo()
+    listed = await client.execute_command(b"HELP")
+    explained = await client.execute_command(b"HELP", b"DATA")
+    await client.quit()
+    assert listed.code == 250 and "DATA" in listed.message.split()
+    assert (explained.code, explained.message) == (250, "Syntax: DATA")
+
+
 async def test_too_many_recipients_get_452(tmp_path, upstream, gateways):
     settings = write_settings(tmp_path, upstream.port, smtp="max_recipients: 2")
     gw = await gateways(settings)
