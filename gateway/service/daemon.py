@@ -33,6 +33,8 @@ from gateway.yamlsrc import SourceErrors
 
 log = structlog.get_logger("gateway.daemon")
 
+HANDLED_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+
 
 def check_config(config_path: str | None) -> tuple[Settings, Runtime]:
     """Load everything `serve` would load; raise SourceErrors listing every problem."""
@@ -80,7 +82,7 @@ class Daemon:
             self.health = HealthServer(settings.metrics_listen, self.readiness,
                                        registry=self.metrics_registry)
             await self.health.start()
-        self._install_signals()
+        self.take_signals()
         self._keep(sdnotify.start_watchdog())
         if self.digest:
             self._keep(self._digest_loop())
@@ -125,11 +127,14 @@ class Daemon:
             sdnotify.ready("configuration reloaded")
             return True
 
-    def _install_signals(self) -> None:
+    def take_signals(self) -> None:
+        """Handle SIGTERM/SIGINT (drain) and SIGHUP (reload) on the loop. A worker process
+        starts with them blocked; one that arrived meanwhile is handled now."""
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.stop_requested.set)
         loop.add_signal_handler(signal.SIGINT, self.stop_requested.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: self._keep(self.reload()))
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
 
     def _keep(self, job: Any) -> None:
         """Keep a reference to background work so it is neither collected nor orphaned."""

@@ -42,7 +42,7 @@ from gateway import metrics
 from gateway.config import Settings
 from gateway.runtime import Runtime
 from gateway.service import sdnotify
-from gateway.service.daemon import Daemon, open_quarantine, run_loop
+from gateway.service.daemon import HANDLED_SIGNALS, Daemon, open_quarantine, run_loop
 
 log = structlog.get_logger("gateway.workers")
 
@@ -193,10 +193,14 @@ class Supervisor:
 
 
 def run_worker(parent: Supervisor, index: int) -> int:
-    """In the forked child: become an ordinary daemon serving on its own SO_REUSEPORT socket."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+    """In the forked child: become an ordinary daemon serving on its own SO_REUSEPORT socket.
+
+    SIGTERM, SIGINT and SIGHUP stay blocked (as the parent had them) until the daemon's loop
+    has its handlers (`Daemon.take_signals`): a reload the parent forwards while this worker
+    starts would otherwise kill it, and reset the connections already queued on its socket."""
     for signo in SIGNALS:
         signal.signal(signo, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS - HANDLED_SIGNALS)
     _die_with_parent(parent.pid)
     for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
         os.environ.pop(name, None)  # only the parent talks to systemd
