@@ -64,21 +64,22 @@ class Inspector:
         """Never raises; see the module docstring."""
         return self.finish(self.begin(raw))
 
-    def begin(self, raw: bytes, venue: Venue | None = None) -> Draft:
+    def begin(self, raw: bytes, venue: Venue | None = None) -> WalkedMessage:
         """The walk: every part read, its text ready for the detectors. `venue`: the event
-        loop's, when the message is read there (`gateway.extract.base.Venue`); the draft then
-        says whether it has to be read again in a thread (`Draft.elsewhere`). Never raises."""
+        loop's, when the message is read there (`gateway.extract.base.Venue`); the result then
+        says whether it has to be read again in a thread (`WalkedMessage.elsewhere`). Never
+        raises."""
         try:
             return self._walk(raw, venue)
         except Exception as exc:  # a bug or hostile input we did not foresee: fail closed
-            return Draft(None, Headers(), type(exc).__name__)
+            return WalkedMessage(None, Headers(), type(exc).__name__)
 
-    def finish(self, draft: Draft) -> Inspection:
+    def finish(self, walked: WalkedMessage) -> Inspection:
         """The detectors over the parts `begin` found. Never raises."""
         try:
-            if draft.error is None and draft.ctx is not None:
-                return self._scan(draft.ctx, draft.head)
-            error = draft.error or "no context"
+            if walked.error is None and walked.ctx is not None:
+                return self._scan(walked.ctx, walked.head)
+            error = walked.error or "no context"
         except Exception as exc:
             error = type(exc).__name__
         log.warning("inspection_failed", error=error)
@@ -92,7 +93,7 @@ class Inspector:
         inspector in another process uses that process's helper), else None: pypdf."""
         return pdfhelper.shared() if self.pdfium else None
 
-    def _walk(self, raw: bytes, venue: Venue | None) -> Draft:
+    def _walk(self, raw: bytes, venue: Venue | None) -> WalkedMessage:
         ctx = Context(Budget(self.limits, self.clock), Sink(), pdf_reader=self.pdf_reader,
                       venue=venue)
         head = Headers()
@@ -102,7 +103,7 @@ class Inspector:
             walk_message(msg, ctx, subject=head.subject)
         except RecursionError:
             ctx.problem("message", "nesting depth limit")
-        return Draft(ctx, head)
+        return WalkedMessage(ctx, head)
 
     def _scan(self, ctx: Context, head: Headers) -> Inspection:
         findings: list[Finding] = []
@@ -174,7 +175,7 @@ RAW_MATCH_LIMIT = 4 * MAX_MATCHES_PER_PART
 
 
 @dataclass(frozen=True, slots=True)
-class Draft:
+class WalkedMessage:
     """A message walked but not yet scanned (`Inspector.begin`), or why the walk failed."""
 
     ctx: Context | None

@@ -137,7 +137,7 @@ AIOSMTPLIB: list[Row] = [
      "overridden (aiosmtplib calls it with timeout=): the SMTPProtocol aiosmtplib just made is "
      "given pipelining by changing its class"),
     (SMTPProtocol, "_command_lock", "attribute", PIPELINING,
-     "pipeline() holds it as execute_command does, so no command runs inside a group; "
+     "send_pipelined() holds it as execute_command does, so no command runs inside a group; "
      "None means not connected"),
     (SMTPProtocol, "_buffer", "attribute: bytearray", PIPELINING,
      "reply bytes not parsed yet: emptied before and after a group, parsed while in one"),
@@ -152,7 +152,7 @@ AIOSMTPLIB: list[Row] = [
     (SMTPProtocol, "write", "method(data)", f"{PIPELINING}, {CLIENT}",
      "undocumented protocol method: the group / the message payload in one write"),
     (aiosmtplib.protocol, "COMMAND_INJECTION_REGEX", "attribute: Pattern", PIPELINING,
-     "not in aiosmtplib.protocol.__all__ (since 5.1.1): pipeline() applies aiosmtplib's own "
+     "not in aiosmtplib.protocol.__all__ (since 5.1.1): send_pipelined() applies aiosmtplib's own "
      "control-character check"),
     (aiosmtplib.protocol, "MAX_RESPONSE_LENGTH", "attribute: int", PIPELINING,
      "not in aiosmtplib.protocol.__all__ (since 5.1.2): the bound on unparsed reply bytes"),
@@ -168,7 +168,7 @@ AIOSMTPLIB: list[Row] = [
      "PipeliningProtocol's hand-over of a reply to the waiter or the queue"),
     (SMTPProtocol, "_end_group", "ours: must not exist", PIPELINING,
      "PipeliningProtocol's clean-up after a group"),
-    (SMTPProtocol, "pipeline", "ours: must not exist", PIPELINING,
+    (SMTPProtocol, "send_pipelined", "ours: must not exist", PIPELINING,
      "PipeliningProtocol's group send"),
     (aiosmtplib.SMTP, "can_pipeline", "ours: must not exist", PIPELINING,
      "PipeliningSMTP's property"),
@@ -188,7 +188,7 @@ AIOSMTPLIB_COPIED: list[Copied] = [
      "PipeliningProtocol.data_received replaces it while a group is in flight (limits, "
      "malformed replies, a lost connection must be handled the same way)"),
     (SMTPProtocol, "execute_command", "489bc3e9e58ef0db", PIPELINING,
-     "PipeliningProtocol.pipeline mirrors it (injection check, lock, _response_pending)"),
+     "PipeliningProtocol.send_pipelined mirrors it (injection check, lock, _response_pending)"),
 ]
 
 # -- asyncio (stdlib): the StreamReader under every aiosmtpd session --------------------------

@@ -33,7 +33,7 @@ import structlog
 from gateway.config import InspectionSettings
 from gateway.extract import pdf
 from gateway.extract.base import CORRUPT, TEXT_LIMIT, Context, Venue
-from gateway.inspect import Draft
+from gateway.inspect import WalkedMessage
 from gateway.model import Inspection
 from gateway.pdfhelper import client as pdfhelper
 
@@ -199,9 +199,9 @@ def _pass_on(source: asyncio.Future[list[str]], target: asyncio.Future[list[str]
         target.set_result(source.result())
 
 
-async def inspect(begin: Callable[[bytes, Venue], Draft], finish: Callable[[Draft], Inspection],
-                  raw: bytes, limits: InspectionSettings,
-                  helper: pdfhelper.PdfHelper) -> Inspection | None:
+async def inspect(begin: Callable[[bytes, Venue], WalkedMessage],
+                  finish: Callable[[WalkedMessage], Inspection], raw: bytes,
+                  limits: InspectionSettings, helper: pdfhelper.PdfHelper) -> Inspection | None:
     """Inspect a message on the loop, its PDFs read by the helper meanwhile: the walk
     (`begin`) with the PDFs started and taken, the wait, the PDFs' text filed, then the
     detectors (`finish`). None when the message is to be inspected in a thread, with our jobs
@@ -209,12 +209,12 @@ async def inspect(begin: Callable[[bytes, Venue], Draft], finish: Callable[[Draf
     deferral = Deferral(limits, helper)
     try:
         deferral.prefetch(raw)
-        draft = begin(raw, deferral)
-        if draft.elsewhere is None:
+        walked = begin(raw, deferral)
+        if walked.elsewhere is None:
             deferral.drop_unused()
             await deferral.wait()
             if deferral.settle():
-                return finish(draft)
+                return finish(walked)
         await deferral.abandon()  # the thread will want the helper
         return None
     except BaseException:

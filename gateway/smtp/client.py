@@ -251,7 +251,7 @@ class Relay:
         assert smtp.protocol is not None
         accepted: list[str] = []
         try:
-            replies = await smtp.protocol.pipeline(
+            replies = await smtp.protocol.send_pipelined(
                 [mail, *(command for _, command in pending), b"DATA"], self.settings.timeout)
         except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as exc:
             # The replies that came before the connection ended may already decide, as they

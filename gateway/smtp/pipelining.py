@@ -36,13 +36,13 @@ class GroupCut(aiosmtplib.SMTPServerDisconnected):
 
 
 class PipeliningProtocol(SMTPProtocol):
-    """aiosmtplib's protocol, plus `pipeline()`: several commands, one write, every reply."""
+    """aiosmtplib's protocol, plus `send_pipelined()`: several commands, one write, every reply."""
 
     # None outside a group. A class attribute, so that a protocol aiosmtplib created is
     # upgraded by changing its class (PipeliningSMTP), with no state of its own to set up.
     _group: deque[aiosmtplib.SMTPResponse | Exception] | None = None
 
-    async def pipeline(self, commands: Sequence[bytes],
+    async def send_pipelined(self, commands: Sequence[bytes],
                        timeout: float | None) -> list[aiosmtplib.SMTPResponse]:
         """Write `commands` (without CRLF) at once; return their replies in order.
 
@@ -126,7 +126,7 @@ class PipeliningProtocol(SMTPProtocol):
 
 
 class PipeliningSMTP(aiosmtplib.SMTP):
-    """aiosmtplib's client whose connections can pipeline (`protocol.pipeline`)."""
+    """aiosmtplib's client whose connections can pipeline (`protocol.send_pipelined`)."""
 
     protocol: PipeliningProtocol | None  # type: ignore[assignment]
 

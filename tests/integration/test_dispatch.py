@@ -19,7 +19,7 @@ import pytest
 
 from gateway.config import load_settings
 from gateway.extract.base import Venue
-from gateway.inspect import Draft
+from gateway.inspect import WalkedMessage
 from gateway.model import Inspection
 from gateway.quarantine import open_store
 from gateway.runtime import load_runtime
@@ -54,12 +54,12 @@ class RecordingInspector:
     def inspect(self, raw: bytes) -> Inspection:
         return self.finish(self.begin(raw))
 
-    def begin(self, raw: bytes, venue: Venue | None = None) -> Draft:
+    def begin(self, raw: bytes, venue: Venue | None = None) -> WalkedMessage:
         return self.inner.begin(raw, venue)
 
-    def finish(self, draft: Draft) -> Inspection:
+    def finish(self, walked: WalkedMessage) -> Inspection:
         """Called once per message, where its inspection completes."""
-        result = self.inner.finish(draft)
+        result = self.inner.finish(walked)
         self.on_loop.append(threading.get_ident() == self.loop_thread)
         self.results.append(result)
         return result

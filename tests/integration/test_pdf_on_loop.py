@@ -23,7 +23,7 @@ from structlog.testing import capture_logs
 from gateway.config import InspectionSettings
 from gateway.dispatch import pdfjobs
 from gateway.extract.base import Venue
-from gateway.inspect import Draft, Inspector
+from gateway.inspect import Inspector, WalkedMessage
 from gateway.model import Inspection
 from gateway.pdfhelper import client as pdfhelper
 from tests.factories import (
@@ -213,12 +213,12 @@ class RecordingInspector:
         self.results.append(self.inner.inspect(raw))
         return self.results[-1]
 
-    def begin(self, raw: bytes, venue: Venue | None = None) -> Draft:
+    def begin(self, raw: bytes, venue: Venue | None = None) -> WalkedMessage:
         self.steps.append(("begin", threading.get_ident() == self.loop_thread))
         return self.inner.begin(raw, venue)
 
-    def finish(self, draft: Draft) -> Inspection:
-        self.results.append(self.inner.finish(draft))
+    def finish(self, walked: WalkedMessage) -> Inspection:
+        self.results.append(self.inner.finish(walked))
         return self.results[-1]
 
 

@@ -84,13 +84,13 @@ async def outcome(upstream: Upstream, behaviour: dict[str, Any],
 async def test_pipelined_relay_decides_as_one_command_at_a_time(
         upstream: Upstream, case: str, monkeypatch: pytest.MonkeyPatch) -> None:
     groups: list[int] = []
-    real = PipeliningProtocol.pipeline
+    real = PipeliningProtocol.send_pipelined
 
     async def counted(self: PipeliningProtocol, commands: Any, timeout: Any) -> Any:
         groups.append(len(commands))
         return await real(self, commands, timeout)
 
-    monkeypatch.setattr(PipeliningProtocol, "pipeline", counted)
+    monkeypatch.setattr(PipeliningProtocol, "send_pipelined", counted)
     behaviour = BEHAVIOURS[case]
     plain = await outcome(upstream, behaviour, pipelining=False)
     assert groups == []
@@ -211,7 +211,7 @@ def test_pipelining_works_on_uvloop() -> None:
             await smtp.connect()
             await smtp.ehlo()
             assert smtp.can_pipeline and isinstance(smtp.protocol, PipeliningProtocol)
-            replies = await smtp.protocol.pipeline(
+            replies = await smtp.protocol.send_pipelined(
                 [b"MAIL FROM:<a@b.example>", b"RCPT TO:<c@d.example>", b"DATA"], 2)
             assert [r.code for r in replies] == [250, 250, 354]
         finally:
@@ -229,7 +229,7 @@ async def test_a_command_with_a_control_character_is_refused_before_sending() ->
         await smtp.ehlo()
         assert smtp.protocol is not None
         with pytest.raises(ValueError):
-            await smtp.protocol.pipeline([b"MAIL FROM:<a@b>\r\nRSET", b"DATA"], 2)
+            await smtp.protocol.send_pipelined([b"MAIL FROM:<a@b>\r\nRSET", b"DATA"], 2)
         assert up.transactions == 0
         assert (await smtp.noop())[0] == 250  # still in step
     finally:
@@ -330,19 +330,19 @@ def test_pipelining_after_starttls(tmp_path: Path, loop: str) -> None:
                          decode_data=False), "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         groups: list[int] = []
-        real = PipeliningProtocol.pipeline
+        real = PipeliningProtocol.send_pipelined
 
         async def counted(self: PipeliningProtocol, commands: Any, timeout: Any) -> Any:
             groups.append(len(commands))
             return await real(self, commands, timeout)
 
-        PipeliningProtocol.pipeline = counted  # type: ignore[method-assign]
+        PipeliningProtocol.send_pipelined = counted  # type: ignore[method-assign]
         relay = Relay(UpstreamSettings(host="127.0.0.1", port=port, timeout=5,
                                        starttls="opportunistic"), "gw.test")
         try:
             results = [await relay.send(SENDER, [ONE, TWO], MESSAGE) for _ in range(2)]
         finally:
-            PipeliningProtocol.pipeline = real  # type: ignore[method-assign]
+            PipeliningProtocol.send_pipelined = real  # type: ignore[method-assign]
             await relay.close()
             server.close()
         return results[-1], handler.messages, groups
