@@ -38,7 +38,7 @@ class Venue(Protocol):
     workbook, whatever it was declared as) could take the whole time budget, so the venue is
     asked to `take` it: True when it has the file read elsewhere meanwhile (a PDF, by the
     helper process), False when the message must be read again in a thread (the walk then
-    notes it in `Sink.elsewhere` and stops reading files)."""
+    notes it in `Sink.elsewhere` and offers the venue no further file)."""
 
     def take(self, ctype: str, data: bytes, ctx: Context, location: str) -> bool: ...
 

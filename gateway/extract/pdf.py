@@ -1,9 +1,9 @@
 """PDF text: PDFium in a helper process when installed, else pypdf in-process.
 
 PDFium (pypdfium2, the `fast` extra) reads a page about 2.5x faster than pypdf but is native
-code, so it runs in `gateway.pdfhelper`, a process the daemon kills at the inspection
-deadline and restarts after a crash (handed to us as `Context.pdf_reader`); the PDF it crashed on is
-read by pypdf instead. pypdf is pure Python: it runs here, page by page, with the deadline
+code, so it runs in `gateway.pdfhelper`, a process the daemon kills at the inspection deadline
+and restarts after a crash; the walk is handed it as `Context.pdf_reader`. The PDF it crashed
+on is read by pypdf instead. pypdf is pure Python: it runs here, page by page, with the deadline
 checked between pages and inside its content-stream parser. `inspection.pdf_engine` picks one
 (default `auto`).
 
@@ -89,8 +89,6 @@ def _extract_pypdf(data: bytes, ctx: Context, location: str) -> None:
                     break
                 raise
     ctx.add_text("\n".join(pages), location, content_type="application/pdf")
-
-
 
 
 class _TokenBudget(int):
