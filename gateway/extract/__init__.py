@@ -38,17 +38,34 @@ def extract_file(data: bytes, ctx: Context, location: str, *, filename: str | No
         ctx.sink.attachments.append(Attachment(filename, ctype, len(data)))
     if ctx.too_deep(location):
         return ctype
+    kind = read_as(ctype, declared)
     limit = ctx.budget.limits.max_part_bytes
     if len(data) > limit:
         ctx.problem(location, "part size limit")
-        if ctype not in REGISTRY or REGISTRY[ctype] not in (text, html, csv):
+        if REGISTRY.get(kind) not in _TEXT_EXTRACTORS:
             return ctype
         data = data[:limit]  # text can still be scanned as far as the limit allows
-    run(ctype, data, ctx, location, charset)
+    run(kind, data, ctx, location, charset)
     return ctype
 
 
 _TEXT_EXTRACTORS = frozenset({text, html, csv})  # bounded by the part size, no archives
+
+
+def reads(ctype: str) -> bool:
+    """Does a file of this type get read (an extractor) or held (unreadable)? Images, media
+    and unknown binaries do neither: they carry no text we could read."""
+    return ctype in REGISTRY or ctype in UNREADABLE
+
+
+def read_as(sniffed: str, declared: str | None) -> str:
+    """The type to read a file as: what it is, unless it was declared text and is nothing we
+    read (an image or audio signature in front of the text, bytes that are not UTF-8): then
+    the text it was declared, so a few leading bytes cannot hide what follows them."""
+    if reads(sniffed) or not declared or not declared.lower().startswith("text/"):
+        return sniffed
+    declared = declared.lower()
+    return declared if REGISTRY.get(declared) in _TEXT_EXTRACTORS else text.TYPES[0]
 
 
 def run(ctype: str, data: bytes, ctx: Context, location: str, charset: str | None) -> None:

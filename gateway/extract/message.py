@@ -9,6 +9,8 @@ type. The walk is our own (the stdlib's is recursive and has no limits).
 
 from __future__ import annotations
 
+import binascii
+import quopri
 from email.message import Message
 
 from gateway import extract as extractors
@@ -26,6 +28,7 @@ _SIGNATURES = {"application/pkcs7-signature", "application/x-pkcs7-signature",
                "application/pgp-signature"}
 _OPAQUE = {"application/pkcs7-mime", "application/x-pkcs7-mime", "application/pgp-encrypted",
            "multipart/encrypted"}
+_IDENTITY_ENCODINGS = ("", "7bit", "8bit", "binary")
 _BODY_TYPES = ("text/plain", "text/html", "text/csv", "text/xml", "text/rtf", "message/rfc822")
 
 
@@ -48,6 +51,22 @@ def walk_message(msg: Message, ctx: Context, prefix: str = "", *,
     if len(raw_subject) > HEADER_DECODE_LIMIT:  # not decoded: held
         ctx.problem(_child(prefix, "subject"), "header too long to decode")
     _Walker(ctx, prefix).part(msg, ctx)
+
+
+def _decode_forward(inner: list[Message], encoding: str) -> bytes | None:
+    """The bytes of a forwarded message whose body was sent in a transfer encoding."""
+    if len(inner) != 1 or not isinstance(inner[0], Message):
+        return None
+    try:
+        encoded = inner[0].as_string() if inner[0].keys() else str(inner[0].get_payload())
+        source = encoded.encode("ascii", "replace")
+        if encoding == "base64":
+            return binascii.a2b_base64(source)
+        if encoding == "quoted-printable":
+            return quopri.decodestring(source)
+    except (binascii.Error, ValueError, TypeError, LookupError):
+        return None
+    return None  # x-uuencode and the like: not read, so held
 
 
 def _child(prefix: str, label: str) -> str:
@@ -86,11 +105,28 @@ class _Walker:
         where = (attachment_location(self.prefix, name) if name
                  else _child(self.prefix, "forwarded message"))
         inner = part.get_payload()
+        encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+        if encoding not in _IDENTITY_ENCODINGS:
+            self.encoded_forward(inner, encoding, ctx, name, where)
+            return
         for sub in inner:
             if isinstance(sub, Message):
                 ctx.sink.attachments.append(Attachment(name, "message/rfc822",
                                                                len(str(sub))))
                 walk_message(sub, ctx.deeper(), where)
+
+    @staticmethod
+    def encoded_forward(inner: list[Message], encoding: str, ctx: Context, name: str | None,
+                        where: str) -> None:
+        """A forwarded message sent base64 or quoted-printable (mail readers open it): the
+        parser read the encoded text as a message; decode it and walk what it says. One
+        that cannot be decoded is held."""
+        data = _decode_forward(inner, encoding)
+        if data is None:
+            ctx.problem(where, "undecodable forwarded message")
+            return
+        ctx.sink.attachments.append(Attachment(name, "message/rfc822", len(data)))
+        walk_message(parse(data), ctx.deeper(), where)
 
     def leaf(self, part: Message, ctx: Context, ctype: str) -> None:
         self.leaves += 1
@@ -103,13 +139,18 @@ class _Walker:
             ctx.problem(self.leaf_location(name), "undecodable part")
             return
         charset = part_charset(part)
-        # A body stays a body if it is any kind of text (CSV or not): no need to tell which.
-        if (self.is_body(part, ctype, name)
-                and sniff(payload, tabular=False) in (*_BODY_TYPES, OCTET)):
-            self.body(payload, ctx, ctype, charset)
-            return
+        if self.is_body(part, ctype, name):
+            # A body stays a body if it is any kind of text (CSV or not: no need to tell
+            # which), or anything else we do not read: text behind an image or audio
+            # signature is still text. A document or archive is read as what it is.
+            sniffed = sniff(payload, tabular=False)
+            if sniffed in (*_BODY_TYPES, OCTET) or not extractors.reads(sniffed):
+                if sniffed not in (*_BODY_TYPES, OCTET):  # what it looks like, recorded
+                    ctx.sink.attachments.append(Attachment(None, sniffed, len(payload)))
+                self.body(payload, ctx, ctype, charset)
+                return
         extractors.extract_file(payload, ctx, self.leaf_location(name), filename=name,
-                             declared=ctype, charset=charset)
+                                declared=ctype, charset=charset)
 
     @staticmethod
     def is_body(part: Message, ctype: str, name: str | None) -> bool:

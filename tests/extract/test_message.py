@@ -4,9 +4,20 @@ header facts, encrypted mail, garbage, and a Subject too long to decode."""
 from __future__ import annotations
 
 import base64
+import quopri
 from email.message import EmailMessage
 
-from tests.factories import detectors, locations, message, raw_message, stepped_inspector
+import pytest
+
+from tests.factories import (
+    detectors,
+    locations,
+    message,
+    raw_message,
+    stepped_inspector,
+    uninspectable_reasons,
+    zip_of,
+)
 
 
 def test_nested_multiparts_reach_plain_and_html_bodies(inspector):
@@ -110,3 +121,49 @@ def test_a_subject_of_a_million_encoded_words_is_held_not_decoded() -> None:
     assert any(f.location == "subject (header too long to decode)" for f in result.findings)
     short = b"Subject: =?utf-8?q?Student_ID_482913?=\r\n\r\nhello\r\n"
     assert "student_number" in {f.detector for f in stepped_inspector(60).inspect(short).findings}
+
+
+RECORD = b"Student ID 482913, Alex Jones, grades: F in Algebra; IEP review pending.\r\n"
+FORWARDED = b"From: a@example.org\r\nSubject: grades\r\n\r\n" + RECORD
+
+
+def _forward(encoding: bytes, body: bytes) -> bytes:
+    return raw_message("Content-Type: multipart/mixed; boundary=BB\n",
+                       b"--BB\r\nContent-Type: text/plain\r\n\r\nsee below\r\n"
+                       b"--BB\r\nContent-Type: message/rfc822\r\n"
+                       b"Content-Transfer-Encoding: " + encoding + b"\r\n\r\n" + body +
+                       b"\r\n--BB--\r\n")
+
+
+@pytest.mark.parametrize(("encoding", "body"), [
+    (b"base64", base64.encodebytes(FORWARDED).replace(b"\n", b"\r\n")),
+    (b"quoted-printable", quopri.encodestring(FORWARDED)),
+])
+def test_a_forwarded_message_in_a_transfer_encoding_is_decoded_and_walked(
+        inspector, encoding, body):
+    result = inspector.inspect(_forward(encoding, body))
+    assert {"student_number", "student_name"} <= detectors(result)
+    assert locations(result, "student_number") == {"forwarded message, body"}
+    assert result.complete
+
+
+def test_a_forwarded_message_in_an_encoding_we_do_not_read_is_held(inspector):
+    result = inspector.inspect(_forward(b"x-uuencode", b"begin 644 m.eml\r\n`\r\nend"))
+    assert not result.complete
+    assert uninspectable_reasons(result) == {"undecodable forwarded message"}
+
+
+@pytest.mark.parametrize("prefix", [b"GIF89a ", b"ID3 ", b"\xff\xfb\x90 ", b"\x89PNG\r\n\x1a\n"])
+def test_text_behind_an_image_or_audio_signature_is_read_as_text(inspector, prefix):
+    body = raw_message("Content-Type: text/plain\n", prefix + RECORD)
+    attached = message("hi", attachments=[("notes.txt", prefix + RECORD, "text/plain")])
+    for raw, where in ((body, "body"), (attached, "attachment notes.txt")):
+        result = inspector.inspect(raw)
+        assert locations(result, "student_number") == {where}, prefix
+        assert "record_category" in detectors(result)
+
+
+def test_a_disguised_archive_in_a_text_body_is_still_opened(inspector):
+    roster = zip_of([("r.csv", b"Student ID,Name\r\n482913,Alex Jones\r\n")])
+    result = inspector.inspect(raw_message("Content-Type: text/plain\n", roster))
+    assert any(loc.endswith("/r.csv") for loc in locations(result, "student_number"))
