@@ -99,10 +99,15 @@ class Upstream:
         self.server: asyncio.Server | None = None
         self.sessions: list[SMTP] = []
         self._port = 0
+        self.protocol: type[SMTP] = SMTP
+
+    def accept_long_lines(self, limit: int = 1 << 16) -> None:
+        """Accept body lines up to `limit` octets, as Postfix does (aiosmtpd: 1,000)."""
+        self.protocol = type("LongLineSMTP", (SMTP,), {"line_length_limit": limit})
 
     def _session(self) -> SMTP:
-        smtp = SMTP(self.handler, enable_SMTPUTF8=True, decode_data=False,
-                    ident="test-upstream")
+        smtp = self.protocol(self.handler, enable_SMTPUTF8=True, decode_data=False,
+                             ident="test-upstream")
         self.sessions.append(smtp)
         return smtp
 

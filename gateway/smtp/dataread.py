@@ -16,7 +16,7 @@ What is kept exactly as aiosmtpd does it (tests/integration/test_smtp_dataread.p
   still sees it;
 - dot-unstuffing of every line that starts with a dot;
 - `552 Error: Too much mail data` when the data exceeds `data_size_limit`, and
-  `500 Line too long (see RFC5321 4.5.3.1.6)` for a line over `line_length_limit`, both only
+  `500 Line too long (see RFC5321 4.5.3.1.6)` for a line over `data_line_limit`, both only
   after the whole message was read; an over-size message is discarded while it streams, never
   held in memory beyond the limit.
 """
@@ -38,7 +38,12 @@ TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
 
 
 class BlockDataSMTP(SMTP):
-    """aiosmtpd's SMTP whose DATA command reads the message in blocks."""
+    """aiosmtpd's SMTP whose DATA command reads the message in blocks.
+
+    `data_line_limit` bounds a line of the message (`smtp.line_length`); aiosmtpd's own
+    `line_length_limit` (RFC 5321's 1,000 octets) stays the bound for command lines."""
+
+    data_line_limit = SMTP.line_length_limit
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
@@ -56,7 +61,7 @@ class BlockDataSMTP(SMTP):
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         limit = self.data_size_limit or (1 << 31)
         try:
-            data, error = await read_data(self._reader, limit, self.line_length_limit)
+            data, error = await read_data(self._reader, limit, self.data_line_limit)
         except asyncio.CancelledError:
             log.info("Connection lost during DATA")
             self._writer.close()

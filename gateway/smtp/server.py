@@ -48,6 +48,7 @@ class GatewaySMTP(BlockDataSMTP, FastAddressSMTP, BatchedRepliesSMTP):
     def __init__(self, gateway: Service, **kwargs: Any):
         super().__init__(Handler(gateway), **kwargs)
         self.gateway = gateway
+        self.data_line_limit = gateway.settings.smtp.line_length
         self.started = time.monotonic()
         self.messages = 0
         self.busy = False  # deciding or delivering a message

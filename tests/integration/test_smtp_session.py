@@ -251,6 +251,28 @@ async def test_overlong_line_is_refused(tmp_path, upstream, gateways):
     assert upstream.messages == []
 
 
+@pytest.mark.parametrize(("line_length", "line", "code"), [
+    (None, 5_000, 250),     # the default (8,192) is above Postfix's 2,048: relayed
+    (2_000, 1_998, 250),   # the limit counts the line with its CRLF
+    (2_000, 1_999, 500),
+])
+async def test_smtp_line_length_sets_the_longest_body_line(tmp_path, upstream, gateways,
+                                                           line_length, line, code):
+    upstream.accept_long_lines()
+    extra = {} if line_length is None else {"smtp": f"line_length: {line_length}"}
+    gw = await gateways(write_settings(tmp_path, upstream.port, **extra))
+    content = b"Subject: long\r\n\r\n" + b"a" * line + b"\r\n"
+    if code == 250:
+        errors, _ = await send(gw.port, SENDER, [STUDENT], content)
+        assert errors == {}
+        assert b"a" * line + b"\r\n" in upstream.messages[0].content
+    else:
+        with pytest.raises(aiosmtplib.SMTPResponseException) as info:
+            await send(gw.port, SENDER, [STUDENT], content)
+        assert info.value.code == code
+        assert upstream.messages == []
+
+
 async def test_pipeline_crash_without_store_answers_451(tmp_path, upstream, gateways):
     gw = await gateways(write_settings(tmp_path, upstream.port), inspector=ExplodingInspector())
     with pytest.raises(aiosmtplib.SMTPDataError) as info:
