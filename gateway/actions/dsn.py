@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from email.parser import BytesHeaderParser
 
 HEADERS_TO_RETURN = ("From", "To", "Cc", "Subject", "Date", "Message-ID")
+FOLD_AT = 78  # RFC 5322's recommended line length; folded at whitespace where there is some
+MAX_LINE = 998  # RFC 5322's limit, CRLF not counted: strict servers refuse longer lines
 
 
 def build_dsn(*, original: bytes, mail_from: str, postmaster: str, reporting_mta: str,
@@ -50,7 +52,7 @@ def _human_text(reporting_mta: str, failures: Mapping[str, tuple[int, str]]) -> 
     lines = [f"This is the mail gateway at {reporting_mta}.", "",
              "Your message could not be delivered to the following recipients:", ""]
     for rcpt, (code, text) in failures.items():
-        lines.append(f"  <{rcpt}>: {code} {text}")
+        lines.append(folded(f"  <{rcpt}>:", f"{code} {text}", indent="    "))
     lines += ["", "The message was delivered to any recipients not listed here.", ""]
     return "\n".join(lines)
 
@@ -60,8 +62,8 @@ def _status_text(reporting_mta: str, queue_id: str,
     blocks = [f"Reporting-MTA: dns; {reporting_mta}\nX-Queue-ID: {queue_id}\n"]
     for rcpt, (code, text) in failures.items():
         status = _enhanced_status(code, text)
-        blocks.append(f"Final-Recipient: rfc822; {rcpt}\nAction: failed\nStatus: {status}\n"
-                      f"Diagnostic-Code: smtp; {code} {text}\n")
+        blocks.append(f"{folded('Final-Recipient:', f'rfc822; {rcpt}')}\nAction: failed\n"
+                      f"Status: {status}\n{folded('Diagnostic-Code:', f'smtp; {code} {text}')}\n")
     return "\n".join(blocks)
 
 
@@ -75,10 +77,22 @@ def _enhanced_status(code: int, text: str) -> str:
 
 def _original_headers(original: bytes) -> str:
     parsed = BytesHeaderParser().parsebytes(original[:65536])
-    lines = [f"{name}: {_one_line(str(parsed[name]))}" for name in HEADERS_TO_RETURN
+    lines = [folded(f"{name}:", str(parsed[name])) for name in HEADERS_TO_RETURN
              if parsed[name]]
     return "\n".join(lines)
 
 
-def _one_line(value: str) -> str:
-    return " ".join(value.split())
+def folded(label: str, value: str, *, indent: str = " ") -> str:
+    """`label value` as lines of at most FOLD_AT characters, broken at whitespace (a long
+    folded To: stays folded), each continuation starting with `indent`; a single word too
+    long for MAX_LINE is cut, so no line ever exceeds it."""
+    lines: list[str] = []
+    line = label
+    for word in value.split():
+        if line != label and len(line) + 1 + len(word) > FOLD_AT:
+            lines.append(line)
+            line = (indent + word)[:MAX_LINE]
+        else:
+            line = f"{line} {word}"[:MAX_LINE]
+    lines.append(line)
+    return "\n".join(lines)
