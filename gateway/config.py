@@ -42,8 +42,14 @@ class SmtpSettings:
     max_message_size: int = 25 * 1024 * 1024
     max_recipients: int = 1000
     max_sessions: int = 200
+    # Sessions one client address may hold at once (trusted networks exempt, as Postfix's
+    # smtpd_client_connection_count_limit); 0 = no limit.
+    max_sessions_per_client: int = 50
     command_timeout: float = 300.0
     data_timeout: float = 300.0
+    # DATA may take data_timeout plus a second per min_data_rate bytes received (Postfix's
+    # smtpd_min_data_rate): a client trickling a byte at a time cannot hold a session forever.
+    min_data_rate: int = 500
     line_length: int = 8192
     bare_newline: str = "normalize"  # normalize | reject (Postfix 3.9's default is normalize)
     processing_deadline: float = 240.0  # below Postfix's 600 s data-done timeout
@@ -175,7 +181,8 @@ _SECTIONS: dict[str, set[str]] = {
     "quarantine": {"url", "notify_sender", "reviewers", "digest_interval"},
     "metrics": {"listen"},
     "smtp": {"hostname", "max_message_size", "max_recipients", "max_sessions",
-             "command_timeout", "data_timeout", "line_length", "bare_newline",
+             "max_sessions_per_client", "command_timeout", "data_timeout", "min_data_rate",
+             "line_length", "bare_newline",
              "processing_deadline", "drain_timeout", "tls", "workers"},
     "smtp.tls": {"cert", "key", "require"},
     "inspection": {"max_depth", "max_parts", "max_part_bytes", "max_extracted_bytes",
@@ -407,8 +414,12 @@ class _Reader:
             max_recipients=self.number((*p, "max_recipients"), d.max_recipients, kind=int,
                                        minimum=1),
             max_sessions=self.number((*p, "max_sessions"), d.max_sessions, kind=int, minimum=1),
+            max_sessions_per_client=self.number((*p, "max_sessions_per_client"),
+                                                d.max_sessions_per_client, kind=int),
             command_timeout=self.number((*p, "command_timeout"), d.command_timeout, minimum=1),
             data_timeout=self.number((*p, "data_timeout"), d.data_timeout, minimum=1),
+            min_data_rate=self.number((*p, "min_data_rate"), d.min_data_rate, kind=int,
+                                      minimum=1),
             line_length=self.number((*p, "line_length"), d.line_length, kind=int, minimum=1000),
             bare_newline=self.choice((*p, "bare_newline"), ("normalize", "reject"),
                                      "normalize"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +49,7 @@ class Gateway:
         self.relay = relay or Relay(settings.upstream, settings.smtp.hostname)
         self.executor = Executor(settings, self.relay, store, self._redact)
         self.sessions: set[GatewaySMTP] = set()
+        self.clients: Counter[str] = Counter()
         self.busy = 0
         self.idle = asyncio.Event()
         self.draining = False

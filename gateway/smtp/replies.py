@@ -8,6 +8,7 @@ from __future__ import annotations
 
 # Sessions
 TOO_MANY_CONNECTIONS = "421 4.3.2 Too many connections or shutting down, try again later"
+TOO_MANY_FROM_CLIENT = "421 4.7.0 Too many connections from your address, try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down"
 TIMEOUT = "421 4.4.2 Error: timeout exceeded"
 SESSION_ERROR = "421 4.3.0 Temporary local problem, closing connection"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections import Counter
 from typing import Any, Protocol
 
 import structlog
@@ -34,6 +35,7 @@ class Service(Protocol):
 
     settings: Settings
     sessions: set[GatewaySMTP]
+    clients: Counter[str]  # open sessions per client address (untrusted clients only)
     draining: bool
     busy: int  # messages being decided or delivered
     idle: asyncio.Event  # set when `busy` drops to 0
@@ -43,7 +45,8 @@ class Service(Protocol):
 
 
 class GatewaySMTP(BlockDataSMTP, FastAddressSMTP, BatchedRepliesSMTP):
-    """aiosmtpd's protocol plus session accounting, a connection limit and a DATA timeout."""
+    """aiosmtpd's protocol plus session accounting, connection limits (in all and per client)
+    and a DATA deadline."""
 
     def __init__(self, gateway: Service, **kwargs: Any):
         super().__init__(Handler(gateway), **kwargs)
@@ -53,38 +56,70 @@ class GatewaySMTP(BlockDataSMTP, FastAddressSMTP, BatchedRepliesSMTP):
         self.messages = 0
         self.busy = False  # deciding or delivering a message
         self.receiving = False  # inside DATA
+        self.data_deadline = 0.0  # loop time: data_timeout from DATA, plus time for each byte
+        self.client: str | None = None  # the address counted in `gateway.clients`
 
     async def _handle_client(self) -> None:
         gw = self.gateway
-        if gw.draining or len(gw.sessions) >= gw.settings.smtp.max_sessions:
-            await self.push(replies.TOO_MANY_CONNECTIONS)
+        refusal = self._refusal()
+        if refusal is not None:
+            await self.push(refusal)
             if self.transport is not None:
                 self.transport.close()
             return
         gw.sessions.add(self)
+        if self.client is not None:
+            gw.clients[self.client] += 1
         metrics.SESSIONS.inc()
         try:
             await super()._handle_client()
         finally:
             gw.sessions.discard(self)
+            if self.client is not None:
+                gw.clients[self.client] -= 1
+                if not gw.clients[self.client]:
+                    del gw.clients[self.client]
             metrics.SESSIONS.dec()
             self._log_session()
+
+    def _refusal(self) -> str | None:
+        """Why this new connection is turned away (421), if it is: the daemon is draining or
+        full, or this client address already holds its share of the sessions."""
+        gw = self.gateway
+        smtp = gw.settings.smtp
+        if gw.draining or len(gw.sessions) >= smtp.max_sessions:
+            return replies.TOO_MANY_CONNECTIONS
+        ip = peer_ip(self.session.peer if self.session is not None else None)
+        if ip is None or not smtp.max_sessions_per_client or gw.settings.is_trusted(ip):
+            return None
+        if gw.clients[ip] >= smtp.max_sessions_per_client:
+            log.warning("client_session_limit", client=ip, sessions=gw.clients[ip])
+            return replies.TOO_MANY_FROM_CLIENT
+        self.client = ip
+        return None
 
     @syntax("DATA")  # an override without it drops DATA from HELP
     async def smtp_DATA(self, arg: str) -> None:
         # aiosmtpd times a whole command, DATA included; a large message on a slow link needs an
-        # idle timeout instead (as Postfix's smtpd_timeout): re-armed on every chunk received.
-        self._timeout_duration = self.gateway.settings.smtp.data_timeout
+        # idle timeout instead (as Postfix's smtpd_timeout), re-armed on every chunk, and a
+        # deadline for the whole DATA phase that grows with what arrives (as Postfix's
+        # smtpd_min_data_rate), so a client trickling a byte at a time is cut off all the same.
+        smtp = self.gateway.settings.smtp
+        self._timeout_duration = smtp.data_timeout
+        self.data_deadline = self.loop.time() + smtp.data_timeout
         self.receiving = True
         try:
             await super().smtp_DATA(arg)
         finally:
             self.receiving = False
-            self._timeout_duration = self.gateway.settings.smtp.command_timeout
+            self._timeout_duration = smtp.command_timeout
 
     def data_received(self, data: bytes) -> None:
         if self.receiving:
-            self._reset_timeout()
+            smtp = self.gateway.settings.smtp
+            self.data_deadline += len(data) / smtp.min_data_rate
+            left = self.data_deadline - self.loop.time()
+            self._reset_timeout(max(min(smtp.data_timeout, left), 0.001))
         super().data_received(data)
 
     def _timeout_cb(self) -> None:

@@ -334,18 +334,12 @@ async def test_idle_client_is_disconnected_after_command_timeout(tmp_path, upstr
 
 
 async def test_slow_but_steady_data_is_not_cut_off(tmp_path, upstream, gateways):
-    """The DATA timeout is an idle timeout: a transfer longer than it, but never silent
-    for that long, completes."""
+    """The DATA timeout is an idle timeout: a transfer longer than it, never silent for that
+    long and keeping up `min_data_rate` (here 20 bytes a second), completes."""
     settings = write_settings(tmp_path, upstream.port,
-                              smtp="command_timeout: 1, data_timeout: 1")
+                              smtp="command_timeout: 1, data_timeout: 1, min_data_rate: 20")
     gw = await gateways(settings)
-    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
-    await reader.readline()
-    for line in (b"EHLO c\r\n", f"MAIL FROM:<{SENDER}>\r\n".encode(),
-                 f"RCPT TO:<{STUDENT}>\r\n".encode(), b"DATA\r\n"):
-        writer.write(line)
-        while (await reader.readline())[3:4] != b" ":
-            pass
+    reader, writer = await in_data(gw.port)
     writer.write(b"Subject: slow\r\n\r\n")
     for i in range(8):  # 8 x 0.3 s = 2.4 s in total, more than the 1 s timeout
         writer.write(f"line {i}\r\n".encode())
@@ -355,6 +349,66 @@ async def test_slow_but_steady_data_is_not_cut_off(tmp_path, upstream, gateways)
     assert reply.startswith(b"250"), reply
     writer.close()
     assert len(upstream.messages) == 1
+
+
+async def test_a_trickled_data_is_cut_off_at_its_deadline(tmp_path, upstream, gateways):
+    """A byte every 0.2 s is never idle for data_timeout, but far below min_data_rate: the
+    deadline of the DATA phase (1 s + 1/1000 s per byte) passes and the session ends."""
+    settings = write_settings(tmp_path, upstream.port,
+                              smtp="command_timeout: 1, data_timeout: 1, min_data_rate: 1000")
+    gw = await gateways(settings)
+    reader, writer = await in_data(gw.port)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    rest = b""
+    for _ in range(50):  # 10 s of trickling at most, reading what the server says meanwhile
+        writer.write(b"x")
+        try:
+            rest = await asyncio.wait_for(reader.read(100), 0.2)
+            break
+        except TimeoutError:
+            continue
+    assert rest.startswith(b"421 4.4.2"), rest
+    assert loop.time() - started < 5  # cut off near 1 s, not when the trickle ended
+    writer.close()
+    assert upstream.messages == []
+
+
+async def in_data(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw session that has just been told 354."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await reader.readline()
+    for line in (b"EHLO c\r\n", f"MAIL FROM:<{SENDER}>\r\n".encode(),
+                 f"RCPT TO:<{STUDENT}>\r\n".encode(), b"DATA\r\n"):
+        writer.write(line)
+        while (await reader.readline())[3:4] != b" ":
+            pass
+    return reader, writer
+
+
+@pytest.mark.parametrize(("trusted", "limit", "third"), [
+    ("10.0.0.0/8", 2, b"421 4.7.0"),   # an outside client gets two sessions
+    ("127.0.0.0/8", 2, b"220"),        # the district's own relays are not limited
+    ("10.0.0.0/8", 0, b"220"),         # 0: no per-client limit
+])
+async def test_one_client_address_holds_at_most_its_share_of_sessions(
+        tmp_path, upstream, gateways, trusted, limit, third):
+    settings = write_settings(tmp_path, upstream.port, trusted=trusted,
+                              smtp=f"max_sessions_per_client: {limit}")
+    gw = await gateways(settings)
+    held = [await asyncio.open_connection("127.0.0.1", gw.port) for _ in range(2)]
+    for reader, _ in held:
+        assert (await reader.readline()).startswith(b"220")
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    assert (await reader.readline()).startswith(third)
+    writer.close()
+    held[0][1].close()  # one session ends: its place is free again
+    await wait_for(lambda: sum(gw.clients.values()) < 2 or limit == 0 or (trusted[0] == "1"
+                   and trusted.startswith("127")))
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    assert (await reader.readline()).startswith(b"220")
+    writer.close()
+    held[1][1].close()
 
 
 class SlowInspector:
