@@ -16,6 +16,7 @@ import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -64,6 +65,8 @@ class HealthServer:
         self.readiness_timeout = readiness_timeout
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.Task[None]] = set()
+        # Connections still waiting for their request, oldest first (see _make_room).
+        self._reading: dict[asyncio.Task[Any], None] = {}
 
     @property
     def port(self) -> int:
@@ -98,7 +101,7 @@ class HealthServer:
     async def _serve_one(self, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter) -> None:
         try:
-            if len(self._clients) > MAX_CONNECTIONS:
+            if len(self._clients) > MAX_CONNECTIONS and not self._make_room():
                 response, head = Response(503, b"busy\n"), False
             else:
                 response, head = await self._respond(reader)
@@ -113,13 +116,28 @@ class HealthServer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
 
+    def _make_room(self) -> bool:
+        """At the connection limit: end the connection that has waited longest without
+        sending its request (idle or trickling), so that idle connections cannot make a
+        monitor's probe fail; False when every connection is being answered."""
+        for task in self._reading:
+            task.cancel()
+            del self._reading[task]
+            return True
+        return False
+
     async def _respond(self, reader: asyncio.StreamReader) -> tuple[Response, bool]:
+        task = asyncio.current_task()
+        assert task is not None
+        self._reading[task] = None
         try:
             method, path = await asyncio.wait_for(_read_request(reader), self.request_timeout)
         except TimeoutError:
             return Response(408, b"request timeout\n"), False
         except BadRequest as exc:
             return Response(exc.status, b"bad request\n"), False
+        finally:
+            self._reading.pop(task, None)
         head = method == "HEAD"
         if method not in ("GET", "HEAD"):
             return Response(405, b"method not allowed\n",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 
@@ -10,7 +11,7 @@ import pytest
 
 from gateway import metrics
 from gateway.config import Endpoint
-from gateway.service.health import HealthServer
+from gateway.service.health import MAX_CONNECTIONS, HealthServer
 from tests.harness import http_request, metric, metric_samples
 
 
@@ -158,6 +159,24 @@ async def test_slow_client_times_out_while_others_are_served(server: HealthServe
     data = await asyncio.wait_for(reader.read(), 10)
     assert data.startswith(b"HTTP/1.1 408 ")
     writer.close()
+
+
+async def test_idle_connections_cannot_make_the_probes_fail(server: HealthServer) -> None:
+    """Past the connection limit the longest-idle connection is closed to make room, so a
+    monitor's probe is still answered; a connection in the middle of its request is kept."""
+    idle = [await asyncio.open_connection("127.0.0.1", server.port)
+            for _ in range(MAX_CONNECTIONS + 10)]
+    await asyncio.sleep(0.1)  # all accepted and waiting for their request
+    for path, expected in (("/healthz", 200), ("/readyz", 200)):
+        status, _, _ = await http_request(server.port, path)
+        assert status == expected, path
+    closed = 0
+    for reader, writer in idle:
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            if await asyncio.wait_for(reader.read(), 0.05) == b"":
+                closed += 1
+        writer.close()
+    assert closed >= 2  # the oldest idle ones made room
 
 
 async def test_stop_releases_port_and_cuts_idle_clients(checks: Checks) -> None:
