@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+import idna
 from email_validator import EmailNotValidError, validate_email
 
 _PLAIN = re.compile(r"^[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
@@ -59,8 +60,15 @@ def domain_of(address: str) -> str:
 
 
 def ascii_domain(domain: str) -> str:
+    """The domain in ASCII (A-label) form as current MTAs spell it: IDNA 2008 with UTS #46
+    mapping, non-transitional. So `boßierschools.example` is its own domain, not a spelling
+    of `bossierschools.example` (Python's built-in codec, IDNA 2003, folds `ß` to `ss`). A
+    name that is not valid IDNA comes back lowercased as it is: it then matches no District
+    domain."""
     domain = domain.strip().rstrip(".").lower()
+    if domain.isascii():  # nearly every domain: nothing to map
+        return domain
     try:
-        return domain.encode("idna").decode("ascii")
-    except UnicodeError:
+        return idna.encode(domain, uts46=True, transitional=False).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
         return domain

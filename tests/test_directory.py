@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.addresses import normalize_address
+from gateway.addresses import ascii_domain, normalize_address
 from gateway.config import load_settings
 from gateway.directory import Directory, load_directory
 from gateway.model import Role
@@ -78,6 +78,19 @@ def test_idn_domains_match_either_spelling(tmp_path: Path) -> None:
     assert d.party("lehrer@xn--bcher-kva.example").person_id == "P9"
     assert d.party("LEHRER@BÜCHER.example").person_id == "P9"
     assert normalize_address("x@xn--bcher-kva.example") == "x@bücher.example"
+
+
+def test_a_look_alike_of_a_district_domain_is_another_domain(tmp_path: Path) -> None:
+    """UTS #46 non-transitional, as current MTAs: `ß` is not `ss`."""
+    assert ascii_domain("straße.example") == "xn--strae-oqa.example"
+    assert ascii_domain("straße.example") != ascii_domain("strasse.example")
+    assert ascii_domain("ＳＴＡＦＦ.example") == "staff.example"  # width and case still fold
+    assert ascii_domain("Bücher.Example.") == "xn--bcher-kva.example"
+    assert ascii_domain("no_idna.example") == "no_idna.example"
+    d = _directory(tmp_path)
+    look_alike = STUDENT_DOMAIN.replace("stu", "stu\u200d", 1)  # IDNA 2003 dropped the joiner
+    assert d.party(f"alex@{look_alike}").role is Role.EXTERNAL
+    assert d.party(f"alex@{STUDENT_DOMAIN}").role is Role.STUDENT
 
 
 def test_bad_rows_are_reported_and_skipped(tmp_path: Path) -> None:

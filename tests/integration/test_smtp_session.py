@@ -168,6 +168,21 @@ async def test_size_is_advertised_and_enforced(tmp_path, upstream, gateways):
     assert upstream.messages == []
 
 
+async def test_a_look_alike_of_a_district_domain_is_not_district_mail(tmp_path, upstream,
+                                                                      gateways):
+    """A zero-width joiner is not nothing (UTS #46 non-transitional; IDNA 2003 dropped it):
+    an outside client cannot relay through a look-alike of a District domain."""
+    gw = await gateways(write_settings(tmp_path, upstream.port, trusted="10.0.0.0/8"))
+    look_alike = STUDENT.replace("students", "stu\u200ddents")
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=gw.port, start_tls=False)
+    await client.connect()
+    errors, _ = await client.sendmail("someone@outside.example", [look_alike, STUDENT],
+                                      make_message(), mail_options=["SMTPUTF8"])
+    await client.quit()
+    assert errors[look_alike][0] == 554
+    assert upstream.messages[0].rcpt_tos == [STUDENT]
+
+
 async def test_help_lists_data_and_explains_it(tmp_path, upstream, gateways):
     gw = await gateways(write_settings(tmp_path, upstream.port))
     client = aiosmtplib.SMTP(hostname="127.0.0.1", port=gw.port, start_tls=False)
