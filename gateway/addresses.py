@@ -7,6 +7,7 @@ directory's look-ups canonicalise addresses the same way.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 
 import idna
 from email_validator import EmailNotValidError, validate_email
@@ -51,6 +52,24 @@ def without_subaddress(address: str) -> str:
     """`alex+school@gmail.example` → `alex@gmail.example` (a tag still reaches the mailbox)."""
     local, _, domain = address.rpartition("@")
     return f"{local.split('+', 1)[0]}@{domain}" if "+" in local else address
+
+
+def mailbox_key(address: str, dotless: Collection[str] = (),
+                aliases: Mapping[str, str] | None = None) -> str:
+    """One spelling per inbox, for matching the directory: the plus tag dropped (at every
+    domain), an alias domain replaced by the one it shares mailboxes with (`googlemail.com`
+    → `gmail.com`), and where the provider ignores them (Gmail), the dots of the local part
+    dropped: `p.a.t.kim2010+x@googlemail.com` is `patkim2010@gmail.com`. `address` is
+    normalised (`normalize_address`)."""
+    local, sep, domain = address.rpartition("@")
+    if not sep:
+        return address
+    local = local.split("+", 1)[0]
+    if aliases:
+        domain = aliases.get(domain, domain)
+    if domain in dotless:
+        local = local.replace(".", "")
+    return f"{local}@{domain}"
 
 
 def domain_of(address: str) -> str:

@@ -85,6 +85,11 @@ class DistrictSettings:
 class DirectorySettings:
     people: Path | None = None
     relationships: Path | None = None
+    # Providers that deliver every spelling of a mailbox to one inbox: dots in the local part
+    # do not count there, and an alias domain is the same mailbox system. A plus tag
+    # (`alex+x@`) never counts, at any domain.
+    dotless_domains: tuple[str, ...] = ("gmail.com", "googlemail.com")
+    domain_aliases: tuple[tuple[str, str], ...] = (("googlemail.com", "gmail.com"),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +182,7 @@ _SECTIONS: dict[str, set[str]] = {
     "upstream": {"host", "port", "timeout", "pool_size", "idle_timeout", "starttls", "helo",
                  "pipelining"},
     "district": {"staff_domains", "student_domains", "student_number_pattern"},
-    "directory": {"people", "relationships"},
+    "directory": {"people", "relationships", "dotless_domains", "domain_aliases"},
     "quarantine": {"url", "notify_sender", "reviewers", "digest_interval"},
     "metrics": {"listen"},
     "smtp": {"hostname", "max_message_size", "max_recipients", "max_sessions",
@@ -326,8 +331,7 @@ class _Reader:
             upstream=self.upstream(),
             trusted_networks=self.networks(),
             district=self.district(),
-            directory=DirectorySettings(self.path(("directory", "people")),
-                                        self.path(("directory", "relationships"))),
+            directory=self.directory(),
             policies=self.path(("policies",)),
             quarantine=self.quarantine(),
             metrics_listen=metrics,
@@ -339,6 +343,27 @@ class _Reader:
             postmaster=self.get(("postmaster",), str, "postmaster@localhost"),
             monitor_only=self.get(("monitor_only",), bool, False),
         )
+
+    def directory(self) -> DirectorySettings:
+        p = ("directory",)
+        d = DirectorySettings()
+        given = self.section(p)
+        dotless = d.dotless_domains
+        if "dotless_domains" in given:
+            dotless = tuple(_domain(x) for x in self.str_list((*p, "dotless_domains")))
+        aliases = d.domain_aliases
+        if "domain_aliases" in given:
+            found = self.get((*p, "domain_aliases"), dict, {})
+            aliases = tuple((_domain(str(k)), _domain(v)) for k, v in found.items()
+                            if self._alias_ok((*p, "domain_aliases", str(k)), v))
+        return DirectorySettings(self.path((*p, "people")), self.path((*p, "relationships")),
+                                 dotless, aliases)
+
+    def _alias_ok(self, path: YamlPath, value: Any) -> bool:
+        if isinstance(value, str) and value.strip():
+            return True
+        self.fail(path, "an alias names the domain whose mailboxes it shares")
+        return False
 
     def upstream(self) -> UpstreamSettings:
         p = ("upstream",)
@@ -459,3 +484,7 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
              list: "a list", dict: "a mapping"}
     kinds = kind if isinstance(kind, tuple) else (kind,)
     return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _domain(text: str) -> str:
+    return text.strip().lower().rstrip(".")

@@ -19,9 +19,9 @@ from typing import Protocol
 from gateway.addresses import (
     ascii_domain,
     domain_of,
+    mailbox_key,
     normalize_address,
     routes_elsewhere,
-    without_subaddress,
 )
 from gateway.config import Settings
 from gateway.model import Party, Role
@@ -55,16 +55,25 @@ class Directory:
 
     staff_domains: frozenset[str]
     student_domains: frozenset[str]
+    dotless_domains: frozenset[str] = frozenset()
+    domain_aliases: dict[str, str] = field(default_factory=dict)
     rows: dict[str, _Row] = field(default_factory=dict)
+    mailboxes: dict[str, _Row] = field(default_factory=dict)  # by `mailbox_key`
     relationships: frozenset[tuple[str, str]] = frozenset()
     problems: list[SourceError] = field(default_factory=list)
     by_person: dict[str, list[_Row]] = field(default_factory=dict)
 
     def index(self) -> None:
-        """Person → rows, so per-recipient lookups stay O(1) in a district of thousands."""
+        """Person → rows, and each row under its mailbox's one spelling, so per-recipient
+        lookups stay O(1) in a district of thousands."""
         self.by_person = {}
+        self.mailboxes = {}
         for row in self.rows.values():
             self.by_person.setdefault(row.person_id, []).append(row)
+            self.mailboxes.setdefault(self.mailbox(row.address), row)  # the first row wins
+
+    def mailbox(self, address: str) -> str:
+        return mailbox_key(address, self.dotless_domains, self.domain_aliases)
 
     # -- classification ---------------------------------------------------------------
     def is_district(self, address: str) -> bool:
@@ -78,7 +87,7 @@ class Directory:
             return Party(norm, Role.EXTERNAL, False)
         domain = domain_of(norm)
         district = domain in self.staff_domains or domain in self.student_domains
-        row = self.rows.get(norm) or self.rows.get(without_subaddress(norm))
+        row = self.rows.get(norm) or self.mailboxes.get(self.mailbox(norm))
         if row is not None:
             return Party(norm, row.role, district, row.person_id, row.name or None,
                          self.supervisor_of(row.person_id) if row.role is Role.STAFF else None,
@@ -128,8 +137,10 @@ class Directory:
 def load_directory(settings: Settings) -> Directory:
     """Build the Directory from settings; SourceErrors when a file cannot be used at all."""
     district = settings.district
+    mailboxes = settings.directory
     directory = Directory(frozenset(ascii_domain(d) for d in district.staff_domains),
-                          frozenset(ascii_domain(d) for d in district.student_domains))
+                          frozenset(ascii_domain(d) for d in district.student_domains),
+                          frozenset(mailboxes.dotless_domains), dict(mailboxes.domain_aliases))
     errors: list[SourceError] = []
     if settings.directory.people is not None:
         try:

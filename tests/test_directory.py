@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,43 @@ def test_a_look_alike_of_a_district_domain_is_another_domain(tmp_path: Path) -> 
     look_alike = STUDENT_DOMAIN.replace("stu", "stu\u200d", 1)  # IDNA 2003 dropped the joiner
     assert d.party(f"alex@{look_alike}").role is Role.EXTERNAL
     assert d.party(f"alex@{STUDENT_DOMAIN}").role is Role.STUDENT
+
+
+PROVIDERS = PEOPLE + (
+    "patkim2010@gmail.com,student,700200,Pat Kim,,\n"
+    "robin.lee@yahoo.example,student,700201,Robin Lee,,\n"
+)
+
+
+@pytest.mark.parametrize(("spelling", "found"), [
+    ("patkim2010@gmail.com", True),
+    ("p.a.t.kim2010@gmail.com", True),             # Gmail ignores dots
+    ("Pat.Kim2010+school@GMAIL.com", True),        # and plus tags, and case
+    ("pat.kim2010@googlemail.com", True),          # the same mailboxes
+    ("robin.lee+x@yahoo.example", True),           # a plus tag, at any provider
+    ("robinlee@yahoo.example", False),             # elsewhere the dots are the address
+    ("patkim2010@gmail.example", False),
+])
+def test_a_providers_spellings_of_one_inbox_find_its_row(tmp_path: Path, spelling: str,
+                                                        found: bool) -> None:
+    d = _directory(tmp_path, people=PROVIDERS)
+    party = d.party(spelling)
+    assert (party.person_id is not None) is found, spelling
+    if found:
+        assert party.role is Role.STUDENT
+
+
+def test_which_providers_ignore_dots_is_configurable(tmp_path: Path) -> None:
+    settings = load_settings(write_district_config(tmp_path, people=PROVIDERS))
+    plain = replace(settings, directory=replace(settings.directory, dotless_domains=(),
+                                                domain_aliases=()))
+    d = load_directory(plain)
+    assert d.party("p.a.t.kim2010@gmail.com").person_id is None
+    assert d.party("patkim2010+x@gmail.com").person_id == "700200"  # tags still drop
+    assert d.party("patkim2010@googlemail.com").person_id is None
+    mine = replace(settings, directory=replace(settings.directory,
+                                               dotless_domains=("yahoo.example",)))
+    assert load_directory(mine).party("robinlee@yahoo.example").person_id == "700201"
 
 
 def test_bad_rows_are_reported_and_skipped(tmp_path: Path) -> None:

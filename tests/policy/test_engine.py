@@ -11,6 +11,7 @@ import pytest
 
 from gateway.model import Action, Attachment, CountedHistory, Envelope, Inspection
 from tests.factories import (
+    PEOPLE,
     SHIPPED_POLICY,
     STAFF_DOMAIN,
     STUDENT_DOMAIN,
@@ -52,6 +53,7 @@ ACCOUNT_CASES = [
     ("P1 district→personal", JSMITH, ALEX_HOME, "hold", ["P1"]),
     ("P1 personal→personal", JANE_HOME, ALEX_HOME, "hold", ["P1"]),
     ("P1 unlisted staff", UNLISTED_STAFF, ALEX_HOME, "hold", ["P1"]),
+    ("P1 tagged spelling", JSMITH, "AlexJ+homework@gmail.example", "hold", ["P1"]),
     ("P1 other pair not exempt", MBROWN, ALEX_HOME, "hold", ["P1"]),
     # P2: staff personal → student District account
     ("P2", JANE_HOME, ALEX, "hold", ["P2"]),
@@ -313,3 +315,12 @@ def test_the_shipped_policy_names_the_p6_window_for_a_staff_student_pair(
     nobody = w.policy.contact_queries(env, w.directory.party(ROBIN),
                                       [w.directory.party(JSMITH)])
     assert nobody == frozenset()
+
+
+@pytest.mark.parametrize("spelling", ["p.a.t.kim2010@gmail.com", "pat.kim2010@googlemail.com",
+                                      "PatKim2010+tutor@gmail.com"])
+def test_p1_holds_every_spelling_gmail_delivers_to_a_students_inbox(
+        tmp_path: Path, spelling: str) -> None:
+    w = world(tmp_path, people=PEOPLE + "patkim2010@gmail.com,student,700200,Pat Kim,,\n")
+    verdict = w.decide(JSMITH, spelling).verdicts[0]
+    assert str(verdict.action) == "hold" and "P1" in verdict.rules
