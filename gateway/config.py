@@ -40,6 +40,10 @@ class SmtpSettings:
 
     hostname: str = field(default_factory=socket.getfqdn)
     max_message_size: int = 25 * 1024 * 1024
+    # Message bytes one process holds at once, over all sessions (received, being decided):
+    # past it a message is answered 452 4.3.1 and the client retries. At least
+    # max_message_size.
+    max_in_flight: int = 512 * 1024 * 1024
     max_recipients: int = 1000
     max_sessions: int = 200
     # Sessions one client address may hold at once (trusted networks exempt, as Postfix's
@@ -185,7 +189,7 @@ _SECTIONS: dict[str, set[str]] = {
     "directory": {"people", "relationships", "dotless_domains", "domain_aliases"},
     "quarantine": {"url", "notify_sender", "reviewers", "digest_interval"},
     "metrics": {"listen"},
-    "smtp": {"hostname", "max_message_size", "max_recipients", "max_sessions",
+    "smtp": {"hostname", "max_message_size", "max_in_flight", "max_recipients", "max_sessions",
              "max_sessions_per_client", "command_timeout", "data_timeout", "min_data_rate",
              "line_length", "bare_newline",
              "processing_deadline", "drain_timeout", "tls", "workers"},
@@ -436,6 +440,9 @@ class _Reader:
         return SmtpSettings(
             hostname=self.host_name((*p, "hostname"), d.hostname),
             max_message_size=self.size((*p, "max_message_size"), d.max_message_size),
+            max_in_flight=self.in_flight((*p, "max_in_flight"), d.max_in_flight,
+                                         self.size((*p, "max_message_size"),
+                                                   d.max_message_size)),
             max_recipients=self.number((*p, "max_recipients"), d.max_recipients, kind=int,
                                        minimum=1),
             max_sessions=self.number((*p, "max_sessions"), d.max_sessions, kind=int, minimum=1),
@@ -455,6 +462,14 @@ class _Reader:
                             self.get((*p, "tls", "require"), bool, False)),
             workers=self.number((*p, "workers"), d.workers, kind=int),
         )
+
+    def in_flight(self, path: YamlPath, default: int, message_size: int) -> int:
+        value = self.size(path, default)
+        if value < message_size:
+            self.fail(path, f"'{path[-1]}' must be at least smtp.max_message_size "
+                            f"({message_size} bytes): a message that size could never be taken")
+            return max(default, message_size)
+        return value
 
     def inspection(self) -> InspectionSettings:
         p = ("inspection",)

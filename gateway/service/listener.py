@@ -32,6 +32,7 @@ from gateway.quarantine.base import QuarantineStore
 from gateway.runtime import Runtime
 from gateway.smtp import replies
 from gateway.smtp.client import Relay
+from gateway.smtp.inflight import InFlight
 from gateway.smtp.server import GatewaySMTP, make_protocol, peer_ip
 from gateway.smtp.wire import has_bare_newline, to_crlf
 
@@ -48,6 +49,7 @@ class Gateway:
         self.store = store
         self.relay = relay or Relay(settings.upstream, settings.smtp.hostname)
         self.executor = Executor(settings, self.relay, store, self._redact)
+        self.in_flight = InFlight(settings.smtp.max_in_flight)
         self.sessions: set[GatewaySMTP] = set()
         self.clients: Counter[str] = Counter()
         self.busy = 0
@@ -108,6 +110,7 @@ class Gateway:
             log.warning("reload_listen_unchanged", reason="listen address needs a restart")
         self.settings = settings
         self.runtime = runtime
+        self.in_flight.ceiling = settings.smtp.max_in_flight  # what is held stays counted
         self.executor = Executor(settings, self.relay, self.store, self._redact)
 
     # -- one message ----------------------------------------------------------------------

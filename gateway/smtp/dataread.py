@@ -28,6 +28,8 @@ import logging
 
 from aiosmtpd.smtp import MISSING, SMTP, syntax
 
+from gateway.smtp.inflight import NO_ROOM, InFlight, Reservation
+
 log = logging.getLogger("mail.log")
 
 TERMINATOR = b"\r\n.\r\n"
@@ -35,6 +37,10 @@ TERMINATOR = b"\r\n.\r\n"
 _BEGUN_TERMINATORS = ((b"\r\n.\r", 1), (b"\r\n.", 2), (b"\r\n", 3), (b"\r", 4))
 TOO_MUCH = "552 Error: Too much mail data"
 TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
+# What the stream may buffer beyond what was read: a message up to this size is found in one
+# call; a larger one is read in pieces of about this size, so the stream never holds much more
+# than what the message's reservation counts.
+READ_AHEAD = 256 * 1024
 
 
 class BlockDataSMTP(SMTP):
@@ -44,6 +50,7 @@ class BlockDataSMTP(SMTP):
     `line_length_limit` (RFC 5321's 1,000 octets) stays the bound for command lines."""
 
     data_line_limit = SMTP.line_length_limit
+    in_flight: InFlight | None = None  # the process's ceiling on message bytes held
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
@@ -60,8 +67,17 @@ class BlockDataSMTP(SMTP):
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         limit = self.data_size_limit or (1 << 31)
+        reservation = self.in_flight.reserve() if self.in_flight is not None else None
         try:
-            data, error = await read_data(self._reader, limit, self.data_line_limit)
+            await self._receive(limit, reservation)
+        finally:
+            if reservation is not None:  # held until the reply: the message is decided meanwhile
+                reservation.release()
+
+    async def _receive(self, limit: int, reservation: Reservation | None) -> None:
+        try:
+            data, error = await read_data(self._reader, limit, self.data_line_limit,
+                                          reservation)
         except asyncio.CancelledError:
             log.info("Connection lost during DATA")
             self._writer.close()
@@ -72,6 +88,7 @@ class BlockDataSMTP(SMTP):
             return
         if data is None:  # the client went away mid-message
             return
+        assert self.envelope is not None
         self.envelope.content = data
         self.envelope.original_content = data
         status = MISSING
@@ -81,16 +98,18 @@ class BlockDataSMTP(SMTP):
         await self.push("250 OK" if status is MISSING else status)
 
 
-async def read_data(reader: asyncio.StreamReader, size_limit: int,
-                    line_limit: int) -> tuple[bytes | None, str | None]:
+async def read_data(reader: asyncio.StreamReader, size_limit: int, line_limit: int,
+                    reservation: Reservation | None = None) -> tuple[bytes | None, str | None]:
     """Read one message up to its terminator; (content, None), (None, error) or (None, None).
 
-    The content is dot-unstuffed and keeps the final line's CRLF, as aiosmtpd's is.
+    The content is dot-unstuffed and keeps the final line's CRLF, as aiosmtpd's is. With a
+    `reservation`, every byte kept is reserved first; past the pool's ceiling the message is
+    drained and refused with `452 4.3.1` (the reservation is then empty).
     """
     saved = reader._limit  # type: ignore[attr-defined]
-    reader._limit = size_limit + len(TERMINATOR)  # type: ignore[attr-defined]
+    reader._limit = min(size_limit, READ_AHEAD) + len(TERMINATOR)  # type: ignore[attr-defined]
     try:
-        raw = await _until_terminator(reader, size_limit, line_limit)
+        raw = await _until_terminator(reader, size_limit, line_limit, reservation)
     finally:
         reader._limit = saved  # type: ignore[attr-defined]
     if raw is None or isinstance(raw, str):
@@ -103,10 +122,11 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int,
     return unstuffed, None
 
 
-async def _until_terminator(reader: asyncio.StreamReader, size_limit: int,
-                            line_limit: int) -> bytearray | str | None:
+async def _until_terminator(reader: asyncio.StreamReader, size_limit: int, line_limit: int,
+                            reservation: Reservation | None) -> bytearray | str | None:
     """Everything up to and including the terminator; an error reply after draining an
-    over-size message; None when the connection ended first."""
+    over-size message (or one the reservation has no room for); None when the connection
+    ended first."""
     acc = bytearray()
     over = False  # past the size limit: drained to the end, then refused
     error: str | None = None  # which refusal, once aiosmtpd's line loop would have decided
@@ -128,6 +148,8 @@ async def _until_terminator(reader: asyncio.StreamReader, size_limit: int,
                 return None
         if over and error is None:
             error, line = _line_verdict(line, acc.endswith(b"\r"), chunk, line_limit)
+        if not over and reservation is not None and not reservation.grow(len(chunk)):
+            over, error = True, NO_ROOM  # drained like an over-size message, then refused
         acc += chunk
         if acc == b".\r\n" or acc.endswith(TERMINATOR):
             return (error or TOO_MUCH) if over else acc
@@ -138,6 +160,8 @@ async def _until_terminator(reader: asyncio.StreamReader, size_limit: int,
                 line_start = acc.rfind(b"\r\n")
                 line = len(acc) - (line_start + 2 if line_start >= 0 else 0)
         if over:  # keep reading to the end, keeping only enough to find it
+            if reservation is not None:
+                reservation.release()
             del acc[:-len(TERMINATOR)]
             acc[:0] = b"xx"  # a kept tail must never look like the start of data
 

@@ -26,6 +26,7 @@ from gateway.smtp import replies
 from gateway.smtp.address import FastAddressSMTP
 from gateway.smtp.batching import BatchedRepliesSMTP
 from gateway.smtp.dataread import BlockDataSMTP
+from gateway.smtp.inflight import InFlight
 
 log = structlog.get_logger("gateway.server")
 
@@ -34,6 +35,7 @@ class Service(Protocol):
     """What the SMTP side needs of the service behind it."""
 
     settings: Settings
+    in_flight: InFlight  # the ceiling on message bytes held
     sessions: set[GatewaySMTP]
     clients: Counter[str]  # open sessions per client address (untrusted clients only)
     draining: bool
@@ -52,6 +54,7 @@ class GatewaySMTP(BlockDataSMTP, FastAddressSMTP, BatchedRepliesSMTP):
         super().__init__(Handler(gateway), **kwargs)
         self.gateway = gateway
         self.data_line_limit = gateway.settings.smtp.line_length
+        self.in_flight = gateway.in_flight
         self.started = time.monotonic()
         self.messages = 0
         self.busy = False  # deciding or delivering a message

@@ -21,6 +21,7 @@ from gateway import metrics
 from gateway.model import Action, Inspection
 from gateway.smtp.batching import BatchedRepliesSMTP
 from gateway.smtp.server import GatewaySMTP
+from gateway.yamlsrc import SourceErrors
 from tests.factories import (
     ExplodingInspector,
     NullInspector,
@@ -181,6 +182,36 @@ async def test_a_look_alike_of_a_district_domain_is_not_district_mail(tmp_path, 
     await client.quit()
     assert errors[look_alike][0] == 554
     assert upstream.messages[0].rcpt_tos == [STUDENT]
+
+
+async def test_messages_past_the_in_flight_ceiling_get_452_and_memory_is_given_back(
+        tmp_path, upstream, gateways):
+    """One unfinished 700 KB message holds most of a 1 MB ceiling: a second one is read to
+    its end without being kept and refused with 452 4.3.1; the first is then delivered, and
+    everything it held is given back."""
+    settings = write_settings(tmp_path, upstream.port,
+                              smtp="max_message_size: 1M, max_in_flight: 1M")
+    gw = await gateways(settings)
+    body = b"Subject: big\r\n\r\n" + (b"x" * 78 + b"\r\n") * 8_750  # 700 KB
+    first, second = await in_data(gw.port), await in_data(gw.port)
+    first[1].write(body)
+    await wait_for(lambda: gw.in_flight.used >= 400_000)  # the stream keeps the rest unread
+    second[1].write(body + b".\r\n")
+    assert (await asyncio.wait_for(second[0].readline(), 10)).startswith(b"452 4.3.1")
+    first[1].write(b".\r\n")
+    assert (await asyncio.wait_for(first[0].readline(), 10)).startswith(b"250")
+    assert gw.in_flight.used == 0
+    for reader, writer in (first, second):  # the refused session carries on
+        writer.write(f"MAIL FROM:<{SENDER}>\r\n".encode())
+        assert (await reader.readline()).startswith(b"250")
+        writer.close()
+    assert len(upstream.messages) == 1
+
+
+def test_the_ceiling_cannot_be_below_the_largest_message(tmp_path):
+    with pytest.raises(SourceErrors) as info:
+        write_settings(tmp_path, 25, smtp="max_message_size: 10M, max_in_flight: 5M")
+    assert "max_in_flight' must be at least smtp.max_message_size" in str(info.value)
 
 
 async def test_help_lists_data_and_explains_it(tmp_path, upstream, gateways):

@@ -11,6 +11,7 @@ import random
 import pytest
 
 from gateway.smtp.dataread import _has_long_line, read_data
+from gateway.smtp.inflight import NO_ROOM, InFlight
 
 
 def test_long_line_check_matches_splitting_into_lines() -> None:
@@ -77,3 +78,34 @@ async def test_a_client_gone_mid_data_gives_no_message_wherever_it_stops() -> No
     reader.feed_data(payload)
     assert await read_data(reader, 10_000, 1001) == (b"Subject: x\r\n\r\nstuffed\r\nbody.\r\n\r\n",
                                                      None)
+
+
+async def test_a_message_past_the_in_flight_ceiling_is_drained_and_refused() -> None:
+    pool = InFlight(ceiling=10_000)
+    held = pool.reserve()
+    assert held.grow(6_000)  # another session's message, still being received
+    reservation = pool.reserve()
+    reader = asyncio.StreamReader(limit=1001)
+    reader.feed_data(b"Subject: big\r\n\r\n" + b"x" * 998 + b"\r\n" * 5 + b"y\r\n" * 2000 +
+                     b".\r\nQUIT\r\n")
+    assert await read_data(reader, 1 << 20, 1001, reservation) == (None, NO_ROOM)
+    assert reservation.size == 0 and pool.used == 6_000  # nothing of it is held
+    assert await reader.readline() == b"QUIT\r\n"  # read to its end: the session goes on
+    held.release()
+    reader = asyncio.StreamReader(limit=1001)
+    reader.feed_data(b"Subject: fits\r\n\r\nbody\r\n.\r\n")
+    content, error = await read_data(reader, 1 << 20, 1001, reservation)
+    assert (content, error) == (b"Subject: fits\r\n\r\nbody\r\n", None)
+    assert 0 < reservation.size == pool.used  # held until the caller has replied
+    reservation.release()
+    assert pool.used == 0
+
+
+def test_the_pool_counts_what_is_held_and_refuses_past_its_ceiling() -> None:
+    pool = InFlight(ceiling=100)
+    a, b = pool.reserve(), pool.reserve()
+    assert a.grow(60) and not b.grow(41) and b.grow(40)
+    assert pool.used == 100 and b.size == 40
+    a.release()
+    a.release()  # twice is harmless
+    assert pool.used == 40 and b.grow(60)
