@@ -40,7 +40,7 @@ TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
 # What the stream may buffer beyond what was read: a message up to this size is found in one
 # call; a larger one is read in pieces of about this size, so the stream never holds much more
 # than what the message's reservation counts.
-READ_AHEAD = 256 * 1024
+READ_AHEAD = 128 * 1024
 
 
 class BlockDataSMTP(SMTP):
@@ -162,8 +162,9 @@ async def _until_terminator(reader: asyncio.StreamReader, size_limit: int, line_
         if over:  # keep reading to the end, keeping only enough to find it
             if reservation is not None:
                 reservation.release()
-            del acc[:-len(TERMINATOR)]
-            acc[:0] = b"xx"  # a kept tail must never look like the start of data
+            # A fresh buffer: deleting the front of a bytearray keeps its memory. "xx": a
+            # kept tail must never look like the start of data.
+            acc = bytearray(b"xx" + acc[-len(TERMINATOR):])
 
 
 def _terminator_missing(acc: bytearray) -> int:
