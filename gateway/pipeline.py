@@ -48,11 +48,12 @@ def classify(envelope: Envelope, directory: PartyLookup, inspection: Inspection)
                    tuple(directory.party(rcpt) for rcpt in envelope.rcpt_tos))
 
 
-def contact_queries(envelope: Envelope, runtime: Runtime,
-                    parties: Parties) -> frozenset[ContactQuery]:
+def contact_queries(envelope: Envelope, runtime: Runtime, parties: Parties,
+                    inspection: Inspection) -> frozenset[ContactQuery]:
     """The P6 counts deciding this message may need: read them beforehand, off the event
     loop, and decide with a `CountedHistory` of them."""
-    return runtime.policy.contact_queries(envelope, parties.sender, parties.recipients)
+    return runtime.policy.contact_queries(envelope, parties.sender, parties.recipients,
+                                          inspection)
 
 
 def decide_classified(envelope: Envelope, runtime: Runtime, history: ContactHistory,

@@ -37,8 +37,8 @@ class Inspector(Protocol):
 class Policy(Protocol):
     """`gateway.policy.engine.Policy`: names the contact counts it may need, then decides."""
 
-    def contact_queries(self, envelope: Envelope, sender: Party,
-                        recipients: Sequence[Party]) -> frozenset[ContactQuery]: ...
+    def contact_queries(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
+                        inspection: Inspection) -> frozenset[ContactQuery]: ...
 
     def decide(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
                inspection: Inspection, history: ContactHistory) -> Decision: ...

@@ -426,8 +426,8 @@ class ScriptedPolicy:
         default_factory=lambda: Annotation(headers=(("X-Test-Annotated", "yes"),)))
     lexicons: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def contact_queries(self, envelope: Envelope, sender: Party,
-                        recipients: Sequence[Party]) -> frozenset[ContactQuery]:
+    def contact_queries(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
+                        inspection: Inspection) -> frozenset[ContactQuery]:
         return frozenset()  # it never asks the history
 
     def decide(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],

@@ -58,8 +58,8 @@ class StubPolicy:
     seen: list[tuple[Party, tuple[Party, ...], Inspection]] = field(default_factory=list)
     drop_last: bool = False  # a broken policy that forgets a recipient
 
-    def contact_queries(self, envelope: Envelope, sender: Party,
-                        recipients: Sequence[Party]) -> frozenset[ContactQuery]:
+    def contact_queries(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
+                        inspection: Inspection) -> frozenset[ContactQuery]:
         return frozenset()
 
     def decide(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],

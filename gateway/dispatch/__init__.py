@@ -48,19 +48,19 @@ async def decide_message(envelope: Envelope, runtime: Runtime,
             inspection = await inspect_reading_pdfs(runtime, content)
         if inspection is not None:
             parties = classify(envelope, runtime.directory, inspection)
-            history = await read_counts(envelope, runtime, parties, store)
+            history = await read_counts(envelope, runtime, parties, inspection, store)
             return decide_classified(envelope, runtime, history, inspection, parties)
     return await asyncio.to_thread(decide, envelope, runtime,
                                    store if store is not None else NoHistory())
 
 
 async def read_counts(envelope: Envelope, runtime: Runtime, parties: Parties,
-                      store: QuarantineStore | None) -> ContactHistory:
+                      inspection: Inspection, store: QuarantineStore | None) -> ContactHistory:
     """The contact counts deciding the message may ask for, read in a thread (most messages
     need none, and cost no thread hop)."""
     if store is None:
         return NoHistory()
-    queries = contact_queries(envelope, runtime, parties)
+    queries = contact_queries(envelope, runtime, parties, inspection)
     if not queries:
         return CountedHistory({})
     return CountedHistory(await asyncio.to_thread(store.contact_counts, queries))

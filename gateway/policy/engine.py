@@ -25,10 +25,20 @@ from gateway.model import (
     RuleMatch,
     Verdict,
 )
-from gateway.policy.conditions import RuleContext, When, staff_student_pair
+from gateway.policy.conditions import RuleContext, When
 from gateway.policy.notices import Notices, notifications_for
 
 POLICY_HEADER = "X-District-Policy"
+
+
+class _NotRead:
+    """The look-ahead's history: the static conditions it evaluates never count contacts."""
+
+    def count_contacts(self, student_id: str, staff_id: str, since: datetime) -> int:
+        raise LookupError("the contact look-ahead reads no history")
+
+
+_NOT_READ = _NotRead()
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,33 +98,38 @@ class Policy:
     options: PolicyOptions = PolicyOptions()
     source: str = ""
     exemptions: tuple[Exemption, ...] = field(default=())
-    # The days of every history condition (P6), for `contact_queries`; worked out once.
-    history_windows: frozenset[float] = field(init=False, default=frozenset())
+    # The conditions of rules and exemptions with a history test (P6), for
+    # `contact_queries`; worked out once.
+    history_whens: tuple[When, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
         whens = ([rule.when for rule in self.rules]
                  + [e.when for rule in self.rules for e in rule.exempt]
                  + [e.when for e in self.exemptions])
-        object.__setattr__(self, "history_windows", frozenset(
-            when.history.within_days for when in whens if when.history is not None))
+        with_history = {id(when): when for when in whens if when.history is not None}
+        object.__setattr__(self, "history_whens", tuple(with_history.values()))
 
-    def contact_queries(self, envelope: Envelope, sender: Party,
-                        recipients: Sequence[Party]) -> frozenset[ContactQuery]:
+    def contact_queries(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
+                        inspection: Inspection) -> frozenset[ContactQuery]:
         """Every count `decide` may ask the history for, without reading it: for each
-        staff-student pair of the message, one per history window in the rules and
-        exemptions. A superset (a rule's other conditions may not match), so the I/O shell
-        can read them all at once, off the event loop, and hand them in."""
-        windows = self.history_windows
-        if not windows:
+        staff-student pair of the message, one per history condition whose other conditions
+        hold (the engine reads a count only then). So the I/O shell reads them all at once,
+        off the event loop, only for the messages that need them, and hands them in."""
+        if not self.history_whens:
             return frozenset()
         now = envelope.received_at or datetime.now(UTC)
         queries = set()
         for recipient in recipients:
-            pair = staff_student_pair(sender, recipient)
+            ctx = RuleContext(envelope, sender, recipient, inspection, _NOT_READ, now,
+                              self.lookup.has_relationship, self.lookup.is_district)
+            pair = ctx.staff_student_pair()
             if pair is None or not pair[0].person_id or not pair[1].person_id:
                 continue
-            for days in windows:
-                queries.add((pair[1].person_id, pair[0].person_id, now - timedelta(days=days)))
+            for when in self.history_whens:
+                assert when.history is not None
+                if when.test_static(ctx):
+                    since = now - timedelta(days=when.history.within_days)
+                    queries.add((pair[1].person_id, pair[0].person_id, since))
         return frozenset(queries)
 
     def rule(self, rule_id: str) -> Rule | None:

@@ -298,7 +298,7 @@ def test_counting_beforehand_decides_exactly_as_counting_during(
     inspection = Inspection(from_header=mail_from)
     asked = CountingHistory(earlier)
     during = w.policy.decide(env, sender, recipients, inspection, asked)
-    queries = w.policy.contact_queries(env, sender, recipients)
+    queries = w.policy.contact_queries(env, sender, recipients, inspection)
     assert set(asked.asked) <= queries  # every count the engine asked was named beforehand
     counted = CountedHistory(dict.fromkeys(queries, earlier))
     assert w.policy.decide(env, sender, recipients, inspection, counted) == during
@@ -308,13 +308,20 @@ def test_the_shipped_policy_names_the_p6_window_for_a_staff_student_pair(
         tmp_path: Path) -> None:
     w = world(tmp_path)
     env = envelope(ALEX_HOME, [JSMITH])
+    inspection = Inspection(from_header=ALEX_HOME)
     queries = w.policy.contact_queries(env, w.directory.party(ALEX_HOME),
-                                       [w.directory.party(JSMITH)])
+                                       [w.directory.party(JSMITH)], inspection)
     assert queries and {(s, t) for s, t, _ in queries} == {("482913", "T1")}
     assert all(since < AT for _, _, since in queries)
     nobody = w.policy.contact_queries(env, w.directory.party(ROBIN),
-                                      [w.directory.party(JSMITH)])
+                                      [w.directory.party(JSMITH)], inspection)
     assert nobody == frozenset()
+    # Staff writing to a student's District account: P6's other conditions do not hold, so
+    # no count is read for it (most staff-student mail costs no thread hop).
+    to_district = w.policy.contact_queries(envelope(JSMITH, [ALEX]), w.directory.party(JSMITH),
+                                           [w.directory.party(ALEX)],
+                                           Inspection(from_header=JSMITH))
+    assert to_district == frozenset()
 
 
 @pytest.mark.parametrize("spelling", ["p.a.t.kim2010@gmail.com", "pat.kim2010@googlemail.com",
