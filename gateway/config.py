@@ -49,6 +49,9 @@ class SmtpSettings:
     # Sessions one client address may hold at once (trusted networks exempt, as Postfix's
     # smtpd_client_connection_count_limit); 0 = no limit.
     max_sessions_per_client: int = 50
+    # New connections one client address may open per minute (trusted networks exempt, as
+    # Postfix's smtpd_client_connection_rate_limit); 0 = no limit, Postfix's default too.
+    max_connections_per_minute: int = 0
     command_timeout: float = 300.0
     data_timeout: float = 300.0
     # DATA may take data_timeout plus a second per min_data_rate bytes received (Postfix's
@@ -190,8 +193,8 @@ _SECTIONS: dict[str, set[str]] = {
     "quarantine": {"url", "notify_sender", "reviewers", "digest_interval"},
     "metrics": {"listen"},
     "smtp": {"hostname", "max_message_size", "max_in_flight", "max_recipients", "max_sessions",
-             "max_sessions_per_client", "command_timeout", "data_timeout", "min_data_rate",
-             "line_length", "bare_newline",
+             "max_sessions_per_client", "max_connections_per_minute", "command_timeout",
+             "data_timeout", "min_data_rate", "line_length", "bare_newline",
              "processing_deadline", "drain_timeout", "tls", "workers"},
     "smtp.tls": {"cert", "key", "require"},
     "inspection": {"max_depth", "max_parts", "max_part_bytes", "max_extracted_bytes",
@@ -448,6 +451,8 @@ class _Reader:
             max_sessions=self.number((*p, "max_sessions"), d.max_sessions, kind=int, minimum=1),
             max_sessions_per_client=self.number((*p, "max_sessions_per_client"),
                                                 d.max_sessions_per_client, kind=int),
+            max_connections_per_minute=self.number((*p, "max_connections_per_minute"),
+                                                   d.max_connections_per_minute, kind=int),
             command_timeout=self.number((*p, "command_timeout"), d.command_timeout, minimum=1),
             data_timeout=self.number((*p, "data_timeout"), d.data_timeout, minimum=1),
             min_data_rate=self.number((*p, "min_data_rate"), d.min_data_rate, kind=int,

@@ -31,6 +31,7 @@ from gateway.pipeline import fail_closed
 from gateway.quarantine.base import QuarantineStore
 from gateway.runtime import Runtime
 from gateway.smtp import replies
+from gateway.smtp.anvil import ConnectionRates
 from gateway.smtp.client import Relay
 from gateway.smtp.inflight import InFlight
 from gateway.smtp.server import GatewaySMTP, make_protocol, peer_ip
@@ -52,6 +53,7 @@ class Gateway:
         self.in_flight = InFlight(settings.smtp.max_in_flight)
         self.sessions: set[GatewaySMTP] = set()
         self.clients: Counter[str] = Counter()
+        self.rates = ConnectionRates()
         self.busy = 0
         self.idle = asyncio.Event()
         self.draining = False

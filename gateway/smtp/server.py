@@ -24,6 +24,7 @@ from gateway.addresses import ascii_domain, routes_elsewhere
 from gateway.config import Settings
 from gateway.smtp import replies
 from gateway.smtp.address import FastAddressSMTP
+from gateway.smtp.anvil import ConnectionRates
 from gateway.smtp.batching import BatchedRepliesSMTP
 from gateway.smtp.dataread import BlockDataSMTP
 from gateway.smtp.inflight import InFlight
@@ -38,6 +39,7 @@ class Service(Protocol):
     in_flight: InFlight  # the ceiling on message bytes held
     sessions: set[GatewaySMTP]
     clients: Counter[str]  # open sessions per client address (untrusted clients only)
+    rates: ConnectionRates  # new connections per client address (untrusted clients only)
     draining: bool
     busy: int  # messages being decided or delivered
     idle: asyncio.Event  # set when `busy` drops to 0
@@ -93,10 +95,14 @@ class GatewaySMTP(BlockDataSMTP, FastAddressSMTP, BatchedRepliesSMTP):
         if gw.draining or len(gw.sessions) >= smtp.max_sessions:
             return replies.TOO_MANY_CONNECTIONS
         ip = peer_ip(self.session.peer if self.session is not None else None)
-        if ip is None or not smtp.max_sessions_per_client or gw.settings.is_trusted(ip):
+        if ip is None or gw.settings.is_trusted(ip):
             return None
-        if gw.clients[ip] >= smtp.max_sessions_per_client:
+        if smtp.max_sessions_per_client and gw.clients[ip] >= smtp.max_sessions_per_client:
             log.warning("client_session_limit", client=ip, sessions=gw.clients[ip])
+            return replies.TOO_MANY_FROM_CLIENT
+        rate = smtp.max_connections_per_minute
+        if rate and not gw.rates.allow(ip, self.loop.time(), rate):
+            log.warning("client_rate_limit", client=ip, per_minute=rate)
             return replies.TOO_MANY_FROM_CLIENT
         self.client = ip
         return None

@@ -457,6 +457,19 @@ async def test_one_client_address_holds_at_most_its_share_of_sessions(
     held[1][1].close()
 
 
+async def test_a_client_over_its_connection_rate_is_turned_away(tmp_path, upstream, gateways):
+    settings = write_settings(tmp_path, upstream.port, trusted="10.0.0.0/8",
+                              smtp="max_connections_per_minute: 3")
+    gw = await gateways(settings)
+    greetings = []
+    for _ in range(4):
+        reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+        greetings.append(await reader.readline())
+        writer.close()
+    assert [g[:3] for g in greetings] == [b"220"] * 3 + [b"421"]
+    assert greetings[3].startswith(b"421 4.7.0")
+
+
 class SlowInspector:
     """Pure-Python CPU work for large messages, like a big attachment being parsed."""
 
