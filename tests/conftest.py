@@ -1,13 +1,16 @@
 """Fixtures shared by the whole suite: the inspector (also once per pattern engine), a real
 upstream that can be told to misbehave, and gateways started in this process and drained at
-teardown."""
+teardown. Also the Hypothesis profiles: short by default, so `make test` stays quick;
+`HYPOTHESIS_PROFILE=long` runs thousands of examples."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from gateway.config import Settings
 from gateway.inspect import Inspector
@@ -15,6 +18,13 @@ from gateway.service.listener import Gateway
 from tests.factories import AVAILABLE_ENGINES, make_inspector
 from tests.harness import start_gateway
 from tests.upstream import Upstream
+
+_QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+settings.register_profile("default", max_examples=50, deadline=None,
+                          suppress_health_check=_QUIET)
+settings.register_profile("long", max_examples=2500, deadline=None,
+                          suppress_health_check=_QUIET)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(scope="module")

@@ -2,27 +2,20 @@
 text part, under any transfer encoding, charset, nesting or leading bytes, is found or the
 message is held as incomplete; and inspection never raises.
 
-Short by default so `make test` stays quick; `HYPOTHESIS_PROFILE=long` runs many more.
+Short by default; `HYPOTHESIS_PROFILE=long` runs many more (profiles in tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import base64
-import os
 import quopri
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.inspect import Inspector
 from gateway.model import Inspection
 from tests.factories import make_inspector
-
-settings.register_profile("default", max_examples=60, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("long", max_examples=3000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 RECORD = "Student ID 482913, Alex Jones: IEP review pending."
 INSPECTOR: Inspector = make_inspector()

@@ -6,13 +6,12 @@ dots, pipelined bursts), every reply is a well-formed SMTP reply, no hook ever f
 afterwards is delivered. The gateway runs in a thread of its own so the generated client can
 use plain blocking sockets.
 
-Short by default; `HYPOTHESIS_PROFILE=long` runs many more examples.
+Short by default; `HYPOTHESIS_PROFILE=long` runs many more (profiles in tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import smtplib
 import socket
@@ -22,20 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.factories import STUDENT, TEACHER, make_message, write_settings
 from tests.harness import start_gateway
 from tests.upstream import Upstream
-
-settings.register_profile("default", max_examples=40, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow,
-                                                 HealthCheck.function_scoped_fixture])
-settings.register_profile("long", max_examples=2000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow,
-                                                 HealthCheck.function_scoped_fixture])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 REPLY = re.compile(rb"^[2-5]\d\d[ -]")
 COMMANDS = [b"EHLO fuzz", b"HELO fuzz", f"MAIL FROM:<{TEACHER}>".encode(),
