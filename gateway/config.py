@@ -120,6 +120,22 @@ class InspectionSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthSettings:
+    """Sender authentication of mail from outside trusted_networks (SPF, DKIM, DMARC, ARC)."""
+
+    enabled: bool = True
+    resolvers: tuple[tuple[str, int], ...] = ()  # empty: the system's (/etc/resolv.conf)
+    timeout: float = 5.0  # seconds per DNS lookup
+    deadline: float = 20.0  # seconds for all of one message's checks together
+    cache_size: int = 10000  # DNS answers kept (dnspython's LRU cache, honouring TTLs)
+    authserv_id: str | None = None  # None: smtp.hostname
+    max_signatures: int = 5  # DKIM signatures verified per message (each costs a lookup)
+    # ARC sealers whose word on an earlier hop's DMARC pass the gateway takes (RFC 8617):
+    # the district's own forwarders, mailing lists. Domains (the seal's d=).
+    trusted_arc_sealers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class LogSettings:
     level: str = "info"
     format: str = "auto"  # auto | json | console
@@ -139,6 +155,7 @@ class Settings:
     smtp: SmtpSettings = SmtpSettings()
     inspection: InspectionSettings = InspectionSettings()
     log: LogSettings = LogSettings()
+    authentication: AuthSettings = AuthSettings()
     postmaster: str = "postmaster@localhost"
     monitor_only: bool = False  # global monitor mode: decide and log, but relay
     # is_trusted's answers by client address: each RCPT and each message asks for the same
@@ -184,7 +201,10 @@ def load_settings(path: str | Path | None = None) -> Settings:
 
 _SECTIONS: dict[str, set[str]] = {
     "": {"listen", "upstream", "trusted_networks", "district", "directory", "policies",
-         "quarantine", "metrics", "smtp", "inspection", "log", "postmaster", "monitor_only"},
+         "quarantine", "metrics", "smtp", "inspection", "log", "postmaster", "monitor_only",
+         "authentication"},
+    "authentication": {"enabled", "resolvers", "timeout", "deadline", "cache_size",
+                       "authserv_id", "max_signatures", "trusted_arc_sealers"},
     "listen": {"host", "port"},
     "upstream": {"host", "port", "timeout", "pool_size", "idle_timeout", "starttls", "helo",
                  "pipelining"},
@@ -347,6 +367,7 @@ class _Reader:
             log=LogSettings(self.choice(("log", "level"),
                                         ("debug", "info", "warning", "error"), "info"),
                             self.choice(("log", "format"), ("auto", "json", "console"), "auto")),
+            authentication=self.authentication(),
             postmaster=self.get(("postmaster",), str, "postmaster@localhost"),
             monitor_only=self.get(("monitor_only",), bool, False),
         )
@@ -475,6 +496,37 @@ class _Reader:
                             f"({message_size} bytes): a message that size could never be taken")
             return max(default, message_size)
         return value
+
+    def authentication(self) -> AuthSettings:
+        p = ("authentication",)
+        d = AuthSettings()
+        return AuthSettings(
+            enabled=self.get((*p, "enabled"), bool, d.enabled),
+            resolvers=tuple(r for i, item in enumerate(self.get((*p, "resolvers"), list, []))
+                            if (r := self.resolver((*p, "resolvers", i), item)) is not None),
+            timeout=self.number((*p, "timeout"), d.timeout, minimum=0.05),
+            deadline=self.number((*p, "deadline"), d.deadline, minimum=0.1),
+            cache_size=self.number((*p, "cache_size"), d.cache_size, kind=int, minimum=1),
+            authserv_id=self.host_name((*p, "authserv_id"), None),
+            max_signatures=self.number((*p, "max_signatures"), d.max_signatures, kind=int,
+                                       minimum=1),
+            trusted_arc_sealers=tuple(_domain(x) for x in
+                                      self.str_list((*p, "trusted_arc_sealers"))),
+        )
+
+    def resolver(self, path: YamlPath, item: Any) -> tuple[str, int] | None:
+        """`IP` or `IP:PORT` (`[IPv6]:PORT`); port 53 when none is given."""
+        text = str(item).strip()
+        host, port = text, "53"
+        if text.startswith("["):
+            host, _, rest = text[1:].partition("]")
+            port = rest.removeprefix(":") or "53"
+        elif text.count(":") == 1:
+            host, port = text.split(":")
+        if parse_ip(host) is None or not port.isdigit() or not 0 < int(port) < 65536:
+            self.fail(path, f"not a resolver address (IP or IP:PORT): '{text}'")
+            return None
+        return host, int(port)
 
     def inspection(self) -> InspectionSettings:
         p = ("inspection",)
