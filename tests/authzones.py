@@ -80,6 +80,9 @@ def build_zones(keys: dict[str, Key]) -> dict[str, list[str]]:
         f'sealer IN TXT {txt("v=spf1 -all")}',
         f'hugekey._domainkey.broken IN TXT {txt("v=DKIM1; k=rsa; p=" + "A" * 6000)}',
         f'nokey._domainkey.broken IN TXT {txt("v=DKIM1; k=rsa; p=")}',
+        # The shipped configuration's district: its mail leaves through a cloud provider.
+        f'staff.district230 IN TXT {txt("v=spf1 ip4:198.51.100.0/24 -all")}',
+        f'_dmarc.district230 IN TXT {txt("v=DMARC1; p=reject")}',
     ]
     org = [
         f'_dmarc IN TXT {txt("v=DMARC1; p=quarantine; sp=reject")}',
@@ -94,7 +97,8 @@ def build_zones(keys: dict[str, Key]) -> dict[str, list[str]]:
 
 
 KEY_DOMAINS = {"signed.example": "sel", "gmail.example": "g", "sealer.example": "arc",
-               "evil.example": "e", "staff.example.org": "d", "other.example": "o"}
+               "evil.example": "e", "staff.example.org": "d", "other.example": "o",
+               "staff.district230.example": "news"}
 
 
 def start_world(tmp: Path) -> AuthWorld:

@@ -47,7 +47,10 @@ class Progress:
         checks = list(self.checks)
         if timed_out and not self.done:
             checks.append(AuthCheck("dmarc", "temperror", (), "authentication deadline passed"))
-        temporary = (timed_out and not self.done) or any(c.result == "temperror" for c in checks)
+        # The HELO name's SPF verifies no sender domain: its failure changes no verdict.
+        temporary = (timed_out and not self.done) or any(
+            c.result == "temperror" and not any(k == "smtp.helo" for k, _ in c.properties)
+            for c in checks)
         return AuthResults(tuple(checks), frozenset(self.verified), temporary,
                            dict(self.domains))
 
