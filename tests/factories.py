@@ -68,8 +68,12 @@ PARENT = "parent@home.example"
 
 def write_settings(tmp_path: Path, upstream_port: int, extra: str = "",
                    listen_port: int = 0, *, smtp: str = "", upstream_timeout: float = 5,
-                   trusted: str = "127.0.0.0/8") -> Settings:
-    """A gateway.yaml in tmp_path pointing at the test upstream; returns loaded Settings."""
+                   trusted: str = "127.0.0.0/8",
+                   authentication: str = "{resolvers: ['127.0.0.1:9'], timeout: 0.5}"
+                   ) -> Settings:
+    """A gateway.yaml in tmp_path pointing at the test upstream; returns loaded Settings.
+    Sender authentication (for clients outside `trusted`) asks a loopback port where nothing
+    listens unless told otherwise: refused at once, never a lookup off the machine."""
     (tmp_path / "var").mkdir(exist_ok=True)
     text = f"""
 listen: {{host: 127.0.0.1, port: {listen_port}}}
@@ -81,6 +85,7 @@ district:
 quarantine: {{url: "sqlite:///var/quarantine.db"}}
 postmaster: postmaster@staff.example.org
 smtp: {{hostname: gw.test, processing_deadline: 20, {smtp}}}
+authentication: {authentication}
 {extra}
 """
     path = tmp_path / "gateway.yaml"
