@@ -62,6 +62,10 @@ class SmtpSettings:
     processing_deadline: float = 240.0  # below Postfix's 600 s data-done timeout
     drain_timeout: float = 30.0
     tls: TlsSettings = TlsSettings()
+    # Hosts (networks) that may send XFORWARD: the Postfix in front, when the gateway is its
+    # content_filter. Their forwarded client address, HELO and queue id are used instead of
+    # the connection's.
+    xforward_hosts: tuple[Network, ...] = ()
     workers: int = 1  # serving processes sharing the listening socket; 0 = one per CPU
 
 
@@ -178,12 +182,21 @@ class Settings:
         return known
 
     def _is_trusted(self, ip: str) -> bool:
-        addr = parse_ip(ip)
-        if addr is None:
-            return False
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-            addr = addr.ipv4_mapped
-        return any(addr in net for net in self.trusted_networks)
+        return _in_networks(ip, self.trusted_networks)
+
+    def may_xforward(self, ip: str | None) -> bool:
+        """May this connecting host send XFORWARD (`smtp.xforward_hosts`)?"""
+        return bool(ip) and bool(self.smtp.xforward_hosts) and \
+            _in_networks(ip or "", self.smtp.xforward_hosts)
+
+
+def _in_networks(ip: str, networks: tuple[Network, ...]) -> bool:
+    addr = parse_ip(ip)
+    if addr is None:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    return any(addr in net for net in networks)
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
@@ -215,7 +228,7 @@ _SECTIONS: dict[str, set[str]] = {
     "smtp": {"hostname", "max_message_size", "max_in_flight", "max_recipients", "max_sessions",
              "max_sessions_per_client", "max_connections_per_minute", "command_timeout",
              "data_timeout", "min_data_rate", "line_length", "bare_newline",
-             "processing_deadline", "drain_timeout", "tls", "workers"},
+             "processing_deadline", "drain_timeout", "tls", "workers", "xforward_hosts"},
     "smtp.tls": {"cert", "key", "require"},
     "inspection": {"max_depth", "max_parts", "max_part_bytes", "max_extracted_bytes",
                    "max_expansion_ratio", "time_budget", "pdf_engine"},
@@ -356,7 +369,7 @@ class _Reader:
             source=source,
             listen=self.endpoint(("listen",), Endpoint("127.0.0.1", 10025)),
             upstream=self.upstream(),
-            trusted_networks=self.networks(),
+            trusted_networks=self.networks(("trusted_networks",), ["127.0.0.0/8"]),
             district=self.district(),
             directory=self.directory(),
             policies=self.path(("policies",)),
@@ -407,14 +420,14 @@ class _Reader:
             pipelining=self.get((*p, "pipelining"), bool, True),
         )
 
-    def networks(self) -> tuple[Network, ...]:
-        raw = self.get(("trusted_networks",), list, ["127.0.0.0/8"])
+    def networks(self, path: YamlPath, default: list[str]) -> tuple[Network, ...]:
+        raw = self.get(path, list, default)
         nets = []
         for i, item in enumerate(raw):
             try:
                 nets.append(ipaddress.ip_network(str(item), strict=False))
             except ValueError:
-                self.fail(("trusted_networks", i), f"not an IP network: '{item}'")
+                self.fail((*path, i), f"not an IP network: '{item}'")
         return tuple(nets)
 
     def district(self) -> DistrictSettings:
@@ -487,6 +500,7 @@ class _Reader:
             tls=TlsSettings(self.path((*p, "tls", "cert")), self.path((*p, "tls", "key")),
                             self.get((*p, "tls", "require"), bool, False)),
             workers=self.number((*p, "workers"), d.workers, kind=int),
+            xforward_hosts=self.networks((*p, "xforward_hosts"), []),
         )
 
     def in_flight(self, path: YamlPath, default: int, message_size: int) -> int:

@@ -57,6 +57,8 @@ class Envelope:
     # Sender authentication (SPF, DKIM, DMARC, ARC) of mail from outside trusted_networks;
     # None when nothing was checked (a trusted client, or a dry run without DNS).
     auth: AuthResults | None = None
+    # The queue id of the MTA in front (XFORWARD IDENT), to find the message in its logs.
+    origin_queue_id: str = ""
 
     @property
     def sender_trustworthy(self) -> bool:

@@ -185,3 +185,16 @@ def test_authentication_errors_point_at_the_value(tmp_path: Path) -> None:
     assert "gateway.yaml:2:15: not a resolver address (IP or IP:PORT): 'dns.example'" in text
     assert "'127.0.0.1:99999'" in text
     assert "gateway.yaml:3:12:" in text and "did you mean 'resolvers'" in text
+
+
+def test_xforward_hosts(tmp_path: Path) -> None:
+    (tmp_path / "gateway.yaml").write_text("smtp: {xforward_hosts: [127.0.0.1/32, '::1']}\n")
+    settings = load_settings(tmp_path / "gateway.yaml")
+    assert settings.may_xforward("127.0.0.1") and settings.may_xforward("::1")
+    assert not settings.may_xforward("127.0.0.2") and not settings.may_xforward(None)
+    assert not load_settings_text(tmp_path, "smtp: {}\n").may_xforward("127.0.0.1")
+
+
+def load_settings_text(tmp_path: Path, text: str) -> config.Settings:
+    (tmp_path / "gateway.yaml").write_text(text)
+    return load_settings(tmp_path / "gateway.yaml")

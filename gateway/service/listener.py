@@ -39,6 +39,7 @@ from gateway.smtp.client import Relay
 from gateway.smtp.inflight import InFlight
 from gateway.smtp.server import GatewaySMTP, make_protocol, peer_ip
 from gateway.smtp.wire import has_bare_newline, to_crlf
+from gateway.smtp.xforward import forwarded
 
 log = structlog.get_logger("gateway.server")
 
@@ -216,12 +217,15 @@ class Gateway:
             log.exception("contact_record_failed", queue_id=decision.envelope.queue_id)
 
     def _envelope(self, session: Session, smtp_env: SmtpEnvelope, content: bytes) -> Envelope:
-        ip = peer_ip(session.peer)
+        # Behind Postfix, the client Postfix spoke to (XFORWARD, from xforward_hosts only).
+        ip = forwarded(smtp_env, "ADDR") or peer_ip(session.peer)
+        helo = forwarded(smtp_env, "HELO") or session.host_name
         mail_from = "" if smtp_env.mail_from in (None, "<>") else smtp_env.mail_from
         return Envelope(mail_from=mail_from, rcpt_tos=tuple(smtp_env.rcpt_tos),
                         content=content, client_ip=ip,
-                        client_trusted=self.settings.is_trusted(ip), helo=session.host_name,
-                        queue_id=secrets.token_hex(6).upper(), received_at=datetime.now(UTC))
+                        client_trusted=self.settings.is_trusted(ip), helo=helo,
+                        queue_id=secrets.token_hex(6).upper(), received_at=datetime.now(UTC),
+                        origin_queue_id=forwarded(smtp_env, "IDENT") or "")
 
     def _finish(self, envelope: Envelope, outcome: Outcome, decision: Decision | None,
                 started: float, decided: float) -> str:
@@ -266,6 +270,8 @@ def _log_message(envelope: Envelope, outcome: Outcome, decision: Decision | None
         if decision.envelope.auth is not None:
             fields["auth"] = {c.method: c.result for c in reversed(decision.envelope.auth.checks)}
     # No student address in it (gateway.logprivacy).
+    if envelope.origin_queue_id:
+        fields["origin_queue_id"] = envelope.origin_queue_id
     log.info("message", queue_id=envelope.queue_id, client=envelope.client_ip,
              mail_from=redact.address(envelope.mail_from),
              rcpt_count=len(envelope.rcpt_tos), size=len(envelope.content),
