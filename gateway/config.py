@@ -137,6 +137,16 @@ class AuthSettings:
     # ARC sealers whose word on an earlier hop's DMARC pass the gateway takes (RFC 8617):
     # the district's own forwarders, mailing lists. Domains (the seal's d=).
     trusted_arc_sealers: tuple[str, ...] = ()
+    arc_seal: ArcSealSettings | None = None  # seal the copies the gateway changed
+
+
+@dataclass(frozen=True, slots=True)
+class ArcSealSettings:
+    """The district's ARC sealing key: `SELECTOR._domainkey.DOMAIN` publishes its public half."""
+
+    domain: str
+    selector: str
+    key: Path  # PEM private key (RSA), readable by the service only
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +227,8 @@ _SECTIONS: dict[str, set[str]] = {
          "quarantine", "metrics", "smtp", "inspection", "log", "postmaster", "monitor_only",
          "authentication"},
     "authentication": {"enabled", "resolvers", "timeout", "deadline", "cache_size",
-                       "authserv_id", "max_signatures", "trusted_arc_sealers"},
+                       "authserv_id", "max_signatures", "trusted_arc_sealers", "arc_seal"},
+    "authentication.arc_seal": {"domain", "selector", "key"},
     "listen": {"host", "port"},
     "upstream": {"host", "port", "timeout", "pool_size", "idle_timeout", "starttls", "helo",
                  "pipelining"},
@@ -526,7 +537,24 @@ class _Reader:
                                        minimum=1),
             trusted_arc_sealers=tuple(_domain(x) for x in
                                       self.str_list((*p, "trusted_arc_sealers"))),
+            arc_seal=self.arc_seal((*p, "arc_seal")),
         )
+
+    def arc_seal(self, path: YamlPath) -> ArcSealSettings | None:
+        given = self.section(path)
+        if not given:
+            return None
+        domain = self.get((*path, "domain"), str, "")
+        selector = self.get((*path, "selector"), str, "")
+        key = self.path((*path, "key"))
+        for name, value in (("domain", domain), ("selector", selector), ("key", key)):
+            if not value:
+                self.fail(path, f"arc_seal needs '{name}'")
+        if key is not None and not key.is_file():
+            self.fail((*path, "key"), f"no such key file: {key}")
+        if not (domain and selector and key):
+            return None
+        return ArcSealSettings(_domain(domain), selector, key)
 
     def resolver(self, path: YamlPath, item: Any) -> tuple[str, int] | None:
         """`IP` or `IP:PORT` (`[IPv6]:PORT`); port 53 when none is given."""

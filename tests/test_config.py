@@ -198,3 +198,18 @@ def test_xforward_hosts(tmp_path: Path) -> None:
 def load_settings_text(tmp_path: Path, text: str) -> config.Settings:
     (tmp_path / "gateway.yaml").write_text(text)
     return load_settings(tmp_path / "gateway.yaml")
+
+
+def test_arc_seal_needs_all_three_and_the_key_file(tmp_path: Path) -> None:
+    (tmp_path / "gateway.yaml").write_text(
+        "authentication:\n  arc_seal: {domain: d.example, key: missing.pem}\n")
+    with pytest.raises(SourceErrors) as info:
+        load_settings(tmp_path / "gateway.yaml")
+    assert "arc_seal needs 'selector'" in str(info.value)
+    assert "no such key file" in str(info.value)
+    (tmp_path / "k.pem").write_text("key")
+    seal = load_settings_text(tmp_path, "authentication:\n  arc_seal: "
+                                        "{domain: D.example, selector: s1, key: k.pem}\n"
+                              ).authentication.arc_seal
+    assert seal is not None and (seal.domain, seal.selector) == ("d.example", "s1")
+    assert seal.key == tmp_path / "k.pem"

@@ -58,10 +58,12 @@ class Executor:
     """Shared by all sessions of one daemon process."""
 
     def __init__(self, settings: Settings, relay: Relay, store: QuarantineStore | None,
-                 redact: Callable[[str], str] = str):
+                 redact: Callable[[str], str] = str,
+                 seal: Callable[[bytes], bytes] | None = None):
         self.settings = settings
         self.relay = relay
         self.store = store
+        self.seal = seal  # ARC-seals annotated copies (gateway.auth.seal), when configured
         self.redact = redact  # upstream replies in our log lines may quote a student's address
 
     async def carry_out(self, decision: Decision) -> Outcome:
@@ -124,7 +126,7 @@ class Executor:
         # The server made the received content CRLF-only (or refused it).
         return await send_copies(self.relay.send, env.mail_from, groups, env.content,
                                  received_header(env, self.settings.smtp.hostname),
-                                 received_crlf_only=True)
+                                 received_crlf_only=True, seal=self.seal)
 
     async def _bounce(self, decision: Decision, refused: dict[str, tuple[int, str]]) -> None:
         env = decision.envelope

@@ -13,6 +13,7 @@ import asyncio
 import secrets
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -53,8 +54,9 @@ class Gateway:
         self.runtime = runtime
         self.store = store
         self.relay = relay or Relay(settings.upstream, settings.smtp.hostname)
-        self.executor = Executor(settings, self.relay, store, self._redact)
         self.authenticator = _authenticator(settings)
+        self.executor = Executor(settings, self.relay, store, self._redact,
+                                 _sealer(self.authenticator))
         self.in_flight = InFlight(settings.smtp.max_in_flight)
         self.sessions: set[GatewaySMTP] = set()
         self.clients: Counter[str] = Counter()
@@ -123,7 +125,8 @@ class Gateway:
         self.settings = settings
         self.runtime = runtime
         self.in_flight.ceiling = settings.smtp.max_in_flight  # what is held stays counted
-        self.executor = Executor(settings, self.relay, self.store, self._redact)
+        self.executor = Executor(settings, self.relay, self.store, self._redact,
+                                 _sealer(self.authenticator))
 
     # -- one message ----------------------------------------------------------------------
     async def process(self, session: Session, smtp_env: SmtpEnvelope,
@@ -257,6 +260,11 @@ class Gateway:
 
 def _authenticator(settings: Settings) -> Authenticator | None:
     return Authenticator(settings) if settings.authentication.enabled else None
+
+
+def _sealer(authenticator: Authenticator | None) -> Callable[[bytes], bytes] | None:
+    sealer = authenticator.sealer if authenticator is not None else None
+    return sealer.seal if sealer is not None else None
 
 
 def _log_message(envelope: Envelope, outcome: Outcome, decision: Decision | None,

@@ -12,13 +12,14 @@ from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 
+import dkim
 import pytest
 
 from gateway.config import load_settings
 from gateway.quarantine import open_store
 from gateway.runtime import load_runtime
 from gateway.service.listener import Gateway
-from tests.auth.helpers import sign
+from tests.auth.helpers import resolver_at, sign
 from tests.authzones import auth_world
 from tests.factories import REPO
 from tests.harness import send, wait_for
@@ -41,8 +42,11 @@ def config(tmp_path: Path, upstream, auth_world) -> Path:
         "port: 10026", f"port: {upstream.port}").replace(
         'metrics: {listen: "127.0.0.1:9125"}', "").replace(
         'trusted_networks: [127.0.0.0/8, "::1/128"]', "trusted_networks: [10.255.0.0/16]")
+    key = auth_world.keys["sealer.example"]
+    (folder / "arc.key").write_bytes(key.private_pem)
     text += (f"\nauthentication: {{resolvers: ['{auth_world.address}'], timeout: 1, "
-             "authserv_id: gw.test}\n")
+             "authserv_id: gw.test, arc_seal: {domain: sealer.example, selector: arc, "
+             "key: arc.key}}\n")
     path.write_text(text)
     return path
 
@@ -91,6 +95,7 @@ async def test_forged_gateway_headers_are_removed(gateway, upstream):
     errors, _ = await send(gateway.port, "someone@evil.example", [MBROWN], content)
     assert errors == {}
     msg = delivered(upstream)
+    assert "ARC-Seal" not in msg  # relayed unchanged: nothing to seal
     assert not [k for k in msg if k.lower().startswith("x-district-")]
     results = msg.get_all("Authentication-Results")
     assert len(results) == 2
@@ -139,6 +144,14 @@ async def test_signed_student_personal_mail_gets_the_p5_notice(gateway, upstream
     assert errors == {}
     msg = delivered(upstream)
     assert "dkim=pass" in msg.get_all("Authentication-Results")[0]
+    # The notice broke the student's DKIM signature; the gateway's ARC seal vouches for it.
+    [received] = upstream.messages
+    resolver = lambda name, timeout=5: resolver_at(auth_world.address).txt(  # noqa: E731
+        name.decode() if isinstance(name, bytes) else name)[0]
+    assert not dkim.verify(received.content, dnsfunc=resolver)
+    cv, results, _ = dkim.arc_verify(received.content, dnsfunc=resolver)
+    assert cv == dkim.CV_Pass and results[0]["as-domain"] == b"sealer.example"
+    assert "dkim=pass" in msg["ARC-Authentication-Results"]
     for body in bodies(msg):
         assert "Reply only to the student's District account" in body
         assert STUDENT_DISTRICT in body
