@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import dns.rdatatype
 import spf
 
 from gateway.auth.resolver import DnsTemporary, Resolver
@@ -38,18 +39,12 @@ def _lookup(name: str, qtype: str, strict: Any = True, timeout: float = 30) -> l
     out: list[Any] = []
     for rrset in answer.response.answer:
         owner = rrset.name.to_text(omit_final_dot=True)
-        kind = dns_type_name(rrset.rdtype)
+        kind = dns.rdatatype.to_text(rrset.rdtype)
         for rdata in rrset:
             value = _VALUES.get(kind)
             if value is not None:
                 out.append(((owner, kind), value(rdata)))
     return out
-
-
-def dns_type_name(rdtype: int) -> str:
-    import dns.rdatatype  # noqa: PLC0415 - dnspython is imported by pyspf already
-
-    return dns.rdatatype.to_text(rdtype)
 
 
 _VALUES: dict[str, Callable[[Any], Any]] = {
