@@ -37,7 +37,8 @@ RECIPIENT = f"jsmith@{STAFF_DOMAIN}"
 
 
 def write_config(work: Path, name: str, port: int, sink: int, *, outside: bool,
-                 dns: str | None, cache: int = 10000) -> Path:
+                 dns: str | None, cache: int, tree: Path) -> Path:
+    """One variant's gateway.yaml; the tree's own shipped policy (a baseline's may differ)."""
     folder = work / name
     folder.mkdir()
     config: dict[str, object] = {
@@ -46,7 +47,7 @@ def write_config(work: Path, name: str, port: int, sink: int, *, outside: bool,
         "trusted_networks": ["10.255.0.0/16"] if outside else ["127.0.0.0/8"],
         "district": {"staff_domains": [STAFF_DOMAIN],
                      "student_domains": ["students.district230.example"]},
-        "policies": str(procs.REPO / "config" / "policies.yaml"),
+        "policies": str(tree / "config" / "policies.yaml"),
         "quarantine": {"url": f"sqlite:///{folder / 'q.db'}"},
         "postmaster": f"postmaster@{STAFF_DOMAIN}",
         "smtp": {"hostname": "gw.bench.example", "max_sessions": 600},
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, (outside, dns, cache, tree) in variants.items():
             port = procs.free_port()
             config = write_config(work, name, port, sink, outside=outside, dns=dns,
-                                  cache=cache)
+                                  cache=cache, tree=tree)
             started.append(procs.start_gateway(config, port, work / f"{name}.log", tree=tree))
             ports[name] = port
         rng = random.Random(5125)

@@ -21,6 +21,8 @@ from gateway.config import AuthSettings
 from gateway.model import AuthCheck, AuthResults
 
 _HEAD_LIMIT = 256 * 1024  # header bytes read for the From domain and the ARC results
+# A From field with its continuation lines, at the start of the header block or of a line.
+_FROM_FIELD = re.compile(rb"(?:^|\n)from[ \t]*:((?:[^\r\n]|\r?\n[ \t])*)", re.IGNORECASE)
 _AAR_DMARC = re.compile(r"\bdmarc\s*=\s*pass\b[^;]*?\bheader\.from\s*=\s*([\w.-]+)", re.I)
 
 
@@ -70,16 +72,20 @@ def authenticate(resolver: Resolver, settings: AuthSettings, facts: MessageFacts
         progress.verified.add(organisational_domain(spf_mail.domain))
     if facts.helo and facts.mail_from:  # a null sender's check above was the HELO check
         progress.checks.append(check_spf(resolver, facts.ip, "", facts.helo, identity="helo"))
-    dkim_checks = verify_dkim(resolver, facts.content, settings.max_signatures)
+    head = _head(facts.content).lower()
+    # dkimpy parses the whole message for each of DKIM and ARC: only when there is a
+    # signature or a seal to verify (most mail has one of the two at most).
+    dkim_checks = (verify_dkim(resolver, facts.content, settings.max_signatures)
+                   if _has_field(head, b"dkim-signature") else [])
     progress.checks.extend(dkim_checks)
     dkim_pass = [c.domain for c in dkim_checks if c.result == "pass" and c.domain]
     progress.verified.update(organisational_domain(d) for d in dkim_pass)
-    arc = verify_arc(resolver, facts.content,
-                     lambda sealer: sealer in settings.trusted_arc_sealers)
-    if arc.result != "none":
+    if _has_field(head, b"arc-seal"):
+        arc = verify_arc(resolver, facts.content,
+                         lambda sealer: sealer in settings.trusted_arc_sealers)
         progress.checks.append(arc)
-    if arc.result == "pass" and arc.domain in settings.trusted_arc_sealers:
-        progress.verified.update(_sealer_vouches(facts.content))
+        if arc.result == "pass" and arc.domain in settings.trusted_arc_sealers:
+            progress.verified.update(_sealer_vouches(facts.content))
     if from_domain:
         spf_pass = [spf_mail.domain] if spf_mail.result == "pass" else []
         progress.checks.append(evaluate(resolver, from_domain, spf_pass, dkim_pass))
@@ -92,12 +98,16 @@ def authenticate(resolver: Resolver, settings: AuthSettings, facts: MessageFacts
 def from_header_domain(content: bytes) -> str:
     """The domain of the From header's one address; "" when there are none or several
     (RFC 7489 6.6.1: such a message cannot pass DMARC)."""
-    headers = BytesHeaderParser().parsebytes(_head(content))
-    values = headers.get_all("From") or []
-    addresses = [a for _, a in getaddresses([str(v) for v in values]) if "@" in a]
+    values = [m.group(1).decode("utf-8", "replace")
+              for m in _FROM_FIELD.finditer(_head(content))]
+    addresses = [a for _, a in getaddresses([" ".join(v.split()) for v in values]) if "@" in a]
     if len(values) != 1 or len(addresses) != 1:
         return ""
     return addresses[0].rpartition("@")[2].lower().rstrip(".").strip(">")
+
+
+def _has_field(lowered_head: bytes, name: bytes) -> bool:
+    return lowered_head.startswith(name + b":") or b"\n" + name + b":" in lowered_head
 
 
 def _sealer_vouches(content: bytes) -> set[str]:
