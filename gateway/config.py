@@ -552,6 +552,8 @@ class _Reader:
                 self.fail(path, f"arc_seal needs '{name}'")
         if key is not None and not key.is_file():
             self.fail((*path, "key"), f"no such key file: {key}")
+        elif key is not None and b"PRIVATE KEY-----" not in _head_of(key):
+            self.fail((*path, "key"), f"not a PEM private key: {key}")
         if not (domain and selector and key):
             return None
         return ArcSealSettings(_domain(domain), selector, key)
@@ -591,6 +593,14 @@ class _Reader:
                             "(pip install 'district-mail-gateway[fast]')")
             return default
         return engine
+
+
+def _head_of(path: Path) -> bytes:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(4096)
+    except OSError:
+        return b""
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:

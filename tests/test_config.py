@@ -208,6 +208,10 @@ def test_arc_seal_needs_all_three_and_the_key_file(tmp_path: Path) -> None:
     assert "arc_seal needs 'selector'" in str(info.value)
     assert "no such key file" in str(info.value)
     (tmp_path / "k.pem").write_text("key")
+    with pytest.raises(SourceErrors, match="not a PEM private key"):
+        load_settings_text(tmp_path, "authentication:\n  arc_seal: "
+                                     "{domain: D.example, selector: s1, key: k.pem}\n")
+    (tmp_path / "k.pem").write_text("-----BEGIN PRIVATE KEY-----\n...\n")
     seal = load_settings_text(tmp_path, "authentication:\n  arc_seal: "
                                         "{domain: D.example, selector: s1, key: k.pem}\n"
                               ).authentication.arc_seal
