@@ -17,6 +17,8 @@ from pathlib import Path
 import dkim
 import structlog
 
+from gateway.config import Settings
+
 log = structlog.get_logger("gateway.auth")
 
 
@@ -43,3 +45,12 @@ class Sealer:
             log.warning("arc_seal_failed", error=type(exc).__name__)
             return content
         return b"".join(headers) + content
+
+
+def sealer_for(settings: Settings) -> Sealer | None:
+    """The configured sealer (`authentication.arc_seal`), or None."""
+    auth = settings.authentication
+    if auth.arc_seal is None or not auth.enabled:
+        return None
+    return Sealer.from_file(auth.arc_seal.domain, auth.arc_seal.selector, auth.arc_seal.key,
+                            auth.authserv_id or settings.smtp.hostname)

@@ -16,7 +16,7 @@ import structlog
 
 from gateway.auth.headers import with_results
 from gateway.auth.resolver import Resolver
-from gateway.auth.seal import Sealer
+from gateway.auth.seal import sealer_for
 from gateway.auth.verify import MessageFacts, Progress, authenticate
 from gateway.config import Settings
 from gateway.model import AuthResults
@@ -34,9 +34,7 @@ class Authenticator:
         self.auth = settings.authentication
         self.authserv_id = self.auth.authserv_id or settings.smtp.hostname
         self.resolver = Resolver(self.auth)
-        seal = self.auth.arc_seal
-        self.sealer = None if seal is None else Sealer.from_file(
-            seal.domain, seal.selector, seal.key, self.authserv_id)
+        self.sealer = sealer_for(settings)
         self._pool = ThreadPoolExecutor(AUTH_THREADS, thread_name_prefix="auth")
 
     async def check(self, facts: MessageFacts) -> AuthResults:

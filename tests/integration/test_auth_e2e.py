@@ -5,6 +5,7 @@ district's own mail from a cloud mailer, a student's signed personal mail, backs
 
 from __future__ import annotations
 
+import asyncio
 import email
 import html
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 import dkim
 import pytest
 
+from gateway.cli import main as cli
 from gateway.config import load_settings
 from gateway.quarantine import open_store
 from gateway.runtime import load_runtime
@@ -174,3 +176,18 @@ async def test_bounces_only_to_verified_senders(gateway, upstream, sender, bounc
     else:
         await wait_for(lambda: not gateway.background)
         assert [m.rcpt_tos for m in upstream.messages] == [[MBROWN]]
+
+
+async def test_a_released_annotated_copy_is_sealed_too(config, gateway, upstream):
+    """Held by P10, annotated by P13: the reviewer's release changes the copy, and seals it."""
+    content = mail(f"Jane Smith <{JSMITH}>", STUDENT_DISTRICT, "hello", "Nobody likes you.")
+    errors, _ = await send(gateway.port, "spoof@evil.example", [STUDENT_DISTRICT], content)
+    assert errors == {} and upstream.messages == []
+    [entry] = gateway.store.list_entries()
+    assert {"P10", "P13"} <= set(entry.rules)
+    status = await asyncio.to_thread(cli, ["quarantine", "release", entry.id, "--reason",
+                                           "reviewed", "--config", str(config)])
+    assert status == 0
+    msg = delivered(upstream)
+    assert msg["Subject"].startswith("[UNVERIFIED]")
+    assert msg["ARC-Seal"] is not None and "d=sealer.example" in msg["ARC-Seal"]
