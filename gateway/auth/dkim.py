@@ -117,8 +117,8 @@ def _why(exc: Exception) -> str:
 
 def verify_arc(resolver: Resolver, message: bytes,
                trusted_sealers: Callable[[str], bool]) -> AuthCheck:
-    """arc=pass|fail|none for the message's ARC chain; `policy.sealer` names the newest
-    sealer (its domain), whose trust is the configuration's to decide."""
+    """arc=pass|fail|none for the message's ARC chain; `header.as-domain` names the newest
+    sealer (its seal's d=), whose trust is the configuration's to decide."""
     lookups = _Lookups(resolver)
     try:
         cv, results, reason = dkim.arc_verify(message, dnsfunc=lookups,
