@@ -62,6 +62,10 @@ class SmtpSettings:
     processing_deadline: float = 240.0  # below Postfix's 600 s data-done timeout
     drain_timeout: float = 30.0
     tls: TlsSettings = TlsSettings()
+    # Hosts (networks) that may send XFORWARD: the Postfix in front, when the gateway is its
+    # content_filter. Their forwarded client address, HELO and queue id are used instead of
+    # the connection's.
+    xforward_hosts: tuple[Network, ...] = ()
     workers: int = 1  # serving processes sharing the listening socket; 0 = one per CPU
 
 
@@ -120,6 +124,32 @@ class InspectionSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthSettings:
+    """Sender authentication of mail from outside trusted_networks (SPF, DKIM, DMARC, ARC)."""
+
+    enabled: bool = True
+    resolvers: tuple[tuple[str, int], ...] = ()  # empty: the system's (/etc/resolv.conf)
+    timeout: float = 5.0  # seconds per DNS lookup
+    deadline: float = 20.0  # seconds for all of one message's checks together
+    cache_size: int = 10000  # DNS answers kept (dnspython's LRU cache, honouring TTLs)
+    authserv_id: str | None = None  # None: smtp.hostname
+    max_signatures: int = 5  # DKIM signatures verified per message (each costs a lookup)
+    # ARC sealers whose word on an earlier hop's DMARC pass the gateway takes (RFC 8617):
+    # the district's own forwarders, mailing lists. Domains (the seal's d=).
+    trusted_arc_sealers: tuple[str, ...] = ()
+    arc_seal: ArcSealSettings | None = None  # seal the copies the gateway changed
+
+
+@dataclass(frozen=True, slots=True)
+class ArcSealSettings:
+    """The district's ARC sealing key: `SELECTOR._domainkey.DOMAIN` publishes its public half."""
+
+    domain: str
+    selector: str
+    key: Path  # PEM private key (RSA), readable by the service only
+
+
+@dataclass(frozen=True, slots=True)
 class LogSettings:
     level: str = "info"
     format: str = "auto"  # auto | json | console
@@ -139,6 +169,7 @@ class Settings:
     smtp: SmtpSettings = SmtpSettings()
     inspection: InspectionSettings = InspectionSettings()
     log: LogSettings = LogSettings()
+    authentication: AuthSettings = AuthSettings()
     postmaster: str = "postmaster@localhost"
     monitor_only: bool = False  # global monitor mode: decide and log, but relay
     # is_trusted's answers by client address: each RCPT and each message asks for the same
@@ -161,12 +192,21 @@ class Settings:
         return known
 
     def _is_trusted(self, ip: str) -> bool:
-        addr = parse_ip(ip)
-        if addr is None:
-            return False
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-            addr = addr.ipv4_mapped
-        return any(addr in net for net in self.trusted_networks)
+        return _in_networks(ip, self.trusted_networks)
+
+    def may_xforward(self, ip: str | None) -> bool:
+        """May this connecting host send XFORWARD (`smtp.xforward_hosts`)?"""
+        return bool(ip) and bool(self.smtp.xforward_hosts) and \
+            _in_networks(ip or "", self.smtp.xforward_hosts)
+
+
+def _in_networks(ip: str, networks: tuple[Network, ...]) -> bool:
+    addr = parse_ip(ip)
+    if addr is None:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    return any(addr in net for net in networks)
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
@@ -184,7 +224,11 @@ def load_settings(path: str | Path | None = None) -> Settings:
 
 _SECTIONS: dict[str, set[str]] = {
     "": {"listen", "upstream", "trusted_networks", "district", "directory", "policies",
-         "quarantine", "metrics", "smtp", "inspection", "log", "postmaster", "monitor_only"},
+         "quarantine", "metrics", "smtp", "inspection", "log", "postmaster", "monitor_only",
+         "authentication"},
+    "authentication": {"enabled", "resolvers", "timeout", "deadline", "cache_size",
+                       "authserv_id", "max_signatures", "trusted_arc_sealers", "arc_seal"},
+    "authentication.arc_seal": {"domain", "selector", "key"},
     "listen": {"host", "port"},
     "upstream": {"host", "port", "timeout", "pool_size", "idle_timeout", "starttls", "helo",
                  "pipelining"},
@@ -195,7 +239,7 @@ _SECTIONS: dict[str, set[str]] = {
     "smtp": {"hostname", "max_message_size", "max_in_flight", "max_recipients", "max_sessions",
              "max_sessions_per_client", "max_connections_per_minute", "command_timeout",
              "data_timeout", "min_data_rate", "line_length", "bare_newline",
-             "processing_deadline", "drain_timeout", "tls", "workers"},
+             "processing_deadline", "drain_timeout", "tls", "workers", "xforward_hosts"},
     "smtp.tls": {"cert", "key", "require"},
     "inspection": {"max_depth", "max_parts", "max_part_bytes", "max_extracted_bytes",
                    "max_expansion_ratio", "time_budget", "pdf_engine"},
@@ -336,7 +380,7 @@ class _Reader:
             source=source,
             listen=self.endpoint(("listen",), Endpoint("127.0.0.1", 10025)),
             upstream=self.upstream(),
-            trusted_networks=self.networks(),
+            trusted_networks=self.networks(("trusted_networks",), ["127.0.0.0/8"]),
             district=self.district(),
             directory=self.directory(),
             policies=self.path(("policies",)),
@@ -347,6 +391,7 @@ class _Reader:
             log=LogSettings(self.choice(("log", "level"),
                                         ("debug", "info", "warning", "error"), "info"),
                             self.choice(("log", "format"), ("auto", "json", "console"), "auto")),
+            authentication=self.authentication(),
             postmaster=self.get(("postmaster",), str, "postmaster@localhost"),
             monitor_only=self.get(("monitor_only",), bool, False),
         )
@@ -386,14 +431,14 @@ class _Reader:
             pipelining=self.get((*p, "pipelining"), bool, True),
         )
 
-    def networks(self) -> tuple[Network, ...]:
-        raw = self.get(("trusted_networks",), list, ["127.0.0.0/8"])
+    def networks(self, path: YamlPath, default: list[str]) -> tuple[Network, ...]:
+        raw = self.get(path, list, default)
         nets = []
         for i, item in enumerate(raw):
             try:
                 nets.append(ipaddress.ip_network(str(item), strict=False))
             except ValueError:
-                self.fail(("trusted_networks", i), f"not an IP network: '{item}'")
+                self.fail((*path, i), f"not an IP network: '{item}'")
         return tuple(nets)
 
     def district(self) -> DistrictSettings:
@@ -466,6 +511,7 @@ class _Reader:
             tls=TlsSettings(self.path((*p, "tls", "cert")), self.path((*p, "tls", "key")),
                             self.get((*p, "tls", "require"), bool, False)),
             workers=self.number((*p, "workers"), d.workers, kind=int),
+            xforward_hosts=self.networks((*p, "xforward_hosts"), []),
         )
 
     def in_flight(self, path: YamlPath, default: int, message_size: int) -> int:
@@ -475,6 +521,56 @@ class _Reader:
                             f"({message_size} bytes): a message that size could never be taken")
             return max(default, message_size)
         return value
+
+    def authentication(self) -> AuthSettings:
+        p = ("authentication",)
+        d = AuthSettings()
+        return AuthSettings(
+            enabled=self.get((*p, "enabled"), bool, d.enabled),
+            resolvers=tuple(r for i, item in enumerate(self.get((*p, "resolvers"), list, []))
+                            if (r := self.resolver((*p, "resolvers", i), item)) is not None),
+            timeout=self.number((*p, "timeout"), d.timeout, minimum=0.05),
+            deadline=self.number((*p, "deadline"), d.deadline, minimum=0.1),
+            cache_size=self.number((*p, "cache_size"), d.cache_size, kind=int, minimum=1),
+            authserv_id=self.host_name((*p, "authserv_id"), None),
+            max_signatures=self.number((*p, "max_signatures"), d.max_signatures, kind=int,
+                                       minimum=1),
+            trusted_arc_sealers=tuple(_domain(x) for x in
+                                      self.str_list((*p, "trusted_arc_sealers"))),
+            arc_seal=self.arc_seal((*p, "arc_seal")),
+        )
+
+    def arc_seal(self, path: YamlPath) -> ArcSealSettings | None:
+        given = self.section(path)
+        if not given:
+            return None
+        domain = self.get((*path, "domain"), str, "")
+        selector = self.get((*path, "selector"), str, "")
+        key = self.path((*path, "key"))
+        for name, value in (("domain", domain), ("selector", selector), ("key", key)):
+            if not value:
+                self.fail(path, f"arc_seal needs '{name}'")
+        if key is not None and not key.is_file():
+            self.fail((*path, "key"), f"no such key file: {key}")
+        elif key is not None and b"PRIVATE KEY-----" not in _head_of(key):
+            self.fail((*path, "key"), f"not a PEM private key: {key}")
+        if not (domain and selector and key):
+            return None
+        return ArcSealSettings(_domain(domain), selector, key)
+
+    def resolver(self, path: YamlPath, item: Any) -> tuple[str, int] | None:
+        """`IP` or `IP:PORT` (`[IPv6]:PORT`); port 53 when none is given."""
+        text = str(item).strip()
+        host, port = text, "53"
+        if text.startswith("["):
+            host, _, rest = text[1:].partition("]")
+            port = rest.removeprefix(":") or "53"
+        elif text.count(":") == 1:
+            host, port = text.split(":")
+        if parse_ip(host) is None or not port.isdigit() or not 0 < int(port) < 65536:
+            self.fail(path, f"not a resolver address (IP or IP:PORT): '{text}'")
+            return None
+        return host, int(port)
 
     def inspection(self) -> InspectionSettings:
         p = ("inspection",)
@@ -497,6 +593,14 @@ class _Reader:
                             "(pip install 'district-mail-gateway[fast]')")
             return default
         return engine
+
+
+def _head_of(path: Path) -> bytes:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(4096)
+    except OSError:
+        return b""
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:

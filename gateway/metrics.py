@@ -28,12 +28,14 @@ QUARANTINE_HELD: Counter
 SESSIONS: Gauge
 RELOADS: Counter
 NOTIFICATIONS: Counter
+AUTH_RESULTS: Counter
 
 
 def define(registry: CollectorRegistry) -> None:
     """Create every metric in `registry` (at import, and again in a forked worker)."""
     global REGISTRY, MESSAGES, RECIPIENTS, RULE_MATCHES, SMTP_REPLIES, UPSTREAM_ERRORS
     global INSPECTION_SECONDS, MESSAGE_BYTES, QUARANTINE_HELD, SESSIONS, RELOADS, NOTIFICATIONS
+    global AUTH_RESULTS
     REGISTRY = registry
     MESSAGES = Counter("gateway_messages_total",
                        "Messages by final outcome (relayed, held, rejected, tempfail, split, "
@@ -62,8 +64,12 @@ def define(registry: CollectorRegistry) -> None:
                      registry=registry, multiprocess_mode="livesum")
     RELOADS = Counter("gateway_policy_reloads_total", "Policy/directory reloads by result",
                       ["result"], registry=registry)
+    # result: sent | failed | suppressed (to an unverified sender: no backscatter)
     NOTIFICATIONS = Counter("gateway_notifications_total", "Notices sent by the gateway, by kind",
                             ["kind", "result"], registry=registry)
+    AUTH_RESULTS = Counter("gateway_auth_dmarc_total",
+                           "Messages from outside trusted_networks by DMARC result",
+                           ["dmarc"], registry=registry)
 
 
 def use_multiprocess_files(folder: Path) -> None:

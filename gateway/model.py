@@ -54,6 +54,98 @@ class Envelope:
     helo: str | None = None
     queue_id: str = ""
     received_at: datetime | None = None
+    # Sender authentication (SPF, DKIM, DMARC, ARC) of mail from outside trusted_networks;
+    # None when nothing was checked (a trusted client, or a dry run without DNS).
+    auth: AuthResults | None = None
+    # The queue id of the MTA in front (XFORWARD IDENT), to find the message in its logs.
+    origin_queue_id: str = ""
+
+    @property
+    def sender_trustworthy(self) -> bool:
+        """May the gateway write to the envelope sender (bounces, "held" notices)? Only to a
+        trusted client's sender or one whose domain passed SPF or DMARC: anything else may
+        be forged, and writing to it is backscatter."""
+        if self.client_trusted:
+            return True
+        return self.auth is not None and self.auth.sender_verified
+
+
+@dataclass(frozen=True, slots=True)
+class AuthCheck:
+    """One authentication method's result, as RFC 8601 spells it (spf=pass, dkim=fail, ...).
+
+    `properties` are the ptype.property=value pairs of the Authentication-Results header
+    (smtp.mailfrom=..., header.d=...); `reason` says why in words, without message content.
+    """
+
+    method: str  # spf | dkim | dmarc | arc
+    result: str  # pass | fail | softfail | neutral | none | temperror | permerror | policy
+    properties: tuple[tuple[str, str], ...] = ()
+    reason: str = ""
+    domain: str = ""  # the domain the result is about (SPF: sender or HELO; DKIM: d=)
+
+    def public(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"method": self.method, "result": self.result,
+                               "domain": self.domain}
+        out.update({k: v for k, v in self.properties})
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResults:
+    """What sender authentication found for one message, and which domains it verified.
+
+    A domain is verified when an SPF pass for the envelope sender (RFC 7208) or a DKIM pass
+    (RFC 6376) is aligned with it, relaxed: the same organisational domain (RFC 7489). That
+    is "passes DMARC" for the From domain, whatever policy the domain publishes.
+    """
+
+    checks: tuple[AuthCheck, ...] = ()
+    verified_domains: frozenset[str] = frozenset()  # organisational domains that passed
+    temporary_failure: bool = False  # a DNS lookup failed or the deadline passed
+    org_domain: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def mail_from_domain(self) -> str:
+        check = self.first("spf", "smtp.mailfrom")
+        return check.domain if check is not None else ""
+
+    @property
+    def sender_verified(self) -> bool:
+        """The envelope sender's domain passed SPF, or passed DMARC (an aligned DKIM pass)."""
+        spf = self.first("spf", "smtp.mailfrom")
+        if spf is not None and spf.result == "pass":
+            return True
+        return bool(self.mail_from_domain) and self.verifies(self.mail_from_domain)
+
+    def first(self, method: str, ptype: str | None = None) -> AuthCheck | None:
+        return next((c for c in self.checks if c.method == method
+                     and (ptype is None or any(k == ptype for k, _ in c.properties))), None)
+
+    def verifies(self, domain: str) -> bool:
+        """Did an aligned SPF or DKIM pass verify `domain` (relaxed alignment)?"""
+        domain = domain.lower().rstrip(".")
+        return self.org_domain.get(domain, domain) in self.verified_domains
+
+    def explain(self, domain: str) -> str:
+        """Why `domain` is or is not verified, in words for the notice and `gateway check`."""
+        domain = domain.lower().rstrip(".")
+        if self.verifies(domain):
+            return f"{domain} passed DMARC (an aligned SPF or DKIM pass)"
+        if self.temporary_failure:
+            return (f"{domain} could not be verified: a DNS lookup failed or timed out "
+                    "(temperror)")
+        found = [f"{c.method}={c.result}" + (f" ({c.domain})" if c.domain else "")
+                 for c in self.checks if c.method in ("spf", "dkim")]
+        return (f"{domain} did not pass DMARC: no aligned SPF or DKIM pass"
+                + (f"; {', '.join(found)}" if found else ""))
+
+    def public(self) -> dict[str, Any]:
+        return {"checks": [c.public() for c in self.checks],
+                "verified_domains": sorted(self.verified_domains),
+                "temporary_failure": self.temporary_failure}
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +361,7 @@ class Decision:
     inspection: Inspection = Inspection()
     notifications: tuple[Notification, ...] = ()
     contacts: tuple[tuple[str, str], ...] = ()  # (student_id, staff_id) pairs to record (P6)
-    body_notice: bool = True  # may annotations touch body/Subject (False: DKIM from outside)
+    body_notice: bool = True  # may annotations touch body/Subject (a held copy's record)
 
     @property
     def findings(self) -> tuple[Finding, ...]:
@@ -277,11 +369,14 @@ class Decision:
 
     def public(self) -> dict[str, Any]:
         """The `gateway check --json` shape; safe to log."""
-        return {
+        out = {
             "sender": self.sender.public(),
             "recipients": [v.public() for v in self.verdicts],
             "findings": [f.public() for f in self.findings],
         }
+        if self.envelope.auth is not None:
+            out["authentication"] = self.envelope.auth.public()
+        return out
 
 
 class ContactHistory(Protocol):

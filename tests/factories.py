@@ -33,6 +33,7 @@ from gateway.model import (
     Action,
     Annotation,
     Attachment,
+    AuthResults,
     ContactHistory,
     ContactQuery,
     Decision,
@@ -67,8 +68,12 @@ PARENT = "parent@home.example"
 
 def write_settings(tmp_path: Path, upstream_port: int, extra: str = "",
                    listen_port: int = 0, *, smtp: str = "", upstream_timeout: float = 5,
-                   trusted: str = "127.0.0.0/8") -> Settings:
-    """A gateway.yaml in tmp_path pointing at the test upstream; returns loaded Settings."""
+                   trusted: str = "127.0.0.0/8",
+                   authentication: str = "{resolvers: ['127.0.0.1:9'], timeout: 0.5}"
+                   ) -> Settings:
+    """A gateway.yaml in tmp_path pointing at the test upstream; returns loaded Settings.
+    Sender authentication (for clients outside `trusted`) asks a loopback port where nothing
+    listens unless told otherwise: refused at once, never a lookup off the machine."""
     (tmp_path / "var").mkdir(exist_ok=True)
     text = f"""
 listen: {{host: 127.0.0.1, port: {listen_port}}}
@@ -80,6 +85,7 @@ district:
 quarantine: {{url: "sqlite:///var/quarantine.db"}}
 postmaster: postmaster@staff.example.org
 smtp: {{hostname: gw.test, processing_deadline: 20, {smtp}}}
+authentication: {authentication}
 {extra}
 """
     path = tmp_path / "gateway.yaml"
@@ -516,12 +522,14 @@ class World:
     def decide(self, mail_from: str, rcpts: str | Sequence[str], *,
                findings: Iterable[Finding] = (), attachments: Iterable[Attachment] = (),
                trusted: bool = True, from_header: str | None = None, complete: bool = True,
-               history: ContactHistory | None = None) -> Decision:
-        """What `gateway.pipeline.decide` makes of this envelope, given what inspection found."""
+               history: ContactHistory | None = None, auth: AuthResults | None = None
+               ) -> Decision:
+        """What `gateway.pipeline.decide` makes of this envelope, given what inspection found
+        (and what sender authentication found, `auth`)."""
         rcpt_list = (rcpts,) if isinstance(rcpts, str) else tuple(rcpts)
         envelope = Envelope(mail_from, rcpt_list, b"", client_ip="127.0.0.1" if trusted
                             else "203.0.113.9", client_trusted=trusted,
-                            received_at=datetime(2026, 9, 1, tzinfo=UTC))
+                            received_at=datetime(2026, 9, 1, tzinfo=UTC), auth=auth)
         inspection = Inspection(tuple(findings), tuple(attachments), "subject", None,
                                 from_header or mail_from, False, complete)
         return pipeline.decide(envelope, self.runtime, history or NoHistory(), inspection)

@@ -158,3 +158,62 @@ def test_nul_in_a_configured_path_is_a_source_error(tmp_path: Path) -> None:
         load_directory(settings)
     with pytest.raises(SourceErrors, match="cannot read file: bad file name"):
         load_policy(settings, None)
+
+
+def test_authentication_keys(tmp_path: Path) -> None:
+    (tmp_path / "gateway.yaml").write_text(
+        "smtp: {hostname: gw.test}\n"
+        "authentication:\n"
+        "  resolvers: [192.0.2.53, '127.0.0.1:5353', '[::1]:53']\n"
+        "  timeout: 2\n"
+        "  trusted_arc_sealers: [Google.COM]\n")
+    auth = load_settings(tmp_path / "gateway.yaml").authentication
+    assert auth.resolvers == (("192.0.2.53", 53), ("127.0.0.1", 5353), ("::1", 53))
+    assert (auth.timeout, auth.trusted_arc_sealers, auth.authserv_id) == (2.0, ("google.com",),
+                                                                          None)
+
+
+def test_authentication_errors_point_at_the_value(tmp_path: Path) -> None:
+    (tmp_path / "gateway.yaml").write_text(
+        "authentication:\n"
+        "  resolvers: [dns.example, '127.0.0.1:99999']\n"
+        "  timeout: 0\n"
+        "  resolver: []\n")
+    with pytest.raises(SourceErrors) as info:
+        load_settings(tmp_path / "gateway.yaml")
+    text = str(info.value)
+    assert "gateway.yaml:2:15: not a resolver address (IP or IP:PORT): 'dns.example'" in text
+    assert "'127.0.0.1:99999'" in text
+    assert "gateway.yaml:3:12:" in text and "did you mean 'resolvers'" in text
+
+
+def test_xforward_hosts(tmp_path: Path) -> None:
+    (tmp_path / "gateway.yaml").write_text("smtp: {xforward_hosts: [127.0.0.1/32, '::1']}\n")
+    settings = load_settings(tmp_path / "gateway.yaml")
+    assert settings.may_xforward("127.0.0.1") and settings.may_xforward("::1")
+    assert not settings.may_xforward("127.0.0.2") and not settings.may_xforward(None)
+    assert not load_settings_text(tmp_path, "smtp: {}\n").may_xforward("127.0.0.1")
+
+
+def load_settings_text(tmp_path: Path, text: str) -> config.Settings:
+    (tmp_path / "gateway.yaml").write_text(text)
+    return load_settings(tmp_path / "gateway.yaml")
+
+
+def test_arc_seal_needs_all_three_and_the_key_file(tmp_path: Path) -> None:
+    (tmp_path / "gateway.yaml").write_text(
+        "authentication:\n  arc_seal: {domain: d.example, key: missing.pem}\n")
+    with pytest.raises(SourceErrors) as info:
+        load_settings(tmp_path / "gateway.yaml")
+    assert "arc_seal needs 'selector'" in str(info.value)
+    assert "no such key file" in str(info.value)
+    (tmp_path / "k.pem").write_text("key")
+    with pytest.raises(SourceErrors, match="not a PEM private key"):
+        load_settings_text(tmp_path, "authentication:\n  arc_seal: "
+                                     "{domain: D.example, selector: s1, key: k.pem}\n")
+    (tmp_path / "k.pem").write_text("-----BEGIN PRIVATE KEY-----\n...\n")
+    seal = load_settings_text(tmp_path, "authentication:\n  arc_seal: "
+                                        "{domain: D.example, selector: s1, key: k.pem}\n"
+                              ).authentication.arc_seal
+    assert seal is not None and (seal.domain, seal.selector) == ("d.example", "s1")
+    assert seal.key == tmp_path / "k.pem"

@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("detectors",),
     ("extract",),               # one extractor per format
     ("logprivacy",),
-    ("directory", "quarantine", "smtp", "pdfhelper", "mime"),
+    ("directory", "quarantine", "smtp", "pdfhelper", "mime", "auth"),
     ("addresses", "config", "metrics"),
     ("yamlsrc",),
     ("model",),
@@ -39,7 +39,8 @@ PURE = ("model", "addresses", "yamlsrc", "config", "mime", "extract", "detectors
         "pipeline")
 IO_MODULES = ("asyncio", "socket", "subprocess", "selectors", "sqlite3", "multiprocessing",
               "aiosmtpd", "aiosmtplib", "psycopg")
-IO_PACKAGES = ("smtp", "quarantine", "service", "dispatch", "actions", "pdfhelper", "cli")
+IO_PACKAGES = ("smtp", "quarantine", "service", "dispatch", "actions", "pdfhelper", "cli",
+               "auth")
 # (module, import) the pure core may have all the same, and why.
 ALLOWED = {
     # The PDF helper's error types (the package's __init__ is a docstring): no process code.

@@ -1,5 +1,5 @@
-"""The private internals of aiosmtpd, aiosmtplib, asyncio, prometheus_client (and logging) that
-the gateway relies on: each still there, of the same kind, with the same parameters.
+"""The private internals of aiosmtpd, aiosmtplib, asyncio, prometheus_client, pyspf (and
+logging) that the gateway relies on: each still there, of the same kind, with the same parameters.
 
 Why: for speed and for RFC 2920 pipelining the gateway subclasses aiosmtpd's SMTP and
 aiosmtplib's SMTP/SMTPProtocol, overrides some of their underscore methods, and reads or sets
@@ -54,6 +54,7 @@ import aiosmtplib.email
 import aiosmtplib.protocol
 import prometheus_client.metrics
 import prometheus_client.values
+import spf
 from aiosmtpd.smtp import SMTP as ServerSMTP
 from aiosmtplib.protocol import SMTPProtocol
 from prometheus_client import Counter, Gauge, Histogram
@@ -214,6 +215,17 @@ PROMETHEUS_CLIENT_SOURCE_LINES: list[SourceLine] = [
     *((metric, "_metric_init", "values.ValueClass(", METRICS,
        "the value class is looked up when a value is made, so replacing it takes effect")
       for metric in (Counter, Gauge, Histogram)),
+]
+
+# -- pyspf ------------------------------------------------------------------------------------
+SPF_MODULE = "gateway/auth/spf.py"
+PYSPF: list[Row] = [
+    (spf, "DNSLookup", "function(name, qtype, tcpfallback, timeout)", SPF_MODULE,
+     "replaced by ours, so SPF asks the configured resolver"),
+]
+PYSPF_SOURCE_LINES: list[SourceLine] = [
+    (spf.query, "dns", "DNSLookup(name, qtype, self.strict, timeout)", SPF_MODULE,
+     "every lookup of a check goes through the module's DNSLookup, looked up at call time"),
 ]
 
 # -- logging (stdlib) -------------------------------------------------------------------------
@@ -464,6 +476,17 @@ def test_prometheus_client_internals() -> None:
     problems = (check_rows(PROMETHEUS_CLIENT)
                 + check_source_lines(PROMETHEUS_CLIENT_SOURCE_LINES)
                 + prometheus_behaviour())
+    assert not problems, report(library, problems, bound)
+
+
+def test_pyspf_internals() -> None:
+    library, bound = _dependency("pyspf")
+    saved = spf.DNSLookup
+    try:
+        spf.DNSLookup = spf.DNSLookup_dnspython  # the library's own, not ours, is checked
+        problems = check_rows(PYSPF) + check_source_lines(PYSPF_SOURCE_LINES)
+    finally:
+        spf.DNSLookup = saved
     assert not problems, report(library, problems, bound)
 
 

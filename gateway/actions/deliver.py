@@ -8,7 +8,7 @@ recipients whose verdicts add the same annotations share one copy, every copy ge
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol, TypeVar
 
 from gateway.actions.annotate import annotate
@@ -37,11 +37,17 @@ def copy_content(content: bytes, annotations: tuple[Annotation, ...],
 
 async def send_copies(send: Send[Result], mail_from: str,
                       groups: Mapping[CopyKind, Sequence[str]], content: bytes, trace: bytes,
-                      *, received_crlf_only: bool) -> list[Result]:
+                      *, received_crlf_only: bool,
+                      seal: Callable[[bytes], bytes] | None = None) -> list[Result]:
     """Every group's copy, in the order of `groups`. `received_crlf_only`: the server checked
     the received content for bare CR or LF, so an unannotated copy is not counted again (an
-    annotated one is rebuilt by the email package and always checked)."""
-    sends = [send(mail_from, tuple(rcpts), trace + copy_content(content, *kind),
+    annotated one is rebuilt by the email package and always checked). `seal` ARC-seals the
+    copies the annotations changed (`gateway.auth.seal`)."""
+    def changed(kind: CopyKind) -> bytes:
+        copy = copy_content(content, *kind)
+        return seal(copy) if seal is not None and kind[0] else copy
+
+    sends = [send(mail_from, tuple(rcpts), trace + changed(kind),
                   crlf_only=received_crlf_only and not kind[0])
              for kind, rcpts in groups.items()]
     if len(sends) == 1:  # the usual case: no task per copy

@@ -58,10 +58,12 @@ class Executor:
     """Shared by all sessions of one daemon process."""
 
     def __init__(self, settings: Settings, relay: Relay, store: QuarantineStore | None,
-                 redact: Callable[[str], str] = str):
+                 redact: Callable[[str], str] = str,
+                 seal: Callable[[bytes], bytes] | None = None):
         self.settings = settings
         self.relay = relay
         self.store = store
+        self.seal = seal  # ARC-seals annotated copies (gateway.auth.seal), when configured
         self.redact = redact  # upstream replies in our log lines may quote a student's address
 
     async def carry_out(self, decision: Decision) -> Outcome:
@@ -97,7 +99,13 @@ class Executor:
             return
         if outcome.refused:
             await self._bounce(decision, outcome.refused)
-        await self.send_notifications(decision.notifications, decision.envelope.queue_id)
+        env = decision.envelope
+        notices = decision.notifications
+        if not env.sender_trustworthy:
+            for notice in (n for n in notices if n.kind == "sender"):
+                _suppressed(notice.kind, env.queue_id, 1)
+            notices = tuple(n for n in notices if n.kind != "sender")
+        await self.send_notifications(notices, env.queue_id)
 
     # -- steps ----------------------------------------------------------------------------
     async def _hold(self, decision: Decision, verdicts: Sequence[Verdict]) -> str:
@@ -118,12 +126,15 @@ class Executor:
         # The server made the received content CRLF-only (or refused it).
         return await send_copies(self.relay.send, env.mail_from, groups, env.content,
                                  received_header(env, self.settings.smtp.hostname),
-                                 received_crlf_only=True)
+                                 received_crlf_only=True, seal=self.seal)
 
     async def _bounce(self, decision: Decision, refused: dict[str, tuple[int, str]]) -> None:
         env = decision.envelope
         if not env.mail_from:
             return  # never bounce a bounce
+        if not env.sender_trustworthy:
+            _suppressed("dsn", env.queue_id, len(refused))
+            return
         dsn = build_dsn(original=env.content, mail_from=env.mail_from,
                         postmaster=self.settings.postmaster,
                         reporting_mta=self.settings.smtp.hostname, queue_id=env.queue_id,
@@ -143,6 +154,15 @@ class Executor:
             metrics.NOTIFICATIONS.labels(kind=notice.kind, result="sent" if ok else "failed").inc()
             log.info("notification", queue_id=queue_id, kind=notice.kind, rule=notice.rule,
                      sent=ok, upstream_reply=self.redact(result.reply))
+
+
+def _suppressed(kind: str, queue_id: str, count: int) -> None:
+    """A bounce or sender notice not sent: the envelope sender is not verified (it passed
+    neither SPF nor DMARC and the client is not trusted), so it may be forged and writing to
+    it would be backscatter."""
+    metrics.NOTIFICATIONS.labels(kind=kind, result="suppressed").inc()
+    log.info("sender_notice_suppressed", queue_id=queue_id, kind=kind, recipients=count,
+             reason="envelope sender not verified")
 
 
 # --- pure helpers ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ can try again. Released recipients are never sent a second copy.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -56,8 +57,10 @@ class ReleaseOutcome:
 
 
 async def release_entry(store: QuarantineStore, entry_id: str, actor: Actor, reason: str,
-                        send: Send, *, hostname: str, lease_seconds: float) -> ReleaseOutcome:
-    """Send the held copy once to every still-held recipient and record what happened."""
+                        send: Send, *, hostname: str, lease_seconds: float,
+                        seal: Callable[[bytes], bytes] | None = None) -> ReleaseOutcome:
+    """Send the held copy once to every still-held recipient and record what happened.
+    `seal` ARC-seals the copies annotations change, as the daemon does."""
     entry = await asyncio.to_thread(store.get, entry_id)
     held = await asyncio.to_thread(store.claim_release, entry.id, actor, lease_seconds)
     if not held:
@@ -69,7 +72,8 @@ async def release_entry(store: QuarantineStore, entry_id: str, actor: Actor, rea
         if content is None:
             failed = {rcpt: "held copy missing" for rcpt in held}
         else:
-            delivered, failed = await _send_copies(entry, held, content, send, hostname)
+            delivered, failed = await _send_copies(entry, held, content, send, hostname,
+                                                   seal)
     finally:
         entry = await asyncio.to_thread(store.finish_release, entry.id, actor, reason,
                                         delivered, failed)
@@ -77,11 +81,13 @@ async def release_entry(store: QuarantineStore, entry_id: str, actor: Actor, rea
 
 
 async def _send_copies(entry: Entry, held: tuple[str, ...], content: bytes, send: Send,
-                       hostname: str) -> tuple[tuple[str, ...], dict[str, str]]:
+                       hostname: str, seal: Callable[[bytes], bytes] | None
+                       ) -> tuple[tuple[str, ...], dict[str, str]]:
     """One transaction per distinct annotated copy, as the daemon relays them."""
     groups = annotated_groups(entry, held)
     results = await send_copies(send, entry.mail_from, groups, content,
-                                trace_header(entry, hostname), received_crlf_only=False)
+                                trace_header(entry, hostname), received_crlf_only=False,
+                                seal=seal)
     delivered: list[str] = []
     failed: dict[str, str] = {}
     for rcpts, result in zip(groups.values(), results, strict=True):

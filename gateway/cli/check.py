@@ -24,13 +24,24 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="envelope recipient, repeatable (default: To and Cc headers)")
     parser.add_argument("--client-ip", metavar="IP", default=None,
                         help="connecting client address (default: 127.0.0.1, trusted)")
+    parser.add_argument("--helo", metavar="NAME", default=None,
+                        help="the client's HELO name, for SPF (default: none)")
+    parser.add_argument("--no-dns", action="store_true",
+                        help="no sender authentication (offline): a District domain claimed "
+                             "from an untrusted client counts as unverified")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("file", metavar="FILE.eml", help="the message (RFC 5322), '-' for stdin")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.cli.dryrun import envelope_for, explain, read_only_history, report
+    from gateway.cli.dryrun import (
+        authenticated,
+        envelope_for,
+        explain,
+        read_only_history,
+        report,
+    )
     from gateway.config import load_settings, parse_ip
     from gateway.pipeline import decide
     from gateway.runtime import load_runtime
@@ -50,9 +61,11 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     envelope = envelope_for(raw, settings, mail_from=args.mail_from, rcpts=args.rcpt,
-                            client_ip=args.client_ip)
+                            client_ip=args.client_ip, helo=args.helo)
     if not envelope.rcpt_tos:
         return die("no recipients: the message has no To or Cc header; give --rcpt ADDR")
+    if not envelope.client_trusted and not args.no_dns and settings.authentication.enabled:
+        envelope = authenticated(envelope, settings)
     with read_only_history(settings) as history:
         decision = decide(envelope, runtime, history)
     if args.json:

@@ -30,7 +30,8 @@ def header_addresses(raw: bytes, names: Sequence[str]) -> list[str]:
 
 
 def envelope_for(raw: bytes, settings: Settings, *, mail_from: str | None = None,
-                 rcpts: Sequence[str] = (), client_ip: str | None = None) -> Envelope:
+                 rcpts: Sequence[str] = (), client_ip: str | None = None,
+                 helo: str | None = None) -> Envelope:
     """The envelope `serve` would see: From header as sender and To+Cc as recipients unless
     given, trust decided from the client address against trusted_networks."""
     sender = mail_from if mail_from is not None else next(
@@ -38,8 +39,28 @@ def envelope_for(raw: bytes, settings: Settings, *, mail_from: str | None = None
     recipients = tuple(rcpts) or tuple(header_addresses(raw, ["To", "Cc"]))
     ip = client_ip or DEFAULT_CLIENT_IP
     return Envelope(sender, recipients, raw, client_ip=ip,
-                    client_trusted=settings.is_trusted(ip), queue_id="check",
+                    client_trusted=settings.is_trusted(ip), helo=helo, queue_id="check",
                     received_at=datetime.now(UTC))
+
+
+def authenticated(envelope: Envelope, settings: Settings) -> Envelope:
+    """The envelope as `serve` decides it for an untrusted client: SPF, DKIM, DMARC and ARC
+    checked against the configured resolvers, within the same deadline, their results in the
+    header on top and on the envelope."""
+    import asyncio
+    from dataclasses import replace
+
+    from gateway.auth.service import Authenticator
+    from gateway.auth.verify import MessageFacts
+
+    auth = Authenticator(settings)
+    try:
+        facts = MessageFacts(envelope.client_ip or "", envelope.helo or "",
+                             envelope.mail_from, envelope.content)
+        results = asyncio.run(auth.check(facts))
+    finally:
+        auth.close()
+    return replace(envelope, auth=results, content=auth.annotate(envelope.content, results))
 
 
 @contextlib.contextmanager
@@ -75,10 +96,29 @@ def report(decision: Decision) -> dict[str, Any]:
                              "monitor": m.monitor} for m in verdict.matches]
         entry["annotated"] = bool(verdict.annotations) and verdict.action.value == "annotate"
     env = decision.envelope
-    out["client"] = {"ip": env.client_ip, "trusted": env.client_trusted}
+    out["client"] = {"ip": env.client_ip, "trusted": env.client_trusted, "helo": env.helo}
+    out["authentication"] = _authentication(decision)
     out["notifications"] = [{"kind": n.kind, "to": n.to, "rule": n.rule}
                             for n in decision.notifications]
     out["contacts_recorded_by_serve"] = len(decision.contacts)
+    return out
+
+
+def _authentication(decision: Decision) -> dict[str, Any]:
+    """What sender authentication found, and what it means for the From domain."""
+    env = decision.envelope
+    if env.client_trusted:
+        return {"checked": False, "reason": "client in trusted_networks: not checked"}
+    if env.auth is None:
+        return {"checked": False, "reason": "not authenticated (--no-dns or disabled): a "
+                "claimed District domain counts as unverified"}
+    out: dict[str, Any] = {"checked": True, **env.auth.public()}
+    domain = decision.inspection.from_header and next(
+        (a.rpartition("@")[2] for _, a in getaddresses([decision.inspection.from_header])
+         if "@" in a), None)
+    if domain:
+        out["from_domain"] = {"domain": domain.lower(), "verified": env.auth.verifies(domain),
+                              "reason": env.auth.explain(domain)}
     return out
 
 
@@ -88,6 +128,17 @@ def explain(decision: Decision) -> str:
     lines = [f"sender    {sender.address or '<>'} ({sender.role}, {_account(sender)})",
              f"client    {env.client_ip} ({'trusted' if env.client_trusted else 'untrusted'}"
              " network)"]
+    auth = _authentication(decision)
+    if not auth["checked"]:
+        lines.append(f"auth      {auth['reason']}")
+    else:
+        for check in auth["checks"]:
+            detail = " ".join(f"{k}={v}" for k, v in check.items()
+                              if k not in ("method", "result", "domain", "reason"))
+            why = f" ({check['reason']})" if check.get("reason") else ""
+            lines.append(f"auth      {check['method']}={check['result']} {detail}{why}".rstrip())
+        if "from_domain" in auth:
+            lines.append(f"          {auth['from_domain']['reason']}")
     if decision.findings:
         for f in decision.findings:
             distinct = f", {f.distinct} distinct" if f.distinct else ""

@@ -123,14 +123,18 @@ def run_show(args: argparse.Namespace, settings: Settings, store: QuarantineStor
 
 def run_release(args: argparse.Namespace, settings: Settings, store: QuarantineStore) -> int:
     from gateway.actions.release import ReleaseOutcome, release_entry
+    from gateway.auth.seal import sealer_for
     from gateway.smtp.client import Relay
+
+    sealer = sealer_for(settings)
 
     async def attempt() -> ReleaseOutcome:
         relay = Relay(settings.upstream, settings.smtp.hostname)
         try:
             return await release_entry(store, args.id, _actor(args), args.reason, relay.send,
                                        hostname=settings.smtp.hostname,
-                                       lease_seconds=settings.upstream.timeout * 4 + 60)
+                                       lease_seconds=settings.upstream.timeout * 4 + 60,
+                                       seal=sealer.seal if sealer is not None else None)
         finally:
             await relay.close()
 

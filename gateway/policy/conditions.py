@@ -132,6 +132,18 @@ class OriginCond:
 _ADDRESS_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
+def claimed_district_domains(ctx: RuleContext) -> list[str]:
+    """The District domains the envelope sender or the From header claims, in order."""
+    header = ctx.inspection.from_header or ""
+    pairs = getaddresses([header])
+    # A display name can carry the claim too: "jsmith@staff.district" <x@evil.example>.
+    candidates = [ctx.envelope.mail_from, *(a for _, a in pairs),
+                  *(m for name, _ in pairs for m in _ADDRESS_IN_TEXT.findall(name))]
+    domains = [a.rpartition("@")[2].lower().rstrip(".") for a in candidates
+               if a and "@" in a and ctx.is_district_domain(a)]
+    return list(dict.fromkeys(domains))
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimsDistrictCond:
     """The envelope sender or the From header uses a District domain (P13 spoofing check)."""
@@ -139,13 +151,40 @@ class ClaimsDistrictCond:
     claims: bool
 
     def test(self, ctx: RuleContext) -> bool:
-        header = ctx.inspection.from_header or ""
-        pairs = getaddresses([header])
-        # A display name can carry the claim too: "jsmith@staff.district" <x@evil.example>.
-        candidates = [ctx.envelope.mail_from, *(a for _, a in pairs),
-                      *(m for name, _ in pairs for m in _ADDRESS_IN_TEXT.findall(name))]
-        found = any(ctx.is_district_domain(a) for a in candidates if a and "@" in a)
-        return found == self.claims
+        return bool(claimed_district_domains(ctx)) == self.claims
+
+
+@dataclass(frozen=True, slots=True)
+class SenderVerifiedCond:
+    """Every District domain the message claims passed DMARC: an SPF or DKIM pass aligned
+    with it, found by sender authentication. Mail nobody authenticated (none was run) is
+    not verified; mail that claims no District domain has nothing to verify."""
+
+    verified: bool
+
+    def test(self, ctx: RuleContext) -> bool:
+        return (unverified_claim(ctx) is None) == self.verified
+
+
+def unverified_claim(ctx: RuleContext) -> str | None:
+    """The first claimed District domain that authentication did not verify, or None."""
+    auth = ctx.envelope.auth
+    for domain in claimed_district_domains(ctx):
+        if auth is None or not auth.verifies(domain):
+            return domain
+    return None
+
+
+def authentication_reason(ctx: RuleContext) -> str:
+    """Why the claimed sender is (not) verified, in words for a notice."""
+    domain = unverified_claim(ctx)
+    auth = ctx.envelope.auth
+    if domain is None:
+        claimed = claimed_district_domains(ctx)
+        return auth.explain(claimed[0]) if auth is not None and claimed else "verified"
+    if auth is None:
+        return f"{domain} was not authenticated (no SPF, DKIM or DMARC check was made)"
+    return auth.explain(domain)
 
 
 @dataclass(frozen=True, slots=True)

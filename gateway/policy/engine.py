@@ -76,7 +76,6 @@ class PolicyOptions:
     monitor_only: bool = False
     notify_sender: bool = False
     reviewers: tuple[str, ...] = ()
-    signed_external: str = "headers_only"  # headers_only | full
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,12 +134,6 @@ class Policy:
     def rule(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
 
-    def body_notice(self, envelope: Envelope, inspection: Inspection) -> bool:
-        """May the annotation touch the body and Subject? Not for DKIM-signed outside mail
-        (a changed body breaks the signature and DMARC downstream) unless configured."""
-        signed_outside = inspection.has_dkim_signature and not envelope.client_trusted
-        return not signed_outside or self.options.signed_external == "full"
-
     def decide(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
                inspection: Inspection, history: ContactHistory) -> Decision:
         now = envelope.received_at or datetime.now(UTC)
@@ -151,9 +144,10 @@ class Policy:
                           self.lookup.has_relationship, self.lookup.is_district)
             verdicts.append(self._verdict(ctx, contacts))
         notes = notifications_for(self, envelope, sender, verdicts)
+        # Notices always go into the body, signed or not: an unverified header must never
+        # decide what the reader sees. Copies changed so are ARC-sealed (gateway.auth.seal).
         return Decision(envelope, sender, tuple(verdicts), inspection, notes,
-                        tuple(dict.fromkeys(contacts)),
-                        body_notice=self.body_notice(envelope, inspection))
+                        tuple(dict.fromkeys(contacts)))
 
     # -- one recipient ------------------------------------------------------------------
     def _verdict(self, ctx: RuleContext, contacts: list[tuple[str, str]]) -> Verdict:

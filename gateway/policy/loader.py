@@ -86,6 +86,8 @@ class PolicyReader:
         version = r.get(("version",), int, 1)
         if version != 1:
             r.fail(("version",), "only policy language version 1 is supported")
+        # No option is defined today: the section stays so a file may carry it empty.
+        r.mapping(("options",), set())
         lexicons = self.lexicons()
         self.user_groups()
         notices = Notices(self.notices(), self.notifications())
@@ -94,15 +96,10 @@ class PolicyReader:
         return Policy(
             rules=rules, lexicons=lexicons, lookup=_lookup(directory), notices=notices,
             options=PolicyOptions(settings.monitor_only, settings.quarantine.notify_sender,
-                                  settings.quarantine.reviewers, self.signed_external()),
+                                  settings.quarantine.reviewers),
             source=r.src.file, exemptions=tuple(self.exemptions.values()))
 
     # -- sections -------------------------------------------------------------------------
-    def signed_external(self) -> str:
-        self.r.mapping(("options",), {"signed_external"})
-        return self.r.choice(("options", "signed_external"), ("headers_only", "full"),
-                             "headers_only")
-
     def lexicons(self) -> dict[str, tuple[str, ...]]:
         out: dict[str, tuple[str, ...]] = {}
         for name in self.r.mapping(("lexicons",), None):

@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gateway.model import Action, Envelope, Notification, Party, Role, Verdict
+from gateway.policy.conditions import authentication_reason
 
 if TYPE_CHECKING:
     from gateway.policy.conditions import RuleContext
     from gateway.policy.engine import DirectoryView, Policy, Rule
 
 NOTICE_FIELDS = frozenset({"student_address", "student_name", "employee_name",
-                           "employee_address", "sender", "recipient", "rule", "item"})
+                           "employee_address", "sender", "recipient", "rule", "item",
+                           "auth_result"})
 NOTIFICATION_FIELDS: Mapping[str, frozenset[str]] = {
     "supervisor": NOTICE_FIELDS | {"supervisor"},
     "sender": frozenset({"rules", "held_count"}),
@@ -67,6 +69,8 @@ class Notices:
     def render(self, name: str, rule: Rule, ctx: RuleContext, lookup: DirectoryView) -> str:
         values = party_values(ctx.sender, ctx.recipient, lookup)
         values.update(rule=rule.id, item=rule.item)
+        if "{auth_result" in self.texts[name]:  # worked out only where a notice says it
+            values["auth_result"] = authentication_reason(ctx)
         return self.texts[name].format_map(values)
 
     def notification(self, kind: str, values: Mapping[str, str]) -> tuple[str, str]:

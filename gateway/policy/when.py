@@ -25,6 +25,7 @@ from gateway.policy.conditions import (
     OriginCond,
     PartyCond,
     RelationshipCond,
+    SenderVerifiedCond,
     SubjectCond,
     When,
 )
@@ -32,6 +33,7 @@ from gateway.policy.schema import Reader
 from gateway.yamlsrc import YamlPath
 
 CONDITION_KEYS = {"sender", "recipient", "relationship", "origin", "claims_district_domain",
+                  "sender_verified",
                   "inspection", "findings", "attachments", "subject", "history", "any", "all"}
 _PARTY_KEYS = {"role", "account", "known", "domain"}
 _FINDING_KEYS = {"detector", "min_count", "min_distinct", "min_students", "location", "about"}
@@ -101,6 +103,9 @@ class WhenReader:
 
     def c_claims_district_domain(self, p: YamlPath) -> Condition:
         return ClaimsDistrictCond(self.r.get(p, bool, True))
+
+    def c_sender_verified(self, p: YamlPath) -> Condition:
+        return SenderVerifiedCond(self.r.get(p, bool, True))
 
     def c_inspection(self, p: YamlPath) -> Condition:
         return CompleteCond(self.r.choice(p, ("complete", "incomplete"), "complete")

@@ -13,6 +13,7 @@ import asyncio
 import secrets
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,9 @@ from aiosmtpd.smtp import Session
 
 from gateway import metrics
 from gateway.actions.execute import Executor, Outcome
+from gateway.auth.headers import strip_forged
+from gateway.auth.service import Authenticator
+from gateway.auth.verify import MessageFacts
 from gateway.config import Settings
 from gateway.dispatch import decide_message
 from gateway.logprivacy import Redactor
@@ -36,6 +40,7 @@ from gateway.smtp.client import Relay
 from gateway.smtp.inflight import InFlight
 from gateway.smtp.server import GatewaySMTP, make_protocol, peer_ip
 from gateway.smtp.wire import has_bare_newline, to_crlf
+from gateway.smtp.xforward import forwarded
 
 log = structlog.get_logger("gateway.server")
 
@@ -49,7 +54,9 @@ class Gateway:
         self.runtime = runtime
         self.store = store
         self.relay = relay or Relay(settings.upstream, settings.smtp.hostname)
-        self.executor = Executor(settings, self.relay, store, self._redact)
+        self.authenticator = _authenticator(settings)
+        self.executor = Executor(settings, self.relay, store, self._redact,
+                                 _sealer(self.authenticator))
         self.in_flight = InFlight(settings.smtp.max_in_flight)
         self.sessions: set[GatewaySMTP] = set()
         self.clients: Counter[str] = Counter()
@@ -110,10 +117,16 @@ class Gateway:
             self._keep(old.close())
         if settings.listen != self.settings.listen:
             log.warning("reload_listen_unchanged", reason="listen address needs a restart")
+        if settings.authentication != self.settings.authentication \
+                or settings.smtp.hostname != self.settings.smtp.hostname:
+            old_auth, self.authenticator = self.authenticator, _authenticator(settings)
+            if old_auth is not None:
+                old_auth.close()
         self.settings = settings
         self.runtime = runtime
         self.in_flight.ceiling = settings.smtp.max_in_flight  # what is held stays counted
-        self.executor = Executor(settings, self.relay, self.store, self._redact)
+        self.executor = Executor(settings, self.relay, self.store, self._redact,
+                                 _sealer(self.authenticator))
 
     # -- one message ----------------------------------------------------------------------
     async def process(self, session: Session, smtp_env: SmtpEnvelope,
@@ -140,6 +153,8 @@ class Gateway:
         return self._finish(envelope, outcome, decision, started, decided)
 
     async def _decide_and_act(self, envelope: Envelope) -> tuple[Outcome, Decision, float]:
+        if not envelope.client_trusted:
+            envelope = await self._authenticate(envelope)
         decision = await self._decide(envelope)
         decided = time.monotonic()
         outcome = await self.executor.carry_out(decision)
@@ -158,6 +173,22 @@ class Gateway:
             log.exception("follow_up_failed", queue_id=decision.envelope.queue_id)
         if decision.contacts and self.store is not None:
             await self._record_contacts(decision)
+
+    async def _authenticate(self, envelope: Envelope) -> Envelope:
+        """Mail from outside: SPF, DKIM, DMARC and ARC results on the envelope and in an
+        Authentication-Results header on top; forged gateway headers removed, so no copy
+        carries them (relayed, annotated or held)."""
+        authenticator = self.authenticator
+        if authenticator is None:
+            return replace(envelope, content=strip_forged(envelope.content,
+                                                          self.settings.smtp.hostname))
+        facts = MessageFacts(envelope.client_ip or "", envelope.helo or "",
+                             envelope.mail_from, envelope.content)
+        results = await authenticator.check(facts)
+        metrics.AUTH_RESULTS.labels(
+            dmarc=next((c.result for c in results.checks if c.method == "dmarc"), "none")).inc()
+        return replace(envelope, auth=results,
+                       content=authenticator.annotate(envelope.content, results))
 
     def _keep(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -189,12 +220,15 @@ class Gateway:
             log.exception("contact_record_failed", queue_id=decision.envelope.queue_id)
 
     def _envelope(self, session: Session, smtp_env: SmtpEnvelope, content: bytes) -> Envelope:
-        ip = peer_ip(session.peer)
+        # Behind Postfix, the client Postfix spoke to (XFORWARD, from xforward_hosts only).
+        ip = forwarded(smtp_env, "ADDR") or peer_ip(session.peer)
+        helo = forwarded(smtp_env, "HELO") or session.host_name
         mail_from = "" if smtp_env.mail_from in (None, "<>") else smtp_env.mail_from
         return Envelope(mail_from=mail_from, rcpt_tos=tuple(smtp_env.rcpt_tos),
                         content=content, client_ip=ip,
-                        client_trusted=self.settings.is_trusted(ip), helo=session.host_name,
-                        queue_id=secrets.token_hex(6).upper(), received_at=datetime.now(UTC))
+                        client_trusted=self.settings.is_trusted(ip), helo=helo,
+                        queue_id=secrets.token_hex(6).upper(), received_at=datetime.now(UTC),
+                        origin_queue_id=forwarded(smtp_env, "IDENT") or "")
 
     def _finish(self, envelope: Envelope, outcome: Outcome, decision: Decision | None,
                 started: float, decided: float) -> str:
@@ -224,6 +258,15 @@ class Gateway:
             log.exception("metrics_failed", queue_id=envelope.queue_id)
 
 
+def _authenticator(settings: Settings) -> Authenticator | None:
+    return Authenticator(settings) if settings.authentication.enabled else None
+
+
+def _sealer(authenticator: Authenticator | None) -> Callable[[bytes], bytes] | None:
+    sealer = authenticator.sealer if authenticator is not None else None
+    return sealer.seal if sealer is not None else None
+
+
 def _log_message(envelope: Envelope, outcome: Outcome, decision: Decision | None,
                  started: float, decided: float, finished: float, redact: Redactor) -> None:
     fields: dict[str, Any] = {}
@@ -232,7 +275,11 @@ def _log_message(envelope: Envelope, outcome: Outcome, decision: Decision | None
                   "actions": [str(v.action) for v in decision.verdicts],
                   "rules": sorted({r for v in decision.verdicts for r in v.rules}),
                   "findings": decision.inspection.loggable_findings()}
+        if decision.envelope.auth is not None:
+            fields["auth"] = {c.method: c.result for c in reversed(decision.envelope.auth.checks)}
     # No student address in it (gateway.logprivacy).
+    if envelope.origin_queue_id:
+        fields["origin_queue_id"] = envelope.origin_queue_id
     log.info("message", queue_id=envelope.queue_id, client=envelope.client_ip,
              mail_from=redact.address(envelope.mail_from),
              rcpt_count=len(envelope.rcpt_tos), size=len(envelope.content),

@@ -22,7 +22,7 @@ from aiosmtpd.smtp import Session, syntax
 from gateway import metrics
 from gateway.addresses import ascii_domain, routes_elsewhere
 from gateway.config import Settings
-from gateway.smtp import replies
+from gateway.smtp import replies, xforward
 from gateway.smtp.address import FastAddressSMTP
 from gateway.smtp.anvil import ConnectionRates
 from gateway.smtp.batching import BatchedRepliesSMTP
@@ -123,6 +123,23 @@ class GatewaySMTP(BlockDataSMTP, FastAddressSMTP, BatchedRepliesSMTP):
             self.receiving = False
             self._timeout_duration = smtp.command_timeout
 
+    @syntax("XFORWARD attribute=value...")
+    async def smtp_XFORWARD(self, arg: str | None) -> None:
+        """Postfix's XFORWARD, from `smtp.xforward_hosts` only, outside a transaction."""
+        if not self.gateway.settings.may_xforward(peer_ip(self.session.peer)):
+            await self.push(xforward.NOT_AUTHORISED)
+            return
+        if self.envelope.mail_from is not None:
+            await self.push(xforward.IN_TRANSACTION)
+            return
+        attrs = xforward.parse(arg)
+        if isinstance(attrs, str):
+            await self.push(attrs)
+            return
+        known = getattr(self.envelope, "xforward", None) or {}
+        self.envelope.xforward = {**known, **attrs}  # Postfix may split them over commands
+        await self.push(xforward.OK)
+
     def data_received(self, data: bytes) -> None:
         if self.receiving:
             smtp = self.gateway.settings.smtp
@@ -162,6 +179,8 @@ class Handler:
         # server side of pipelining needs.
         session.host_name = hostname
         responses.insert(-1, "250-PIPELINING")  # before the last line, "250 HELP"
+        if self.gateway.settings.may_xforward(peer_ip(session.peer)):
+            responses.insert(-1, xforward.EHLO_LINE)
         return responses
 
     async def handle_RCPT(self, server: GatewaySMTP, session: Session, envelope: SmtpEnvelope,

@@ -56,13 +56,14 @@ def test_check_envelope_options_and_untrusted_client(tmp_path: Path, scripted: N
     eml = _eml(tmp_path, sender="ignored@example.com", to=["ignored@example.com"])
     argv = ["check", "--config", str(config), "--json", "--mail-from", f"jsmith@{STAFF_DOMAIN}",
             "--rcpt", f"mbrown@{STAFF_DOMAIN}", "--rcpt", "alexj@gmail.example",
-            "--client-ip", "198.51.100.4", str(eml)]
+            "--client-ip", "198.51.100.4", "--helo", "mx.example.com", "--no-dns", str(eml)]
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     assert [(r["address"], r["action"], r["rules"]) for r in out["recipients"]] == [
         (f"mbrown@{STAFF_DOMAIN}", "annotate", ["P13"]),
         ("alexj@gmail.example", "hold", ["P1", "P13"])]
-    assert out["client"] == {"ip": "198.51.100.4", "trusted": False}
+    assert out["client"] == {"ip": "198.51.100.4", "trusted": False, "helo": "mx.example.com"}
+    assert out["authentication"]["checked"] is False
 
 
 def test_check_readable_output_explains(tmp_path: Path, scripted: None,

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from gateway.model import Action, Attachment, CountedHistory, Envelope, Inspection
+from gateway.model import (
+    Action,
+    Attachment,
+    AuthCheck,
+    AuthResults,
+    CountedHistory,
+    Envelope,
+    Inspection,
+)
 from tests.factories import (
     PEOPLE,
     SHIPPED_POLICY,
@@ -263,12 +271,38 @@ def test_no_sender_notice_by_default(w: World) -> None:
     assert decision.notifications == ()
 
 
-def test_dkim_signed_outside_mail_is_headers_only(w: World) -> None:
-    outside = Envelope("a@gmail.example", (JSMITH,), b"", client_trusted=False)
-    assert not w.policy.body_notice(outside, Inspection(has_dkim_signature=True))
-    assert w.policy.body_notice(outside, Inspection(has_dkim_signature=False))
-    inside = Envelope(JSMITH, (ALEX,), b"", client_trusted=True)
-    assert w.policy.body_notice(inside, Inspection(has_dkim_signature=True))
+def _auth(verified: tuple[str, ...] = (), temporary: bool = False) -> AuthResults:
+    """As sender authentication reports them: verified organisational domains, and the
+    organisational domain of each District domain (from the Public Suffix List)."""
+    checks = (AuthCheck("dkim", "pass", (("header.d", d),), "", d) for d in verified)
+    orgs = {STAFF_DOMAIN: "d230.example", STUDENT_DOMAIN: "d230.example"}
+    return AuthResults(tuple(checks), frozenset(verified), temporary, orgs)
+
+
+@pytest.mark.parametrize(("auth", "p13"), [
+    (None, True),                                     # nothing authenticated
+    (_auth(), True),                                  # no aligned pass
+    (_auth(("evil.example",)), True),                 # a pass, for another domain
+    (_auth(temporary=True), True),                    # DNS failed: not verified
+    (_auth(("d230.example",)), False),                # aligned (relaxed) DKIM pass
+])
+def test_p13_is_decided_by_dmarc(w: World, auth: AuthResults | None, p13: bool) -> None:
+    verdict = w.decide(JSMITH, MBROWN, trusted=False, auth=auth).verdicts[0]
+    assert ("P13" in verdict.rules) == p13
+
+
+def test_p13_notice_says_why(w: World) -> None:
+    for auth, words in ((None, "was not authenticated"), (_auth(temporary=True), "temperror"),
+                        (_auth(("evil.example",)), "did not pass DMARC")):
+        (ann,) = w.decide(JSMITH, MBROWN, trusted=False, auth=auth).verdicts[0].annotations
+        assert ann.notice is not None and words in ann.notice, ann.notice
+
+
+def test_body_notice_whether_or_not_signed(w: World) -> None:
+    decision = w.decide(ALEX_HOME, JSMITH, trusted=False,
+                        auth=_auth(("gmail.example",)))
+    assert decision.body_notice
+    assert "P5" in decision.verdicts[0].rules
 
 
 # --- P6's look-ahead: the counts the policy names beforehand are the ones it asks for ------
