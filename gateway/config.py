@@ -63,6 +63,10 @@ class SmtpSettings:
     drain_timeout: float = 30.0
     tls: TlsSettings = TlsSettings()
     workers: int = 1  # serving processes sharing the listening socket; 0 = one per CPU
+    # With several workers: a worker whose event loop has not proven it turns for this long is
+    # killed and replaced. Below half of systemd's WatchdogSec, so the parent replaces a stuck
+    # worker before systemd restarts everything.
+    worker_timeout: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +199,7 @@ _SECTIONS: dict[str, set[str]] = {
     "smtp": {"hostname", "max_message_size", "max_in_flight", "max_recipients", "max_sessions",
              "max_sessions_per_client", "max_connections_per_minute", "command_timeout",
              "data_timeout", "min_data_rate", "line_length", "bare_newline",
-             "processing_deadline", "drain_timeout", "tls", "workers"},
+             "processing_deadline", "drain_timeout", "tls", "workers", "worker_timeout"},
     "smtp.tls": {"cert", "key", "require"},
     "inspection": {"max_depth", "max_parts", "max_part_bytes", "max_extracted_bytes",
                    "max_expansion_ratio", "time_budget", "pdf_engine"},
@@ -466,6 +470,8 @@ class _Reader:
             tls=TlsSettings(self.path((*p, "tls", "cert")), self.path((*p, "tls", "key")),
                             self.get((*p, "tls", "require"), bool, False)),
             workers=self.number((*p, "workers"), d.workers, kind=int),
+            # a beat every second: anything shorter would kill healthy workers
+            worker_timeout=self.number((*p, "worker_timeout"), d.worker_timeout, minimum=3),
         )
 
     def in_flight(self, path: YamlPath, default: int, message_size: int) -> int:

@@ -73,7 +73,7 @@ def test_volumes_hold_config_and_quarantine() -> None:
     assert settings.quarantine.path.parent == Path("/var/lib/gateway")
 
 
-def _healthcheck_code() -> str:
+def healthcheck_code() -> str:
     healthcheck = _only("HEALTHCHECK").args
     options, _, command = healthcheck.partition("CMD ")
     assert "--interval=" in options and "--timeout=" in options
@@ -90,13 +90,13 @@ async def test_healthcheck_command_passes_against_a_live_server() -> None:
     server = HealthServer(Endpoint("127.0.0.1", 0), ready)
     await server.start()
     try:
-        code = _healthcheck_code().replace(":9125/", f":{server.port}/")
+        code = healthcheck_code().replace(":9125/", f":{server.port}/")
         proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code)
         assert await asyncio.wait_for(proc.wait(), 60) == 0
         port = server.port
     finally:
         await server.stop()
-    code = _healthcheck_code().replace(":9125/", f":{port}/")
+    code = healthcheck_code().replace(":9125/", f":{port}/")
     proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code,
                                                 stderr=asyncio.subprocess.DEVNULL)
     assert await asyncio.wait_for(proc.wait(), 60) != 0
