@@ -44,7 +44,8 @@ WORKER_TIMEOUT = 6  # reported not alive after 3 s without a beat, killed after 
 
 
 def write_config(folder: Path, upstream_port: int, *, max_size: str = "25M",
-                 smtp_port: int = 0, metrics_port: int = 0, drain: int = 5) -> Path:
+                 smtp_port: int = 0, metrics_port: int = 0, drain: int = 5,
+                 workers: int = 2) -> Path:
     for name in ("people.csv", "relationships.csv", "policies.yaml"):
         target = folder / name
         if not target.exists():
@@ -62,7 +63,7 @@ policies: policies.yaml
 quarantine: {{url: "sqlite:///quarantine.db"}}
 metrics: {{listen: "127.0.0.1:{metrics_port}"}}
 postmaster: postmaster@staff.district230.example
-smtp: {{hostname: gw.test, workers: 2, worker_timeout: {WORKER_TIMEOUT},
+smtp: {{hostname: gw.test, workers: {workers}, worker_timeout: {WORKER_TIMEOUT},
         drain_timeout: {drain}, max_message_size: {max_size}}}
 log: {{level: info, format: json}}
 """)
