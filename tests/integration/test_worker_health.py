@@ -18,7 +18,7 @@ import signal
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +152,22 @@ def drain_notifications(sock: socket.socket) -> list[dict[str, str]]:
         out.append(dict(line.split("=", 1) for line in data.decode().split("\n")))
 
 
+async def notes_until(sock: socket.socket,
+                      done: Callable[[list[dict[str, str]]], bool]) -> list[dict[str, str]]:
+    """Notifications received until `done(notes)` holds."""
+    loop = asyncio.get_running_loop()
+    notes: list[dict[str, str]] = []
+    while not done(notes):
+        data = await asyncio.wait_for(loop.sock_recv(sock, 4096), 60)
+        notes.append(dict(line.split("=", 1) for line in data.decode().split("\n")))
+    return notes
+
+
+async def notes_until_ready(sock: socket.socket) -> list[dict[str, str]]:
+    """Notifications up to and including the next READY=1 (the end of a reload)."""
+    return await notes_until(sock, lambda notes: bool(notes) and notes[-1].get("READY") == "1")
+
+
 async def send_some(port: int, count: int) -> None:
     for i in range(count):
         errors, reply = await send(port, STAFF, [COLLEAGUE],
@@ -200,22 +216,25 @@ async def test_stopped_worker_turns_health_red_and_is_replaced(
 
     # systemd heard it: STATUS named the worker, and no watchdog ping went out until every
     # worker was alive again (datagrams from one sender arrive in order).
-    notes = drain_notifications(notify_socket[1])
-    down = next(i for i, n in enumerate(notes) if "not alive: worker 1" in n.get("STATUS", ""))
-    back = next(i for i, n in enumerate(notes) if i > down and "STATUS" in n)
+    notes = await notes_until(notify_socket[1], lambda notes: _back_then_ping(notes) is not None)
+    down, back = _back_then_ping(notes)  # type: ignore[misc]
     assert not [n for n in notes[down:back] if "WATCHDOG" in n]
-    assert [n for n in notes[back:] if "WATCHDOG" in n] or await _one_more_ping(notify_socket[1])
 
     await send_some(daemon.smtp_port, 12)  # every new connection is served again
     assert len(upstream.messages) == 12
 
 
-async def _one_more_ping(sock: socket.socket) -> bool:
-    loop = asyncio.get_running_loop()
-    while True:
-        data = await asyncio.wait_for(loop.sock_recv(sock, 4096), 30)
-        if b"WATCHDOG=1" in data:
-            return True
+def _back_then_ping(notes: list[dict[str, str]]) -> tuple[int, int] | None:
+    """(index of the STATUS naming worker 1, index of the next STATUS) once a watchdog ping
+    has followed that next STATUS; None until then."""
+    down = next((i for i, n in enumerate(notes)
+                 if "not alive: worker 1" in n.get("STATUS", "")), None)
+    if down is None:
+        return None
+    back = next((i for i, n in enumerate(notes) if i > down and "STATUS" in n), None)
+    if back is None or not any("WATCHDOG" in n for n in notes[back:]):
+        return None
+    return down, back
 
 
 async def test_stopped_worker_zero_fails_the_container_healthcheck_then_recovers(
@@ -264,15 +283,21 @@ async def test_failed_reload_is_reported_once_and_never_reaches_the_workers(
         samples = metric_samples((await http_get(health, "/metrics"))[1].decode())
         return samples if metric(samples, "gateway_policy_reloads_total",
                                  result="failure") else None
-    samples = await until(counted)
-    assert metric(samples, "gateway_policy_reloads_total", result="failure") == 1
-    assert metric(samples, "gateway_policy_reloads_total", result="success") == 0
-    await asyncio.sleep(0)  # nothing else may arrive: the workers were never asked
-    assert sum(e.get("event") == "reload_failed" for e in daemon.events[since:]) == 1
+    await until(counted)
+    notes = await notes_until_ready(notify_socket[1])
 
-    notes = drain_notifications(notify_socket[1])
+    # A good reload afterwards: each worker reloads in order, so any worker that had been
+    # signalled with the broken file would have logged its own failure before this finishes.
+    (tmp_path / "policies.yaml").write_bytes((REPO / "config" / "policies.yaml").read_bytes())
+    daemon.signal(signal.SIGHUP)
+    await daemon.wait_event("reloaded_all_workers", since=since)
+    assert sum(e.get("event") == "reload_failed" for e in daemon.events[since:]) == 1
+    samples = metric_samples((await http_get(health, "/metrics"))[1].decode())
+    assert metric(samples, "gateway_policy_reloads_total", result="failure") == 1
+    assert metric(samples, "gateway_policy_reloads_total", result="success") == 1
+
     assert notes[0]["RELOADING"] == "1"
-    final = next(n for n in notes if n.get("READY") == "1")
+    final = notes[-1]
     assert re.search(r"reload failed: policies\.yaml:\d+:\d+ \(\w[\w-]*\)", final["STATUS"])
     assert "previous configuration kept" in final["STATUS"]
     assert "unclosed" not in final["STATUS"]  # locations and codes, never file contents
@@ -290,8 +315,8 @@ async def test_good_reload_reaches_every_worker_and_restarts_use_it(
     since = len(daemon.events)
     daemon.signal(signal.SIGHUP)
     await daemon.wait_event("reloaded_all_workers", since=since)
-    notes = drain_notifications(notify_socket[1])
-    final = next(n for n in notes if n.get("READY") == "1")
+    notes = await notes_until_ready(notify_socket[1])
+    final = notes[-1]
     assert final["STATUS"].startswith("configuration reloaded in all 2 workers")
     samples = metric_samples((await http_get(health, "/metrics"))[1].decode())
     assert metric(samples, "gateway_policy_reloads_total", result="success") == 1
