@@ -193,7 +193,8 @@ class Daemon:
                 sdnotify.ready(f"reload failed: {why}; previous configuration kept")
                 return False
             self.gateway.swap(settings, runtime)
-            log_skipped_rows(runtime)
+            if self.link is None:  # with workers the parent has logged them, once
+                log_skipped_rows(runtime)
             self._reloaded(generation, ok=True)
             log.info("reloaded", warnings=len(runtime.warnings))
             sdnotify.ready("configuration reloaded")

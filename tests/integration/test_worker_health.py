@@ -379,11 +379,15 @@ async def test_new_instance_binds_while_orphans_of_a_killed_parent_drain(
         status, _ = await http_get(metrics_port, "/healthz")
         assert status == 200
         upstream.gate.set()
-        for task in in_flight:  # what the orphans held was delivered, not dropped
-            errors, reply = await asyncio.wait_for(task, 120)
-            assert errors == {} and reply.startswith("2")
+        # What the orphans were delivering was delivered; sessions not yet at end-of-data got
+        # 421 or were cut (their senders retry). Never a 250 for mail not delivered.
+        results = await asyncio.gather(*in_flight, return_exceptions=True)
+        accepted = [r for r in results if not isinstance(r, BaseException)]
+        assert accepted and all(errors == {} and reply.startswith("2")
+                                for errors, reply in accepted)
+        assert len(upstream.messages) == len(accepted)
         await send_some(smtp_port, 3)
-        assert len(upstream.messages) == 9
+        assert len(upstream.messages) == len(accepted) + 3
     finally:
         upstream.gate.set()
         await asyncio.gather(*in_flight, return_exceptions=True)
