@@ -6,6 +6,8 @@
 #       district-gateway
 # /etc/gateway holds gateway.yaml, policies.yaml, people.csv, relationships.csv (readable by
 # uid 10025); /var/lib/gateway holds the quarantine (written by uid 10025 only).
+# Without the district's own files the image holds only the sample district, and `serve`
+# refuses to start on it (exit 78) unless `-e GATEWAY_DEMO=1` says it is a demonstration.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -27,7 +29,8 @@ RUN /opt/gateway/bin/pip install --no-deps . \
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="district-mail-gateway" \
       org.opencontainers.image.description="SMTP filter enforcing board policy 5.125"
-ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PATH=/opt/gateway/bin:$PATH
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PATH=/opt/gateway/bin:$PATH \
+    GATEWAY_SAMPLES=/usr/share/gateway/config
 RUN groupadd --system --gid 10025 gateway \
  && useradd --system --uid 10025 --gid gateway --home-dir /var/lib/gateway --no-create-home \
         --shell /usr/sbin/nologin gateway \
@@ -49,12 +52,16 @@ WORKDIR /var/lib/gateway
 USER 10025:10025
 # 10025: SMTP (publish as 25); 9125: /metrics, /healthz, /readyz (keep it internal).
 EXPOSE 10025 9125
-# slim has no curl: ask /healthz with the interpreter that is already there.
+# slim has no curl: ask /healthz with the interpreter that is already there. /healthz answers
+# 503 when any worker's event loop has stopped (and not at all when worker 0's has), so a hung
+# worker turns the container unhealthy until the gateway has replaced it.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:9125/healthz', timeout=4).status == 200 else 1)"]
 # SIGTERM drains in-flight sessions (smtp.drain_timeout); give it time with
 # `docker stop -t 45` / compose `stop_grace_period: 45s`. SIGHUP reloads policy and directory.
 STOPSIGNAL SIGTERM
 # Exec form: the daemon is PID 1's direct child under --init (or PID 1), so signals reach it.
-ENTRYPOINT ["gateway"]
+# The entrypoint checks `serve` is not about to run on the sample district, then execs
+# `gateway` with the same arguments (gateway/service/container.py).
+ENTRYPOINT ["python", "-m", "gateway.service.container"]
 CMD ["serve", "--config", "/etc/gateway/gateway.yaml"]

@@ -67,6 +67,10 @@ class SmtpSettings:
     # the connection's.
     xforward_hosts: tuple[Network, ...] = ()
     workers: int = 1  # serving processes sharing the listening socket; 0 = one per CPU
+    # With several workers: a worker whose event loop has not proven it turns for this long is
+    # killed and replaced. Below half of systemd's WatchdogSec, so the parent replaces a stuck
+    # worker before systemd restarts everything.
+    worker_timeout: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +243,8 @@ _SECTIONS: dict[str, set[str]] = {
     "smtp": {"hostname", "max_message_size", "max_in_flight", "max_recipients", "max_sessions",
              "max_sessions_per_client", "max_connections_per_minute", "command_timeout",
              "data_timeout", "min_data_rate", "line_length", "bare_newline",
-             "processing_deadline", "drain_timeout", "tls", "workers", "xforward_hosts"},
+             "processing_deadline", "drain_timeout", "tls", "workers", "worker_timeout",
+             "xforward_hosts"},
     "smtp.tls": {"cert", "key", "require"},
     "inspection": {"max_depth", "max_parts", "max_part_bytes", "max_extracted_bytes",
                    "max_expansion_ratio", "time_budget", "pdf_engine"},
@@ -512,6 +517,8 @@ class _Reader:
                             self.get((*p, "tls", "require"), bool, False)),
             workers=self.number((*p, "workers"), d.workers, kind=int),
             xforward_hosts=self.networks((*p, "xforward_hosts"), []),
+            # a beat every second: anything shorter would kill healthy workers
+            worker_timeout=self.number((*p, "worker_timeout"), d.worker_timeout, minimum=3),
         )
 
     def in_flight(self, path: YamlPath, default: int, message_size: int) -> int:

@@ -50,6 +50,11 @@ class QuarantineStore(ContactHistory, Protocol):
         """Entries matching `query`, newest first (no content is loaded)."""
         ...
 
+    def held_summary(self) -> tuple[int, datetime | None]:
+        """How many entries await review and when the oldest of them was received (None when
+        none do): one cheap indexed query, for the daemon's metrics."""
+        ...
+
     def get(self, entry_id: str) -> Entry:
         """One entry by id or unique id prefix; raises EntryNotFound."""
         ...

@@ -137,6 +137,13 @@ class SQLiteStore:
             recipients = _recipients(db, [r[0] for r in rows])
         return [_entry(row, recipients.get(row[0], ())) for row in rows]
 
+    def held_summary(self) -> tuple[int, datetime | None]:
+        # Served by the (status, received) index: no table scan however large the store.
+        with self._tx(write=False) as db:
+            count, oldest = db.execute(
+                "SELECT COUNT(*), MIN(received) FROM entries WHERE status = 'held'").fetchone()
+        return int(count), from_db(oldest) if oldest else None
+
     def get(self, entry_id: str) -> Entry:
         with self._tx(write=False) as db:
             full_id = _resolve(db, entry_id)

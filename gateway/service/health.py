@@ -4,9 +4,11 @@ Why not a web framework: three read-only routes do not justify a dependency, and
 streams let the endpoint share the daemon's event loop. Every request is answered and the
 connection closed (`Connection: close`), so a scraper or a port scanner can never pin a
 connection open; requests that are too slow or malformed get a 408/400 and cannot disturb the
-SMTP side. `/healthz` says "the process serves" (liveness: restart me if this fails);
-`/readyz` says "send me mail" (readiness: every check true), so a load balancer stops routing
-while the upstream is down or the policy is not loaded, without restarting the daemon.
+SMTP side. `/healthz` says "the process serves" (liveness: restart me if this fails): answering
+at all proves this event loop turns, and with several workers the `liveness` check adds that
+every worker's loop does too (their heartbeats), so one stuck worker turns it 503. `/readyz`
+says "send me mail" (readiness: every check true), so a load balancer stops routing while the
+upstream is down or the policy is not loaded, without restarting the daemon.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from gateway.config import Endpoint
 log = structlog.get_logger("gateway.health")
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
+# (alive, text for the body): must be quick and must not block, it runs on the event loop.
+Liveness = Callable[[], tuple[bool, str]]
 
 MAX_REQUEST_LINE = 4096
 MAX_HEADER_LINES = 64
@@ -52,15 +56,39 @@ class BadRequest(Exception):
         self.status = status
 
 
+class _Forward:
+    """A collector that reads another registry, looked up at every scrape (a forked worker
+    defines its metrics anew, see gateway.metrics)."""
+
+    def __init__(self, registry: Callable[[], CollectorRegistry]):
+        self.registry = registry
+
+    def collect(self) -> Any:
+        return self.registry().collect()
+
+
+def served_registry(base: Callable[[], CollectorRegistry],
+                    extra: list[Any]) -> CollectorRegistry:
+    """What `/metrics` shows: `base`, plus collectors computed at scrape time (heartbeats,
+    the quarantine backlog) that belong to this server only, so that several servers in one
+    process (tests) never collide in a shared registry."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Forward(base))
+    for collector in extra:
+        registry.register(collector)
+    return registry
+
+
 class HealthServer:
     """Serves metrics and health checks on `endpoint`; port 0 picks a free port (`.port`)."""
 
     def __init__(self, endpoint: Endpoint, readiness: Readiness, *,
                  registry: CollectorRegistry | None = None, request_timeout: float = 10.0,
-                 readiness_timeout: float = 5.0):
+                 readiness_timeout: float = 5.0, liveness: Liveness | None = None):
         self.endpoint = endpoint
         self.registry = registry  # None: this process's metrics (`gateway.metrics.REGISTRY`)
         self.readiness = readiness
+        self.liveness = liveness
         self.request_timeout = request_timeout
         self.readiness_timeout = readiness_timeout
         self._server: asyncio.Server | None = None
@@ -150,7 +178,10 @@ class HealthServer:
             registry = self.registry or metrics.REGISTRY
             return Response(200, generate_latest(registry), CONTENT_TYPE_LATEST)
         if path == "/healthz":
-            return Response(200, b"ok\n")
+            if self.liveness is None:
+                return Response(200, b"ok\n")
+            alive, text = self.liveness()
+            return Response(200 if alive else 503, text.encode())
         if path == "/readyz":
             return await self._ready()
         return Response(404, b"not found\n")

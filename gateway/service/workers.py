@@ -9,11 +9,23 @@ single-process daemon on it. The kernel spreads new connections evenly over the 
 connections, and with long SMTP sessions one worker ends up with all the load.) The parent does
 no mail work. It
 
-- tells systemd READY=1 with MAINPID=itself once the workers run, and pings the watchdog;
-- forwards SIGHUP (each worker reloads config, directory and policy; a bad file keeps the old)
-  and SIGTERM/SIGINT (each worker drains its sessions; the parent waits, then exits);
+- tells systemd READY=1 with MAINPID=itself once the workers run, and pings the watchdog only
+  while every worker's event loop is proven to turn (`gateway.service.heartbeat`): if workers
+  cannot be kept alive, systemd restarts the whole service;
+- kills (SIGKILL) and replaces a worker whose heartbeat is older than `smtp.worker_timeout`:
+  a stopped or blocked loop still holds its share of the listening address, and every
+  connection the kernel gives it would wait for a banner that never comes;
+- on SIGHUP checks the configuration itself first: a broken file is reported (log, STATUS,
+  one failure in the metric) and never reaches the workers. A good one becomes what new and
+  restarted workers start from, and SIGHUP goes to each worker; the parent waits for every
+  worker's result on the board and tells systemd one honest outcome, counted once;
+- forwards SIGTERM/SIGINT (each worker drains its sessions; the parent waits, then exits);
 - restarts a worker that died unexpectedly (after a one-second pause, so a crash loop cannot
   spin).
+
+Workers die with the parent (PR_SET_PDEATHSIG, SIGTERM): after a crash of the parent they drain
+what they have in DATA, as on a normal stop, instead of lingering; their first step is to close
+their SMTP and health listeners, so an immediately restarted instance can take the addresses.
 
 Limits apply per worker: `smtp.max_sessions` is per process, so the whole daemon accepts up to
 `workers × max_sessions` sessions. Metrics: the workers write prometheus_client's multiprocess
@@ -42,13 +54,25 @@ from gateway import metrics
 from gateway.config import Settings
 from gateway.runtime import Runtime
 from gateway.service import sdnotify
-from gateway.service.daemon import HANDLED_SIGNALS, Daemon, open_quarantine, run_loop
+from gateway.service.daemon import (
+    HANDLED_SIGNALS,
+    Daemon,
+    check_config,
+    describe_reload_errors,
+    log_reload_errors,
+    log_skipped_rows,
+    open_quarantine,
+    run_loop,
+)
+from gateway.service.heartbeat import Board, WorkerLink
+from gateway.yamlsrc import SourceErrors
 
 log = structlog.get_logger("gateway.workers")
 
 SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD}
 RESTART_PAUSE = 1.0
 KILL_GRACE = 15.0  # beyond drain_timeout, before a worker that will not stop is killed
+RELOAD_WAIT = 120.0  # for every worker's reload result, before the reload counts as failed
 
 
 def worker_count(settings: Settings) -> int:
@@ -99,33 +123,51 @@ class Supervisor:
         self.sock = bind(settings.listen.host, settings.listen.port, listen=False)
         self.port = self.sock.getsockname()[1]  # the real one when the config says port 0
         self.metrics = metrics_dir(settings)
+        self.board = Board(self.count, settings.smtp.worker_timeout)
         self.pid = os.getpid()
         self.workers: dict[int, int] = {}  # pid -> worker index
+        self.stalled: set[int] = set()  # pids killed for a stopped heartbeat, not yet reaped
         self.restart_due: dict[int, float] = {}  # worker index -> monotonic time
         self.stopping = False
         self.kill_at = 0.0
+        self.reload_pending: tuple[int, float] | None = None  # (generation, give up at)
+        self.healthy = True
+
+    @property
+    def listening(self) -> str:
+        return f"listening on {self.settings.listen.host}:{self.port}, {self.count} workers"
 
     def run(self) -> int:
         signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics)
+        # The parent counts too (worker restarts, reloads): into the same files the workers
+        # write, so worker 0's /metrics includes it.
+        metrics.use_multiprocess_files(self.metrics)
         for index in range(self.count):
             self.spawn(index)
-        port = self.port
         log.info("workers_started", workers=self.count, pid=os.getpid(),
-                 listen=f"{self.settings.listen.host}:{port}")
-        sdnotify.notify("READY=1", f"MAINPID={os.getpid()}",
-                        f"STATUS=listening on {self.settings.listen.host}:{port}, "
-                        f"{self.count} workers")
+                 listen=f"{self.settings.listen.host}:{self.port}",
+                 worker_timeout=self.board.timeout)
+        sdnotify.notify("READY=1", f"MAINPID={os.getpid()}", f"STATUS={self.listening}")
         interval = sdnotify.watchdog_interval()
+        if interval and self.board.timeout >= interval:
+            log.warning("worker_timeout_too_long", worker_timeout=self.board.timeout,
+                        watchdog_ping_seconds=interval,
+                        effect="systemd may restart the service before a stuck worker is "
+                               "replaced")
         next_ping = 0.0
         while self.workers or not self.stopping:
             info = signal.sigtimedwait(SIGNALS, 0.5)
             if info is not None:
                 self.on_signal(info.si_signo)
             self.reap()
+            self.replace_stalled()
             self.restart_due_workers()
+            self.finish_reload()
+            alive = self.check_health()
             now = time.monotonic()
-            if interval and now >= next_ping:
+            # Only while every worker proves its loop turns (or while stopping, which
+            # TimeoutStopSec bounds): a stuck daemon must not look alive to systemd.
+            if interval and now >= next_ping and (alive or self.stopping):
                 sdnotify.watchdog()
                 next_ping = now + interval
             if self.stopping and self.workers and now >= self.kill_at:
@@ -142,9 +184,93 @@ class Supervisor:
             sdnotify.stopping("draining")
             self.signal_all(signal.SIGTERM)
         elif signo == signal.SIGHUP and not self.stopping:
-            sdnotify.reloading("workers reloading configuration")
-            self.signal_all(signal.SIGHUP)
-            sdnotify.ready(f"reload signalled to {len(self.workers)} workers")
+            self.reload()
+
+    def reload(self) -> None:
+        """Check the files here first, so a broken one is reported once and never reaches
+        the workers; then have every worker load them and wait for their results."""
+        sdnotify.reloading("checking configuration")
+        try:
+            settings, runtime = check_config(self.config_path)
+        except Exception as exc:
+            if isinstance(exc, SourceErrors):
+                log_reload_errors(exc)
+                why = describe_reload_errors(exc)
+            else:
+                log.exception("reload_failed", kept="previous configuration")
+                why = type(exc).__name__
+            metrics.RELOADS.labels(result="failure").inc()
+            sdnotify.ready(f"reload failed: {why}; previous configuration kept; "
+                           f"{self.listening}")
+            return
+        log_skipped_rows(runtime)
+        # What new and restarted workers start from. The address they share and worker 0's
+        # health endpoint stay as started (changing them needs a restart, as in the workers).
+        self.settings = dataclasses.replace(settings, listen=self.settings.listen,
+                                            metrics_listen=self.settings.metrics_listen)
+        self.runtime = runtime
+        generation = self.board.ask_reload()
+        self.reload_pending = (generation, time.monotonic() + RELOAD_WAIT)
+        sdnotify.status(f"reloading in {len(self.workers)} workers")
+        self.signal_all(signal.SIGHUP)
+
+    def finish_reload(self) -> None:
+        """Once every worker has answered (or the wait is over): count once, tell systemd."""
+        if self.reload_pending is None:
+            return
+        generation, give_up_at = self.reload_pending
+        results = self.board.reload_results(generation)
+        if results is None and time.monotonic() < give_up_at:
+            return
+        self.reload_pending = None
+        if results is None:
+            failed, why = self.board.late(generation), "no result in time"
+        else:
+            failed, why = sorted(i for i, ok in results.items() if not ok), "see the log"
+        if failed:
+            metrics.RELOADS.labels(result="failure").inc()
+            names = ", ".join(str(i) for i in failed)
+            log.error("reload_failed_in_workers", workers=failed, of=self.count, reason=why)
+            sdnotify.ready(f"reload failed in worker {names} of {self.count} ({why}); "
+                           f"those keep the previous configuration; {self.listening}")
+        else:
+            metrics.RELOADS.labels(result="success").inc()
+            log.info("reloaded_all_workers", workers=self.count)
+            sdnotify.ready(f"configuration reloaded in all {self.count} workers; "
+                           f"{self.listening}")
+
+    def replace_stalled(self) -> None:
+        """SIGKILL a worker whose loop has not beaten for `smtp.worker_timeout`: it cannot
+        handle SIGTERM (stopped, or its loop blocked), and its socket keeps taking connections
+        it never answers. The reaper then restarts it like any dead worker."""
+        if self.stopping:
+            return
+        for state in self.board.states():
+            if not state.stalled or state.pid in self.stalled:
+                continue
+            if self.workers.get(state.pid) != state.index:
+                continue
+            log.error("worker_stalled", worker=state.index, pid=state.pid,
+                      seconds_since_heartbeat=round(state.age, 1),
+                      action="killed and replaced")
+            metrics.WORKER_RESTARTS.labels(reason="stalled").inc()
+            self.stalled.add(state.pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(state.pid, signal.SIGKILL)
+
+    def check_health(self) -> bool:
+        """Whether every worker is alive now; systemd's STATUS line follows the changes."""
+        alive = self.board.all_alive()
+        if alive != self.healthy and not self.stopping:
+            self.healthy = alive
+            if alive:
+                log.info("workers_healthy", workers=self.count)
+                sdnotify.status(self.listening)
+            else:
+                down = [s.index for s in self.board.states() if not s.alive]
+                sdnotify.status(f"{self.listening}; not alive: worker "
+                                + ", ".join(str(i) for i in down))
+        return alive
 
     def signal_all(self, signo: int) -> None:
         for pid in list(self.workers):
@@ -163,10 +289,15 @@ class Supervisor:
             index = self.workers.pop(pid, None)
             if index is None:
                 continue
+            self.board.vacated(index)
             _mark_dead(pid)
+            stalled = pid in self.stalled
+            self.stalled.discard(pid)
             if not self.stopping:
-                log.error("worker_died", worker=index, pid=pid,
-                          status=os.waitstatus_to_exitcode(status))
+                if not stalled:  # a stalled one was logged and counted when it was killed
+                    log.error("worker_died", worker=index, pid=pid,
+                              status=os.waitstatus_to_exitcode(status))
+                    metrics.WORKER_RESTARTS.labels(reason="exited").inc()
                 self.restart_due[index] = time.monotonic() + RESTART_PAUSE
 
     def restart_due_workers(self) -> None:
@@ -182,6 +313,7 @@ class Supervisor:
         pid = os.fork()
         if pid:
             self.workers[pid] = index
+            self.board.started(index, pid)
             return
         code = 1
         try:
@@ -206,7 +338,7 @@ def run_worker(parent: Supervisor, index: int) -> int:
         os.environ.pop(name, None)  # only the parent talks to systemd
     metrics.use_multiprocess_files(parent.metrics)
     first = index == 0
-    settings = parent.settings
+    settings = parent.settings  # the parent's current one: as of the last good reload
     if not first:
         settings = dataclasses.replace(settings, metrics_listen=None)
     store = open_quarantine(settings)  # after fork: never share a database connection
@@ -215,7 +347,8 @@ def run_worker(parent: Supervisor, index: int) -> int:
     # One digest per interval, not one per worker; worker 0's /metrics shows every worker's sum.
     daemon = Daemon(parent.config_path, settings, parent.runtime, store, sock=sock,
                     digest=first,
-                    metrics_registry=metrics.sum_of_workers(parent.metrics) if first else None)
+                    metrics_registry=metrics.sum_of_workers(parent.metrics) if first else None,
+                    link=WorkerLink(parent.board, index, parent.pid))
     return run_loop(daemon.run())
 
 

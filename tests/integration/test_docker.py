@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import os
 import re
 import shlex
 import subprocess
@@ -21,9 +22,10 @@ import yaml
 from gateway.config import Endpoint, load_settings
 from gateway.service.health import HealthServer
 from tests.factories import REPO
-from tests.harness import Instruction, dockerfile, final_stage, seconds
+from tests.harness import Instruction, dockerfile, final_stage, free_port, seconds
 
 INSTRUCTIONS = dockerfile(REPO / "Dockerfile")
+ENTRYPOINT = ["python", "-m", "gateway.service.container"]
 FINAL = final_stage(INSTRUCTIONS)
 DOCKER_CONFIG = REPO / "config" / "gateway.docker.yaml"
 
@@ -53,8 +55,15 @@ def test_runs_as_non_root() -> None:
 
 def test_entrypoint_and_cmd_are_exec_form() -> None:
     entry, cmd = _only("ENTRYPOINT").exec_form(), _only("CMD").exec_form()
-    assert entry == ["gateway"]
+    assert entry == ENTRYPOINT
     assert cmd == ["serve", "--config", "/etc/gateway/gateway.yaml"]
+
+
+def test_the_entrypoint_compares_with_the_samples_the_image_copies() -> None:
+    env = dict(a.split("=", 1) for ins in FINAL if ins.keyword == "ENV"
+               for a in shlex.split(ins.args))
+    copy = next(ins for ins in FINAL if ins.keyword == "COPY" and ins.args.startswith("config/"))
+    assert env["GATEWAY_SAMPLES"] == shlex.split(copy.args)[1].rstrip("/")
 
 
 def test_exposes_the_ports_the_docker_config_listens_on() -> None:
@@ -73,7 +82,7 @@ def test_volumes_hold_config_and_quarantine() -> None:
     assert settings.quarantine.path.parent == Path("/var/lib/gateway")
 
 
-def _healthcheck_code() -> str:
+def healthcheck_code() -> str:
     healthcheck = _only("HEALTHCHECK").args
     options, _, command = healthcheck.partition("CMD ")
     assert "--interval=" in options and "--timeout=" in options
@@ -90,16 +99,33 @@ async def test_healthcheck_command_passes_against_a_live_server() -> None:
     server = HealthServer(Endpoint("127.0.0.1", 0), ready)
     await server.start()
     try:
-        code = _healthcheck_code().replace(":9125/", f":{server.port}/")
+        code = healthcheck_code().replace(":9125/", f":{server.port}/")
         proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code)
         assert await asyncio.wait_for(proc.wait(), 60) == 0
         port = server.port
     finally:
         await server.stop()
-    code = _healthcheck_code().replace(":9125/", f":{port}/")
+    code = healthcheck_code().replace(":9125/", f":{port}/")
     proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code,
                                                 stderr=asyncio.subprocess.DEVNULL)
     assert await asyncio.wait_for(proc.wait(), 60) != 0
+
+
+async def test_healthcheck_command_fails_while_a_worker_is_stuck() -> None:
+    """/healthz answers 503 when the liveness check says a worker's loop stopped."""
+    async def ready() -> dict[str, bool]:
+        return {"x": True}
+
+    server = HealthServer(Endpoint("127.0.0.1", 0), ready,
+                          liveness=lambda: (False, "worker 1: no heartbeat for 12.0 s\n"))
+    await server.start()
+    try:
+        code = healthcheck_code().replace(":9125/", f":{server.port}/")
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code,
+                                                    stderr=asyncio.subprocess.DEVNULL)
+        assert await asyncio.wait_for(proc.wait(), 60) != 0
+    finally:
+        await server.stop()
 
 
 def test_requirements_come_from_pyproject() -> None:
@@ -177,3 +203,77 @@ def test_seeded_config_volume_passes_check_config() -> None:
     settings = load_settings(DOCKER_CONFIG)
     referenced = {settings.policies, settings.directory.people, settings.directory.relationships}
     assert {p.name for p in referenced if p is not None} == set(copied.group(1).split())
+
+
+# --- the entrypoint, run as the image runs it (python -m gateway.service.container) ----------
+
+def _sample_volume(tmp_path: Path, smtp_port: int, metrics_port: int) -> Path:
+    """What /etc/gateway holds when nothing is mounted: the seeded samples, with loopback
+    addresses and a temporary quarantine instead of the container's."""
+    for name in ("people.csv", "relationships.csv", "policies.yaml"):
+        (tmp_path / name).write_bytes((REPO / "config" / name).read_bytes())
+    text = (DOCKER_CONFIG.read_text()
+            .replace("host: 0.0.0.0, port: 10025", f"host: 127.0.0.1, port: {smtp_port}")
+            .replace('"0.0.0.0:9125"', f'"127.0.0.1:{metrics_port}"')
+            .replace("sqlite:////var/lib/gateway/quarantine.db",
+                     f"sqlite:///{tmp_path}/quarantine.db")
+            .replace("host: mailserver", "host: 127.0.0.1")
+            .replace("workers: 2 ", "workers: 1 "))
+    config = tmp_path / "gateway.yaml"
+    config.write_text(text)
+    assert load_settings(config).listen.port == smtp_port
+    return config
+
+
+def _entrypoint_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "GATEWAY_DEMO"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["GATEWAY_SAMPLES"] = str(REPO / "config")  # as the image's COPY config/ puts them
+    env["PYTHONPATH"] = str(REPO)
+    return {**env, **extra}
+
+
+def test_entrypoint_refuses_the_sample_district(tmp_path: Path) -> None:
+    config = _sample_volume(tmp_path, free_port(), free_port())
+    result = subprocess.run(
+        [sys.executable, *ENTRYPOINT[1:], "serve", "--config", str(config)],
+        env=_entrypoint_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 78, result.stderr
+    assert "sample district" in result.stderr and "GATEWAY_DEMO=1" in result.stderr
+    assert "people.csv" in result.stderr and "staff.district230.example" in result.stderr
+    assert not (tmp_path / "quarantine.db").exists()  # nothing was started
+
+
+def test_entrypoint_passes_other_commands_through(tmp_path: Path) -> None:
+    config = _sample_volume(tmp_path, free_port(), free_port())
+    result = subprocess.run(
+        [sys.executable, *ENTRYPOINT[1:], "serve", "--check-config", "--config", str(config)],
+        env=_entrypoint_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "is valid" in result.stdout
+
+
+async def test_entrypoint_serves_the_sample_district_as_a_demo(tmp_path: Path) -> None:
+    smtp_port = free_port()
+    config = _sample_volume(tmp_path, smtp_port, free_port())
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, *ENTRYPOINT[1:], "serve", "--config", str(config),
+        env=_entrypoint_env(GATEWAY_DEMO="1"), stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", smtp_port)
+            except OSError:
+                assert proc.returncode is None, "the demo did not start"
+                await asyncio.sleep(0.1)
+                continue
+            assert (await reader.readline()).startswith(b"220")
+            writer.close()
+            break
+        else:
+            raise AssertionError("the demo never greeted")
+    finally:
+        proc.terminate()
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert b"demonstration" in err

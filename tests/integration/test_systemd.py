@@ -51,7 +51,6 @@ REQUIRED = {
     ("Service", "Type"): "notify",
     ("Service", "NotifyAccess"): "main",
     ("Service", "ExecStart"): "/usr/bin/gateway serve --config /etc/gateway/gateway.yaml",
-    ("Service", "ExecReload"): "/bin/kill -HUP $MAINPID",
     ("Service", "User"): "gateway",
     ("Service", "StateDirectory"): "gateway",
     ("Service", "StateDirectoryMode"): "0700",
@@ -100,13 +99,68 @@ def test_watchdog_is_set() -> None:
     assert seconds(watchdog) >= 10  # pings every half; a busy machine must not trip it
 
 
-def test_venv_drop_in_resets_then_sets_exec_start() -> None:
+def test_venv_drop_in_resets_then_sets_exec_start_and_reload() -> None:
     directives = unit_directives(SYSTEMD / "gateway-venv.conf")
     assert directives == [
         ("Service", "ExecStart", ""),
         ("Service", "ExecStart",
          "/opt/gateway/bin/gateway serve --config /etc/gateway/gateway.yaml"),
+        ("Service", "ExecReload", ""),
+        *[("Service", "ExecReload", line.replace("/usr/bin/", "/opt/gateway/bin/"))
+          for line in unit_values(UNIT, "Service", "ExecReload")],
     ]
+
+
+def test_reload_checks_the_configuration_before_signalling() -> None:
+    assert unit_values(UNIT, "Service", "ExecReload") == [
+        "/usr/bin/gateway serve --check-config --config /etc/gateway/gateway.yaml",
+        "/bin/kill -HUP $MAINPID",
+    ]
+
+
+def _run_exec_reload(config: Path, main_pid: int) -> list[subprocess.CompletedProcess[str]]:
+    """The unit's ExecReload= lines run as systemd runs them: in order, stopping at the first
+    that fails (which fails `systemctl reload`)."""
+    done = []
+    for line in unit_values(UNIT, "Service", "ExecReload"):
+        argv = (line.replace("/usr/bin/gateway", f"{sys.executable} -m gateway")
+                .replace("/etc/gateway/gateway.yaml", str(config))
+                .replace("$MAINPID", str(main_pid)).split())
+        done.append(subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120))
+        if done[-1].returncode != 0:
+            break
+    return done
+
+
+def _hup_catcher() -> subprocess.Popen[str]:
+    """A stand-in for the daemon's main process that reports the SIGHUP it gets."""
+    code = ("import signal, sys; signal.signal(signal.SIGHUP, lambda *_: (print('HUP'), "
+            "sys.exit(0))); print('ready', flush=True); signal.pause()")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    return proc
+
+
+def test_reload_of_a_broken_file_fails_before_the_daemon_is_signalled(tmp_path: Path) -> None:
+    for name in ("people.csv", "relationships.csv", "policies.yaml"):
+        shutil.copy(REPO / "config" / name, tmp_path / name)
+    config = tmp_path / "gateway.yaml"
+    config.write_text((REPO / "config" / "gateway.yaml").read_text()
+                      .replace("smtp:", "smtp:\n  max_sessions: many\n", 1))
+    main = _hup_catcher()
+    try:
+        done = _run_exec_reload(config, main.pid)
+        assert len(done) == 1 and done[0].returncode != 0
+        assert re.search(r"gateway\.yaml:\d+:\d+", done[0].stderr), done[0].stderr
+        assert main.poll() is None  # never signalled
+        config.write_text((REPO / "config" / "gateway.yaml").read_text())
+        done = _run_exec_reload(config, main.pid)
+        assert [d.returncode for d in done] == [0, 0]
+        assert main.wait(timeout=60) == 0 and main.stdout is not None
+        assert main.stdout.read() == "HUP\n"
+    finally:
+        main.kill()
+        main.wait()
 
 
 def test_example_config_matches_the_unit() -> None:

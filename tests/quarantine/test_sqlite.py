@@ -323,3 +323,24 @@ def test_the_store_answers_while_a_writer_holds_the_database(tmp_path: Path) -> 
                         ("517204", "T1", week): 0}]
     assert store.count_contacts("482913", "T1", month - timedelta(days=30)) == 3
     store.close()
+
+
+def test_held_summary_counts_what_awaits_review_and_the_oldest(store) -> None:
+    assert store.held_summary() == (0, None)
+    now = datetime.now(UTC).replace(microsecond=0)
+    oldest = store.hold(hold_request(received=now - timedelta(days=3), queue_id="Q1"))
+    store.hold(hold_request(received=now - timedelta(hours=1), queue_id="Q2",
+                            subject="Other"))
+    reviewed = store.hold(hold_request(received=now - timedelta(days=9), queue_id="Q3",
+                                       subject="Reviewed"))
+    store.delete(reviewed.id, REVIEWER, "not needed")
+    assert store.held_summary() == (2, now - timedelta(days=3))
+    store.delete(oldest.id, REVIEWER, "done")
+    assert store.held_summary() == (1, now - timedelta(hours=1))
+
+
+def test_held_summary_uses_the_status_index(store) -> None:
+    with store._tx(write=False) as db:
+        plan = db.execute("EXPLAIN QUERY PLAN SELECT COUNT(*), MIN(received) FROM entries "
+                          "WHERE status = 'held'").fetchall()
+    assert any("entries_status" in str(row) for row in plan), plan
