@@ -190,10 +190,12 @@ class PostfixInstance:
         os.chown(self.root / "data", pwd.getpwnam("postfix").pw_uid, -1)
 
     def start(self) -> None:
-        self.write_config()
-        self._run(POSTFIX, "-c", str(self.config_dir), "check")
+        if not (self.config_dir / "main.cf").exists():
+            self.write_config()
+            self._run(POSTFIX, "-c", str(self.config_dir), "check")
         self._run(POSTFIX, "-c", str(self.config_dir), "start")
-        self.wait_listening(self.ports.after_queue)
+        for port in (self.ports.after_queue, self.ports.before_queue, self.ports.reinject):
+            self.wait_listening(port)
 
     def stop(self) -> None:
         """`postfix stop`, then make sure the master and its children are gone."""

@@ -12,6 +12,7 @@ What is checked is what a Postfix admin sees: the queue, the delivery, the bounc
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from email.message import EmailMessage
@@ -19,6 +20,7 @@ from email.policy import SMTP
 
 import aiosmtplib
 import pytest
+from structlog.testing import capture_logs
 
 from gateway.quarantine.base import QuarantineStore
 from tests.harness import run_cli, send, wait_for
@@ -194,3 +196,24 @@ async def test_in_front_of_postfix_mail_reaches_the_mailbox_through_it(
     assert [m.rcpt_tos for m in arrived(sink, subject)] == [[STUDENT]]
     await log_line(postfix, rf"to=<{re.escape(STUDENT)}>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:"
                             rf"{postfix.ports.sink}.*status=sent")
+
+
+async def test_in_front_of_postfix_down_is_a_tempfail_then_delivered(
+        postfix: PostfixInstance, sink: Sink, gateway) -> None:
+    """The gateway's upstream is down: the client is told to retry, the gateway's log says
+    which server and why; once Postfix is back, the retry is delivered."""
+    subject, content = message([STUDENT])
+    await asyncio.to_thread(postfix.stop)
+    try:
+        with capture_logs() as logs, pytest.raises(aiosmtplib.SMTPDataError) as deferred:
+            await send(gateway.port, TEACHER, [STUDENT], content)
+    finally:
+        await asyncio.to_thread(postfix.start)
+    assert (deferred.value.code, deferred.value.message) == (
+        451, "4.4.1 upstream unreachable, try again later")
+    [warning] = [e for e in logs if e["event"] == "upstream_deferred"]
+    assert (warning["host"], warning["port"]) == ("127.0.0.1", postfix.ports.reinject)
+    assert "ConnectionRefusedError" in warning["cause"]
+    errors, reply = await send(gateway.port, TEACHER, [STUDENT], content)
+    assert errors == {} and reply.startswith("2.0.0 Ok: queued as ")
+    await wait_for(lambda: len(arrived(sink, subject)) == 1, SLOW)
