@@ -412,6 +412,8 @@ def _cause(exc: BaseException) -> str:
     """An exception as an operator reads it: `SMTPConnectError: Error connecting to … [Errno
     111] … (ConnectionRefusedError)`, the TLS library's reason, the reply a refused greeting
     carried."""
+    if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code:
+        return f"upstream replied {exc.code} {exc.message}"
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     inner = exc.__cause__ or exc.__context__
     if inner is not None and type(inner).__name__ not in text:
