@@ -59,7 +59,9 @@ def postfix() -> Iterator[PostfixInstance]:
 
 @pytest.fixture(autouse=True)
 def empty_queue(postfix: PostfixInstance) -> Iterator[None]:
-    """Each test starts and ends with nothing queued, so no test receives another's mail."""
+    """Each test starts and ends with nothing queued, so no test receives another's mail, and
+    reads only its own mail.log lines."""
+    postfix.mark_log()
     yield
     subprocess.run(["postsuper", "-c", str(postfix.config_dir), "-d", "ALL"],
                    capture_output=True, timeout=30, check=False)

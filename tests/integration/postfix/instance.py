@@ -161,6 +161,7 @@ class PostfixInstance:
         self.ports = ports
         self.config_dir = root / "etc"
         self.log = root / "mail.log"
+        self.log_start = 0  # log_text() reads from here: the current test's lines only
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(args, capture_output=True, text=True, timeout=60)
@@ -220,8 +221,16 @@ class PostfixInstance:
     def queue_empty(self) -> bool:
         return "Mail queue is empty" in self.queue()
 
+    def mark_log(self) -> None:
+        """From now on, log_text() and log_lines() see only what Postfix logs next."""
+        self.log_start = self.log.stat().st_size if self.log.exists() else 0
+
     def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
+        if not self.log.exists():
+            return ""
+        with self.log.open("rb") as log:
+            log.seek(self.log_start)
+            return log.read().decode(errors="replace")
 
     def log_lines(self, pattern: str) -> list[str]:
         return [line for line in self.log_text().splitlines() if re.search(pattern, line)]
