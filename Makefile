@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= config/gateway.yaml
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean constraints
 
 install: $(VENV)/.installed
 
@@ -31,5 +31,19 @@ lint: install
 bench: install
 	$(BIN)/python bench/run.py
 
+# constraints.txt pins every runtime dependency (not the test tools) as a clean `pip install .`
+# resolves it today, for reproducible deployments: `pip install -c constraints.txt .`.
+# Refresh it on purpose (a dependency's security release), test, commit.
+constraints:
+	rm -rf .constraints-venv
+	$(PYTHON) -m venv .constraints-venv
+	.constraints-venv/bin/python -m pip install --quiet --upgrade pip
+	.constraints-venv/bin/python -m pip install --quiet .
+	{ echo "# Runtime dependencies as a clean 'pip install .' resolved them (make constraints)."; \
+	  echo "# Python $$(.constraints-venv/bin/python -c 'import platform; print(platform.python_version(), platform.machine())')."; \
+	  echo "# Deploy with: pip install -c constraints.txt ."; \
+	  .constraints-venv/bin/python -m pip freeze --exclude district-mail-gateway; } > constraints.txt
+	rm -rf .constraints-venv
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .constraints-venv

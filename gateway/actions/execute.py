@@ -31,6 +31,7 @@ from gateway.actions.trace import received_header
 from gateway.config import Settings
 from gateway.model import Action, Decision, Notification, RuleMatch, Verdict
 from gateway.quarantine.base import HoldRequest, QuarantineStore
+from gateway.smtp import replies
 from gateway.smtp.client import Relay, RelayResult
 from gateway.smtp.replies import POLICY_REJECT, STORE_FAILED
 
@@ -78,11 +79,11 @@ class Executor:
                 log.exception("quarantine_write_failed", queue_id=env.queue_id)
                 return Outcome(*STORE_FAILED, "tempfail")
         results = await self._relay_copies(decision, by_action)
-        temporary = next((r.temporary for r in results if r.temporary), None)
+        deferred = next((r for r in results if r.temporary), None)
         upstream_reply = "; ".join(r.reply for r in results if r.reply)
-        if temporary:
-            return Outcome(451, f"4.4.1 Upstream temporarily unavailable ({temporary[0]}), "
-                           "try again later", "tempfail", held=held,
+        if deferred is not None:
+            self._log_deferred(env.queue_id, deferred)
+            return Outcome(451, deferred_reply(deferred), "tempfail", held=held,
                            quarantine_id=quarantine_id, upstream_reply=upstream_reply)
         delivered = tuple(r for res in results for r in res.accepted)
         refused = {r: reply for res in results for r, reply in res.refused.items()}
@@ -108,6 +109,13 @@ class Executor:
         await self.send_notifications(notices, env.queue_id)
 
     # -- steps ----------------------------------------------------------------------------
+    def _log_deferred(self, queue_id: str, result: RelayResult) -> None:
+        """Where and why, as Postfix's `connect to host[addr]:port: Connection refused`: the
+        operator's first question when mail is deferred is which server failed and how."""
+        upstream = self.settings.upstream
+        log.warning("upstream_deferred", queue_id=queue_id, host=upstream.host,
+                    port=upstream.port, failure=result.failure, cause=self.redact(result.cause))
+
     async def _hold(self, decision: Decision, verdicts: Sequence[Verdict]) -> str:
         if self.store is None:
             raise RuntimeError("no quarantine store configured")
@@ -179,9 +187,36 @@ def _fold(decision: Decision, delivered: tuple[str, ...], held: tuple[str, ...],
         outcome = "split"
     else:
         outcome = "held" if held else "relayed"
-    return Outcome(250, f"2.0.0 Ok: queued as {env.queue_id}", outcome, delivered=delivered,
-                   held=held, refused=refused, quarantine_id=quarantine_id,
-                   upstream_reply=upstream_reply)
+    text = accepted_reply(env.queue_id, len(decision.verdicts), held, refused, quarantine_id,
+                          bounced=bool(env.mail_from))
+    return Outcome(250, text, outcome, delivered=delivered, held=held, refused=refused,
+                   quarantine_id=quarantine_id, upstream_reply=upstream_reply)
+
+
+def accepted_reply(queue_id: str, total: int, held: Sequence[str], refused: Sequence[str],
+                   quarantine_id: str | None, *, bounced: bool) -> str:
+    """The 250 text: Postfix's plain wording when every recipient was relayed, otherwise
+    2.7.0 and how many recipients were held (with the quarantine id) or refused."""
+    parts = []
+    if held:
+        parts.append(replies.HELD_PART.format(count=len(held), total=total,
+                                              quarantine_id=quarantine_id))
+    if refused:
+        part = replies.REFUSED_PART if bounced else replies.REFUSED_NULL_SENDER_PART
+        parts.append(part.format(count=len(refused), total=total))
+    if not parts:
+        return replies.ACCEPTED.format(queue_id=queue_id)
+    return replies.ACCEPTED_WITH_ACTIONS.format(queue_id=queue_id, parts=", ".join(parts))
+
+
+def deferred_reply(result: RelayResult) -> str:
+    """The 451 text for a copy the upstream could not take now: its own code when it answered,
+    the gateway's description of the failure when it did not."""
+    assert result.temporary is not None
+    code, status = result.temporary
+    if result.failure == "tempfail":
+        return replies.UPSTREAM_DEFERRED.format(code=code)
+    return replies.UPSTREAM_FAILED.format(status=status)
 
 
 def _group(verdicts: Sequence[Verdict]) -> dict[Action, list[Verdict]]:

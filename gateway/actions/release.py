@@ -36,6 +36,9 @@ class SendResult(Protocol):
     @property
     def temporary(self) -> tuple[int, str] | None: ...
 
+    @property
+    def cause(self) -> str: ...
+
 
 Send = deliver.Send[SendResult]
 
@@ -114,8 +117,7 @@ def split_outcome(result: SendResult,
                   held: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str]]:
     """Per recipient: delivered, or why not (the upstream's own words)."""
     if result.temporary is not None:
-        code, text = result.temporary
-        return (), {rcpt: f"upstream unavailable: {code} {text}" for rcpt in held}
+        return (), {rcpt: f"upstream unavailable: {result.cause}" for rcpt in held}
     accepted = set(result.accepted)
     delivered = tuple(r for r in held if r in accepted)
     failed: dict[str, str] = {}

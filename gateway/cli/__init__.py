@@ -15,16 +15,44 @@ COMMAND_MODULES = (
     "gateway.cli.check",
     "gateway.cli.policy",
     "gateway.cli.quarantine",
+    "gateway.cli.init",
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gateway", description="District mail gateway (board policy 5.125 enforcement)")
+    parser.add_argument("--version", action=VersionAction, nargs=0,
+                        help="print the version and the engines in use, then exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
+
+
+class VersionAction(argparse.Action):
+    """`gateway --version`: the version, and the engines it runs on (loaded only here, so
+    `--help` stays quick)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        print(version_text())
+        parser.exit()
+
+
+def version_text() -> str:
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from gateway import __version__
+    from gateway.service.engines import summary
+
+    try:
+        installed = version("district-mail-gateway")
+    except PackageNotFoundError:  # run from a checkout without installing
+        installed = __version__
+    return (f"gateway {installed} ({summary()}; Python {platform.python_version()} "
+            f"{platform.machine()})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

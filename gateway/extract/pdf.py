@@ -1,11 +1,11 @@
 """PDF text: PDFium in a helper process when installed, else pypdf in-process.
 
-PDFium (pypdfium2, the `fast` extra) reads a page about 2.5x faster than pypdf but is native
-code, so it runs in `gateway.pdfhelper`, a process the daemon kills at the inspection deadline
-and restarts after a crash; the walk is handed it as `Context.pdf_reader`. The PDF it crashed
-on is read by pypdf instead. pypdf is pure Python: it runs here, page by page, with the deadline
-checked between pages and inside its content-stream parser. `inspection.pdf_engine` picks one
-(default `auto`).
+PDFium (pypdfium2, installed where it has wheels) reads a page about 2.5x faster than pypdf but
+is native code, so it runs in `gateway.pdfhelper`, a process the daemon kills at the inspection
+deadline and restarts after a crash; the walk is handed it as `Context.pdf_reader`. The PDF it
+crashed on is read by pypdf instead. pypdf is pure Python: it runs here, page by page, with the
+deadline checked between pages and inside its content-stream parser. `inspection.pdf_engine`
+picks one (default `auto`).
 
 PDFs encrypted with only an owner password (print/copy restrictions) open with the empty user
 password and are inspected; anything needing a real password is `uninspectable`. A PDF without

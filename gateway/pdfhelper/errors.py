@@ -37,5 +37,6 @@ class HelperBusy(HelperFailed):
 
 
 def available() -> bool:
-    """Is PDFium installed (the `fast` extra)? Without it PDFs are read by pypdf in-process."""
+    """Is PDFium installed (where it has wheels, or by the `fast` extra)? Without it PDFs are
+    read by pypdf in-process."""
     return importlib.util.find_spec("pypdfium2") is not None

@@ -287,7 +287,7 @@ async def start_health(server: HealthServer, attempts: int = 10, pause: float = 
 
 
 def run_loop(coro: Any) -> int:
-    """Run the daemon's coroutine on uvloop where it is installed (the `fast` extra)."""
+    """Run the daemon's coroutine on uvloop where it is installed (Linux x86_64 and aarch64)."""
     try:
         import uvloop  # noqa: PLC0415 - optional: asyncio's own loop otherwise
     except ImportError:

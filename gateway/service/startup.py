@@ -12,6 +12,7 @@ import sys
 from gateway.config import load_settings
 from gateway.runtime import load_runtime
 from gateway.service.daemon import Daemon, log_skipped_rows, open_quarantine, run_loop
+from gateway.service.engines import log_engines
 from gateway.service.logsetup import configure_logging
 from gateway.service.workers import serve_workers
 from gateway.yamlsrc import SourceErrors
@@ -26,6 +27,7 @@ def serve(config_path: str | None) -> int:
         print(exc, file=sys.stderr)
         return 2
     log_skipped_rows(runtime)
+    log_engines()
     if settings.smtp.workers != 1:
         return serve_workers(config_path, settings, runtime)  # N processes sharing the address
     try:

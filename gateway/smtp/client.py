@@ -47,6 +47,10 @@ class RelayResult:
     refused: dict[str, Reply] = field(default_factory=dict)  # permanent (5xx) per recipient
     temporary: Reply | None = None  # the whole copy must be retried later
     reply: str = ""  # upstream's final reply, for the log
+    # Why a copy was deferred, in the words of whatever failed: the socket error, the TLS
+    # error, the timeout, or the upstream's own reply. Never a code the upstream did not send.
+    cause: str = ""
+    failure: str = ""  # timeout | refused | connect | dropped | protocol | tempfail
 
     @property
     def delivered(self) -> bool:
@@ -89,7 +93,8 @@ class Relay:
                 self._discard(smtp)
                 continue
             return result
-        return self._temporary("dropped", (451, "4.4.2 upstream connection lost"))
+        return self._temporary("dropped", (451, "4.4.2 upstream connection lost"),
+                               "a reused connection was closed twice in a row")
 
     async def check(self) -> bool:
         """Readiness probe: does the upstream answer right now?
@@ -131,18 +136,21 @@ class Relay:
             item.smtp.close()
         try:
             return await self._connect(), False
-        except (aiosmtplib.SMTPTimeoutError, TimeoutError):
-            return self._temporary("timeout", (451, "4.4.1 upstream connection timed out")), False
+        except (aiosmtplib.SMTPTimeoutError, TimeoutError) as exc:
+            return self._temporary("timeout", (451, "4.4.1 upstream connection timed out"),
+                                   _cause(exc)), False
         except (aiosmtplib.SMTPException, OSError) as exc:
             code = getattr(exc, "code", 0)
             if 400 <= code < 600:
                 # A greeting or EHLO refusal: the upstream is up but unwilling; retry later.
                 reply = (451, "4.4.1 upstream refused the connection")
-                return self._temporary("refused", reply), False
-            return self._temporary("connect", (451, "4.4.1 upstream unavailable")), False
-        except Exception:  # the contract: a result, never an exception (e.g. a bad helo name)
+                return self._temporary("refused", reply, _cause(exc)), False
+            return self._temporary("connect", (451, "4.4.1 upstream unreachable"),
+                                   _cause(exc)), False
+        except Exception as exc:  # the contract: a result, never an exception (a bad helo)
             log.exception("relay_connect_unexpected_error")
-            return self._temporary("connect", (451, "4.4.1 upstream unavailable")), False
+            return self._temporary("connect", (451, "4.4.1 upstream unreachable"),
+                                   _cause(exc)), False
 
     async def _connect(self) -> aiosmtplib.SMTP:
         s = self.settings
@@ -182,16 +190,18 @@ class Relay:
             return await self._mail_rcpt_data(smtp, mail_from, rcpts, content, payload, reused)
         except _Retry:
             raise
-        except aiosmtplib.SMTPTimeoutError:
+        except aiosmtplib.SMTPTimeoutError as exc:
             self._discard(smtp)
-            return self._temporary("timeout", (451, "4.4.2 upstream timed out"))
-        except (aiosmtplib.SMTPServerDisconnected, ConnectionError, OSError):
+            return self._temporary("timeout", (451, "4.4.2 upstream timed out"), _cause(exc))
+        except (aiosmtplib.SMTPServerDisconnected, ConnectionError, OSError) as exc:
             self._discard(smtp)
-            return self._temporary("dropped", (451, "4.4.2 upstream connection lost"))
-        except Exception:  # the contract: a result, never an exception
+            return self._temporary("dropped", (451, "4.4.2 upstream connection lost"),
+                                   _cause(exc))
+        except Exception as exc:  # the contract: a result, never an exception
             log.exception("relay_unexpected_error")
             self._discard(smtp)
-            return self._temporary("protocol", (451, "4.4.2 upstream protocol error"))
+            return self._temporary("protocol", (451, "4.4.2 upstream protocol error"),
+                                   _cause(exc))
         except BaseException:  # cancelled (the processing deadline) mid-transaction
             self._discard(smtp)
             raise
@@ -388,9 +398,29 @@ class Relay:
         return options, "ascii"
 
     @staticmethod
-    def _temporary(kind: str, reply: Reply) -> RelayResult:
+    def _temporary(kind: str, reply: Reply, cause: str = "") -> RelayResult:
+        """A deferred copy. `reply` is the upstream's own 4xx when it sent one (kind
+        "tempfail", no `cause` needed), otherwise the gateway's description of what failed,
+        with `cause` saying exactly what."""
         metrics.UPSTREAM_ERRORS.labels(kind=kind).inc()
-        return RelayResult(temporary=reply, reply=f"{reply[0]} {reply[1]}")
+        line = f"{reply[0]} {reply[1]}"
+        return RelayResult(temporary=reply, reply=line, failure=kind,
+                           cause=cause or f"upstream replied {line}")
+
+
+def _cause(exc: BaseException) -> str:
+    """An exception as an operator reads it: `SMTPConnectError: Error connecting to … [Errno
+    111] … (ConnectionRefusedError)`, the TLS library's reason, the reply a refused greeting
+    carried."""
+    if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code:
+        return f"upstream replied {exc.code} {exc.message}"
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    inner = exc.__cause__ or exc.__context__
+    if inner is not None and type(inner).__name__ not in text:
+        detail = str(inner)
+        text += f" ({type(inner).__name__}: {detail})" if detail and detail not in text \
+            else f" ({type(inner).__name__})"
+    return text
 
 
 def _sort_rcpt(rcpt: str, reply: aiosmtplib.SMTPResponse, accepted: list[str],

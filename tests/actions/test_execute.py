@@ -36,29 +36,45 @@ def decision(*verdicts: Verdict) -> Decision:
     return Decision(envelope, party("teacher@staff.example"), verdicts)
 
 
+HELD_ID = "20250131-abcd"
 ACCEPTED = [
-    # (label, delivered, held, refused, kind)
-    ("every copy relayed", (A, B, C), (), {}, "relayed"),
-    ("every copy held", (), (A, B), {}, "held"),
-    ("relayed and held", (A,), (B, C), {}, "split"),
-    ("relayed, one refused upstream", (A, C), (), {B: UNKNOWN}, "split"),
-    ("held, one refused upstream", (), (A,), {B: UNKNOWN}, "split"),
-    ("relayed, held and refused", (A,), (C,), {B: UNKNOWN}, "split"),
+    # (label, delivered, held, refused, kind, the 250 text Postfix logs for every recipient)
+    ("every copy relayed", (A, B, C), (), {}, "relayed", QUEUED),
+    ("every copy held", (), (A, B), {}, "held",
+     f"2.7.0 Ok: queued as Q7, 2 of 3 held for review, id={HELD_ID}"),
+    ("relayed and held", (A,), (B, C), {}, "split",
+     f"2.7.0 Ok: queued as Q7, 2 of 3 held for review, id={HELD_ID}"),
+    ("relayed, one refused upstream", (A, C), (), {B: UNKNOWN}, "split",
+     "2.7.0 Ok: queued as Q7, 1 of 3 refused, bounce to sender"),
+    ("held, one refused upstream", (), (A,), {B: UNKNOWN}, "split",
+     f"2.7.0 Ok: queued as Q7, 1 of 3 held for review, id={HELD_ID}, "
+     "1 of 3 refused, bounce to sender"),
+    ("relayed, held and refused", (A,), (C,), {B: UNKNOWN}, "split",
+     f"2.7.0 Ok: queued as Q7, 1 of 3 held for review, id={HELD_ID}, "
+     "1 of 3 refused, bounce to sender"),
 ]
 
 
-@pytest.mark.parametrize(("label", "delivered", "held", "refused", "kind"), ACCEPTED,
+@pytest.mark.parametrize(("label", "delivered", "held", "refused", "kind", "text"), ACCEPTED,
                          ids=[a[0] for a in ACCEPTED])
 def test_a_message_with_a_copy_delivered_or_held_is_accepted_once(
         label: str, delivered: tuple[str, ...], held: tuple[str, ...],
-        refused: dict[str, tuple[int, str]], kind: str) -> None:
+        refused: dict[str, tuple[int, str]], kind: str, text: str) -> None:
     d = decision(verdict(A), verdict(B), verdict(C))
-    quarantine_id = "20250131-abcd" if held else None
+    quarantine_id = HELD_ID if held else None
     outcome = _fold(d, delivered, held, refused, quarantine_id, "250 2.0.0 queued upstream")
-    assert outcome == Outcome(250, QUEUED, kind, delivered=delivered, held=held,
+    assert outcome == Outcome(250, text, kind, delivered=delivered, held=held,
                               refused=refused, quarantine_id=quarantine_id,
                               upstream_reply="250 2.0.0 queued upstream")
-    assert outcome.line == f"250 {QUEUED}"
+    assert outcome.line == f"250 {text}"
+
+
+def test_a_refusal_with_a_null_sender_says_no_bounce_goes_out() -> None:
+    verdicts = (verdict(A), verdict(B))
+    envelope = Envelope("", (A, B), b"Subject: x\r\n\r\nhi\r\n", queue_id="Q7")
+    d = Decision(envelope, party("mailer-daemon@example.org"), verdicts)
+    outcome = _fold(d, (A,), (), {B: UNKNOWN}, None, "")
+    assert outcome.line == "250 2.7.0 Ok: queued as Q7, 1 of 2 refused, no bounce (null sender)"
 
 
 def refusals(*verdicts: Verdict,

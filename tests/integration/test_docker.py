@@ -191,6 +191,35 @@ def test_compose_example() -> None:
     assert str(upstream.port) in compose["services"][upstream.host]["expose"]
 
 
+def test_compose_example_filters_staff_submission_through_the_gateway() -> None:
+    """Staff submit to the mail server (it authenticates them); every submission service it
+    publishes hands the mail to the gateway, which relays it back to the unfiltered port 25.
+    The gateway trusts the mail server's address, and not the compose subnet."""
+    compose = yaml.safe_load((REPO / "docker-compose.example.yml").read_text())
+    gateway_ip = compose["services"]["gateway"]["networks"]["mail"]["ipv4_address"]
+    mailserver = compose["services"]["mailserver"]
+    mailserver_ip = mailserver["networks"]["mail"]["ipv4_address"]
+    published = {str(p).split(":")[-1] for p in mailserver["ports"]}
+    assert "25" not in published  # the world reaches port 25 through the gateway only
+    services = {"587": "submission", "465": "smtps"}  # docker-mailserver's service names
+    mounts = {target: source for source, target in
+              (v.removesuffix(":ro").split(":") for v in mailserver["volumes"]
+               if v.endswith(":ro"))}
+    overrides = (REPO / mounts["/tmp/docker-mailserver/postfix-master.cf"]).read_text()
+    listen = load_settings(DOCKER_CONFIG).listen
+    for port in published & set(services):
+        assert (f"{services[port]}/inet/content_filter=gateway:[{gateway_ip}]:{listen.port}"
+                in overrides.splitlines())
+    assert "smtp/inet/content_filter" not in overrides  # port 25: the gateway's output
+    patches = (REPO / mounts["/tmp/docker-mailserver/user-patches.sh"]).read_text()
+    assert re.search(r"^gateway\s+unix\s+.*\ssmtp$", patches, re.MULTILINE)
+    assert mailserver["environment"]["ENABLE_AMAVIS"] == "0"
+    trusted = [str(n) for n in load_settings(DOCKER_CONFIG).trusted_networks]
+    assert f"{mailserver_ip}/32" in trusted
+    subnet = compose["networks"]["mail"]["ipam"]["config"][0]["subnet"]
+    assert subnet not in trusted
+
+
 def test_seeded_config_volume_passes_check_config() -> None:
     """The image seeds /etc/gateway from config/: that set must load as the daemon would."""
     result = subprocess.run(

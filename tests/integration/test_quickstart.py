@@ -94,7 +94,7 @@ def test_quickstart_relays_to_the_capture_sink(quickstart):
 def test_quickstart_holds_staff_mail_to_a_personal_student_address(quickstart):
     transcript = deliver(quickstart["port"], "jsmith@staff.district230.example",
                          "alexj2009@gmail.example", "hi", "Text me")
-    assert "<-  250 2.0.0 Ok: queued" in transcript
+    assert "<-  250 2.7.0 Ok: queued as " in transcript
     listing = subprocess.run([sys.executable, "-m", "gateway", "quarantine", "list", "--json",
                               "--config", quickstart["config"]], capture_output=True, text=True,
                              cwd=quickstart["root"], timeout=30)
@@ -102,4 +102,5 @@ def test_quickstart_holds_staff_mail_to_a_personal_student_address(quickstart):
     [entry] = json.loads(listing.stdout)
     assert "P1" in entry["rules"]
     assert entry["recipients"] == ["alexj2009@gmail.example"]
+    assert f", 1 of 1 held for review, id={entry['id']}\n" in transcript
     assert not list((quickstart["root"] / "var" / "delivered").glob("*.eml"))

@@ -93,6 +93,7 @@ async def test_refused_greeting_is_a_tempfail_and_the_connection_is_closed() -> 
         await relay.close()
         await server.stop()
     assert result.temporary is not None and result.temporary[0] == 451
+    assert (result.failure, result.cause) == ("refused", "upstream replied 550 5.7.1 go away")
     assert not result.accepted and server.open == 0
 
 
