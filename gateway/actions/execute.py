@@ -6,8 +6,10 @@ Order matters for "no mail lost":
 2. then relayed/annotated copies go upstream. A temporary failure of any copy gives 451 for
    the whole message; on the retry the held copy is recognised (same bytes and recipients) and
    not held twice;
-3. only then 250, with a bounce (DSN) to the sender for recipients refused by policy or by
-   the upstream, and the decision's notices (P6 supervisor, …).
+3. a bounce (DSN) to the sender for recipients refused by policy or by the upstream, before
+   the reply, so that it never exists only in memory: if the upstream does not take it, it is
+   held in the quarantine (rule DSN) for a reviewer to release;
+4. only then 250, and after it the decision's notices (P6 supervisor, …).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from gateway.smtp.client import Relay, RelayResult
 from gateway.smtp.replies import POLICY_REJECT, STORE_FAILED
 
 log = structlog.get_logger("gateway.actions")
+
+BOUNCE_RULE = "DSN"  # the rule a held bounce is listed under in the quarantine
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -85,18 +89,19 @@ class Executor:
         delivered = tuple(r for res in results for r in res.accepted)
         refused = {r: reply for res in results for r, reply in res.refused.items()}
         refused.update(_policy_refusals(by_action[Action.REJECT]))
-        return _fold(decision, delivered, held, refused, quarantine_id, upstream_reply)
+        outcome = _fold(decision, delivered, held, refused, quarantine_id, upstream_reply)
+        if outcome.code == 250 and outcome.refused:
+            await self._bounce(decision, outcome.refused)
+        return outcome
 
     async def follow_up(self, decision: Decision, outcome: Outcome) -> None:
-        """After a 250: the bounce for refused recipients and the decision's notices.
+        """After a 250: the decision's notices.
 
         Run after the reply, outside the processing deadline: a slow notice must never turn
         an accepted message into a 451 that the client would retry (duplicating delivery).
         """
         if outcome.code != 250:
             return
-        if outcome.refused:
-            await self._bounce(decision, outcome.refused)
         await self.send_notifications(decision.notifications, decision.envelope.queue_id)
 
     # -- steps ----------------------------------------------------------------------------
@@ -121,6 +126,13 @@ class Executor:
                                  received_crlf_only=True)
 
     async def _bounce(self, decision: Decision, refused: dict[str, tuple[int, str]]) -> None:
+        """Send the bounce, or hold it when the upstream does not take it.
+
+        A gateway has no mail queue to retry a bounce from, and one kept in memory would be
+        lost with the process: the sender, who got 250, would never learn that a recipient
+        was refused. The quarantine is the durable place it has. Only when that fails too is
+        the bounce lost, and logged.
+        """
         env = decision.envelope
         if not env.mail_from:
             return  # never bounce a bounce
@@ -131,9 +143,20 @@ class Executor:
         result = await self.relay.send("", (env.mail_from,), dsn)
         sent = result.delivered
         metrics.NOTIFICATIONS.labels(kind="dsn", result="sent" if sent else "failed").inc()
-        if not sent:
-            log.warning("dsn_failed", queue_id=env.queue_id, refused=len(refused),
-                        upstream_reply=self.redact(result.reply))
+        if sent:
+            return
+        log.warning("dsn_failed", queue_id=env.queue_id, refused=len(refused),
+                    upstream_reply=self.redact(result.reply))
+        try:
+            if self.store is None:
+                raise RuntimeError("no quarantine store configured")
+            request = bounce_hold_request(decision, dsn, result.reply[:3])
+            held = await asyncio.to_thread(self.store.hold, request)
+        except Exception:
+            log.exception("dsn_hold_failed", queue_id=env.queue_id)
+            return
+        metrics.QUARANTINE_HELD.inc()
+        log.warning("dsn_held", queue_id=env.queue_id, quarantine_id=held.id)
 
     async def send_notifications(self, notices: Sequence[Notification], queue_id: str) -> None:
         for notice in notices:
@@ -203,6 +226,23 @@ def hold_request(decision: Decision, verdicts: Sequence[Verdict]) -> HoldRequest
         message_id=decision.inspection.message_id, subject=decision.inspection.subject,
         content=env.content, rules=rules, reasons=reasons,
         findings=tuple(f.public() for f in decision.findings), samples=samples)
+
+
+def bounce_hold_request(decision: Decision, dsn: bytes, upstream_code: str) -> HoldRequest:
+    """A bounce the upstream did not take, to be held for release to the original sender.
+
+    It carries the original message's Message-ID, so a reviewer can tell which message it
+    reports on; the refused recipients and their replies are in the bounce itself."""
+    env = decision.envelope
+    reason = (f"the bounce for recipients refused after acceptance was not taken by the "
+              f"upstream ({upstream_code or 'no reply'}); release it to send it to the sender")
+    return HoldRequest(
+        queue_id=env.queue_id, received=datetime.now(UTC), client_ip=None, mail_from="",
+        recipients=(env.mail_from,), message_id=decision.inspection.message_id,
+        subject="Undelivered Mail Returned to Sender", content=dsn, rules=(BOUNCE_RULE,),
+        reasons=({"recipient": env.mail_from, "rule": BOUNCE_RULE, "reason": reason,
+                  "action": "hold", "monitor": False},),
+        findings=())
 
 
 def _reason(verdict: Verdict, match: RuleMatch, body_notice: bool) -> dict[str, Any]:
