@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= config/gateway.yaml
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench soak clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,10 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# The ledger soak under faults (about 9 minutes); prints its ledger, fails on any lost message.
+soak: install
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
