@@ -31,7 +31,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/run.py
 
-# The ledger soak under faults (about 9 minutes); prints its ledger, fails on any lost message.
+# The ledger soak under faults (about 7 minutes); prints its ledger, fails on any lost message.
 soak: install
 	$(BIN)/python bench/soak.py
 

@@ -1,6 +1,6 @@
 """The ledger soak: the real gateway under faults, and an account of every message it took.
 
-    python bench/soak.py [--duration 300] [--rate 25] [--quick] [--json FILE]   (make soak)
+    python bench/soak.py [--duration 360] [--rate 25] [--quick] [--json FILE]   (make soak)
 
 It starts, on loopback and in a temporary folder:
 
@@ -62,7 +62,7 @@ REPLY_TIMEOUT = 30.0  # the client's, per reply
 
 @dataclass(frozen=True)
 class SoakParams:
-    duration: float = 300.0  # seconds of load with faults (at least one round of every fault)
+    duration: float = 360.0  # seconds of load with faults (at least one round of every fault)
     rate: float = 25.0  # new messages per second
     sessions: int = 8  # client sessions at once
     fault_seconds: float = 4.0  # how long each fault lasts

@@ -149,6 +149,9 @@ def build_ledger(messages: list[Message], sink_records: list[dict[str, Any]],
                 continue
             if holds > 1:
                 ledger.defects.append(f"{message.token} {rcpt}: held {holds} times")
+            if dsns and bounces_held[message.token]:
+                # The bounce's reply came too late: held, though the upstream had it (RFC 1047).
+                ledger.duplicates["bounce taken by the upstream after its timeout, also held"] += 1
             for extra in (copies - 1, dsns - 1):
                 if extra > 0:
                     _duplicate(ledger, message, rcpt, extra, ambiguous)

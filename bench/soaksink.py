@@ -13,8 +13,9 @@ CONTROL_FILE holds one word, re-read whenever it changes, so the soak can switch
 off without restarting the server:
 
 - `ok`: accept everything (except recipients whose local part starts with `gone`: 550, always);
-- `slow SECONDS`: wait that long before answering the end of DATA (then record and accept, as
-  an MTA that has already queued the message does even if its client has given up);
+- `slow SECONDS`: take the message (record it) and answer only that much later, as an MTA
+  whose reply is late: past the gateway's upstream timeout the gateway answers 451 for a copy
+  the upstream has, and the client's retry delivers it again (RFC 1047);
 - `tempfail`: 451 to MAIL FROM;
 - `reject`: 554 at the end of DATA (nothing recorded).
 """
@@ -81,9 +82,7 @@ class RecordingHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         mode, seconds = self.control.current()
-        if mode == "slow":
-            await asyncio.sleep(seconds)
-        elif mode == "reject":
+        if mode == "reject":
             return "554 5.7.1 soak sink: message refused"
         content = envelope.original_content or b""
         found = QUEUE_ID.search(content)
@@ -95,6 +94,8 @@ class RecordingHandler:
                   "dsn": dsn,
                   "failed": [r.decode().strip("<>") for r in FINAL_RECIPIENT.findall(content)]}
         os.write(self.fd, json.dumps(record).encode() + b"\n")
+        if mode == "slow":
+            await asyncio.sleep(seconds)
         return "250 2.0.0 Ok: recorded"
 
 
