@@ -72,7 +72,6 @@ class SoakParams:
     quarantine_mb: int = 64
     faults: tuple[str, ...] = FAULTS
     seed: int = 5125
-    keep: bool = False
 
     @classmethod
     def quick(cls) -> SoakParams:
@@ -575,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown fault: {', '.join(sorted(unknown))}")
         changes["faults"] = tuple(args.faults.split(","))
-    params = replace(params, **changes, keep=args.keep)
+    params = replace(params, **changes)
     work = Path(tempfile.mkdtemp(prefix="gateway-soak-"))
     try:
         ledger, figures = run_soak(params, work)
