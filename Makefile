@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= config/gateway.yaml
 
-.PHONY: install run test lint bench clean constraints
+.PHONY: install run test lint bench soak clean constraints
 
 install: $(VENV)/.installed
 
@@ -44,6 +44,10 @@ constraints:
 	  echo "# Deploy with: pip install -c constraints.txt ."; \
 	  .constraints-venv/bin/python -m pip freeze --exclude district-mail-gateway; } > constraints.txt
 	rm -rf .constraints-venv
+
+# The ledger soak under faults (about 7 minutes); prints its ledger, fails on any lost message.
+soak: install
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .constraints-venv

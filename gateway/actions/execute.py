@@ -6,8 +6,10 @@ Order matters for "no mail lost":
 2. then relayed/annotated copies go upstream. A temporary failure of any copy gives 451 for
    the whole message; on the retry the held copy is recognised (same bytes and recipients) and
    not held twice;
-3. only then 250, with a bounce (DSN) to the sender for recipients refused by policy or by
-   the upstream, and the decision's notices (P6 supervisor, …).
+3. a bounce (DSN) to the sender for recipients refused by policy or by the upstream, before
+   the reply, so that it never exists only in memory: if the upstream does not take it, it is
+   held in the quarantine (rule DSN) for a reviewer to release;
+4. only then 250, and after it the decision's notices (P6 supervisor, …).
 """
 
 from __future__ import annotations
@@ -29,13 +31,15 @@ from gateway.actions.deliver import CopyKind, send_copies
 from gateway.actions.dsn import build_dsn
 from gateway.actions.trace import received_header
 from gateway.config import Settings
-from gateway.model import Action, Decision, Notification, RuleMatch, Verdict
+from gateway.model import Action, Decision, Envelope, Notification, RuleMatch, Verdict
 from gateway.quarantine.base import HoldRequest, QuarantineStore
 from gateway.smtp import replies
 from gateway.smtp.client import Relay, RelayResult
 from gateway.smtp.replies import POLICY_REJECT, STORE_FAILED
 
 log = structlog.get_logger("gateway.actions")
+
+BOUNCE_RULE = "DSN"  # the rule a held bounce is listed under in the quarantine
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -88,18 +92,19 @@ class Executor:
         delivered = tuple(r for res in results for r in res.accepted)
         refused = {r: reply for res in results for r, reply in res.refused.items()}
         refused.update(_policy_refusals(by_action[Action.REJECT]))
-        return _fold(decision, delivered, held, refused, quarantine_id, upstream_reply)
+        outcome = _fold(decision, delivered, held, refused, quarantine_id, upstream_reply)
+        if outcome.code == 250 and outcome.refused:
+            await self._bounce(decision, outcome.refused)
+        return outcome
 
     async def follow_up(self, decision: Decision, outcome: Outcome) -> None:
-        """After a 250: the bounce for refused recipients and the decision's notices.
+        """After a 250: the decision's notices.
 
         Run after the reply, outside the processing deadline: a slow notice must never turn
         an accepted message into a 451 that the client would retry (duplicating delivery).
         """
         if outcome.code != 250:
             return
-        if outcome.refused:
-            await self._bounce(decision, outcome.refused)
         env = decision.envelope
         notices = decision.notifications
         if not env.sender_trustworthy:
@@ -137,6 +142,13 @@ class Executor:
                                  received_crlf_only=True, seal=self.seal)
 
     async def _bounce(self, decision: Decision, refused: dict[str, tuple[int, str]]) -> None:
+        """Send the bounce, or hold it when the upstream does not take it.
+
+        A gateway has no mail queue to retry a bounce from, and one kept in memory would be
+        lost with the process: the sender, who got 250, would never learn that a recipient
+        was refused. The quarantine is the durable place it has. Only when that fails too is
+        the bounce lost, and logged.
+        """
         env = decision.envelope
         if not env.mail_from:
             return  # never bounce a bounce
@@ -150,9 +162,20 @@ class Executor:
         result = await self.relay.send("", (env.mail_from,), dsn)
         sent = result.delivered
         metrics.NOTIFICATIONS.labels(kind="dsn", result="sent" if sent else "failed").inc()
-        if not sent:
-            log.warning("dsn_failed", queue_id=env.queue_id, refused=len(refused),
-                        upstream_reply=self.redact(result.reply))
+        if sent:
+            return
+        log.warning("dsn_failed", queue_id=env.queue_id, refused=len(refused),
+                    upstream_reply=self.redact(result.reply))
+        try:
+            if self.store is None:
+                raise RuntimeError("no quarantine store configured")
+            request = bounce_hold_request(decision, dsn, result.reply[:3])
+            held = await asyncio.to_thread(self.store.hold, request)
+        except Exception:
+            log.exception("dsn_hold_failed", queue_id=env.queue_id)
+            return
+        metrics.QUARANTINE_HELD.inc()
+        log.warning("dsn_held", queue_id=env.queue_id, quarantine_id=held.id)
 
     async def send_notifications(self, notices: Sequence[Notification], queue_id: str) -> None:
         for notice in notices:
@@ -188,13 +211,24 @@ def _fold(decision: Decision, delivered: tuple[str, ...], held: tuple[str, ...],
     else:
         outcome = "held" if held else "relayed"
     text = accepted_reply(env.queue_id, len(decision.verdicts), held, refused, quarantine_id,
-                          bounced=bool(env.mail_from))
+                          bounce=_bounce_kind(env))
     return Outcome(250, text, outcome, delivered=delivered, held=held, refused=refused,
                    quarantine_id=quarantine_id, upstream_reply=upstream_reply)
 
 
+# Whether refused recipients are bounced, as the 250 text says it.
+REFUSED_PARTS = {"sent": replies.REFUSED_PART, "null_sender": replies.REFUSED_NULL_SENDER_PART,
+                 "unverified": replies.REFUSED_UNVERIFIED_SENDER_PART}
+
+
+def _bounce_kind(env: Envelope) -> str:
+    if not env.mail_from:
+        return "null_sender"  # never bounce a bounce
+    return "sent" if env.sender_trustworthy else "unverified"  # no backscatter
+
+
 def accepted_reply(queue_id: str, total: int, held: Sequence[str], refused: Sequence[str],
-                   quarantine_id: str | None, *, bounced: bool) -> str:
+                   quarantine_id: str | None, *, bounce: str = "sent") -> str:
     """The 250 text: Postfix's plain wording when every recipient was relayed, otherwise
     2.7.0 and how many recipients were held (with the quarantine id) or refused."""
     parts = []
@@ -202,8 +236,7 @@ def accepted_reply(queue_id: str, total: int, held: Sequence[str], refused: Sequ
         parts.append(replies.HELD_PART.format(count=len(held), total=total,
                                               quarantine_id=quarantine_id))
     if refused:
-        part = replies.REFUSED_PART if bounced else replies.REFUSED_NULL_SENDER_PART
-        parts.append(part.format(count=len(refused), total=total))
+        parts.append(REFUSED_PARTS[bounce].format(count=len(refused), total=total))
     if not parts:
         return replies.ACCEPTED.format(queue_id=queue_id)
     return replies.ACCEPTED_WITH_ACTIONS.format(queue_id=queue_id, parts=", ".join(parts))
@@ -258,6 +291,23 @@ def hold_request(decision: Decision, verdicts: Sequence[Verdict]) -> HoldRequest
         message_id=decision.inspection.message_id, subject=decision.inspection.subject,
         content=env.content, rules=rules, reasons=reasons,
         findings=tuple(f.public() for f in decision.findings), samples=samples)
+
+
+def bounce_hold_request(decision: Decision, dsn: bytes, upstream_code: str) -> HoldRequest:
+    """A bounce the upstream did not take, to be held for release to the original sender.
+
+    It carries the original message's Message-ID, so a reviewer can tell which message it
+    reports on; the refused recipients and their replies are in the bounce itself."""
+    env = decision.envelope
+    reason = (f"the bounce for recipients refused after acceptance was not taken by the "
+              f"upstream ({upstream_code or 'no reply'}); release it to send it to the sender")
+    return HoldRequest(
+        queue_id=env.queue_id, received=datetime.now(UTC), client_ip=None, mail_from="",
+        recipients=(env.mail_from,), message_id=decision.inspection.message_id,
+        subject="Undelivered Mail Returned to Sender", content=dsn, rules=(BOUNCE_RULE,),
+        reasons=({"recipient": env.mail_from, "rule": BOUNCE_RULE, "reason": reason,
+                  "action": "hold", "monitor": False},),
+        findings=())
 
 
 def _reason(verdict: Verdict, match: RuleMatch, body_notice: bool) -> dict[str, Any]:

@@ -158,10 +158,10 @@ class Gateway:
         decision = await self._decide(envelope)
         decided = time.monotonic()
         outcome = await self.executor.carry_out(decision)
-        if outcome.code == 250 and (outcome.refused or decision.notifications
+        if outcome.code == 250 and (decision.notifications
                                     or (decision.contacts and self.store is not None)):
             # Only when there is something to do: a task per message costs more than the
-            # check, and most messages have no bounce, notice or contact record.
+            # check, and most messages have no notice or contact record.
             self._keep(self._follow_up(self.executor, decision, outcome))
         return outcome, decision, decided
 

@@ -39,6 +39,9 @@ ACCEPTED_WITH_ACTIONS = "2.7.0 Ok: queued as {queue_id}, {parts}"
 HELD_PART = "{count} of {total} held for review, id={quarantine_id}"
 REFUSED_PART = "{count} of {total} refused, bounce to sender"
 REFUSED_NULL_SENDER_PART = "{count} of {total} refused, no bounce (null sender)"
+# A sender that passed neither SPF nor DMARC from an untrusted client may be forged: a bounce to
+# it would be backscatter.
+REFUSED_UNVERIFIED_SENDER_PART = "{count} of {total} refused, no bounce (unverified sender)"
 
 # DATA deferred because a copy could not be relayed. The upstream's own 4xx is passed on by
 # code only (its text may quote an address); the log line `upstream_deferred` has the cause.

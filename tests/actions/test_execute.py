@@ -77,6 +77,18 @@ def test_a_refusal_with_a_null_sender_says_no_bounce_goes_out() -> None:
     assert outcome.line == "250 2.7.0 Ok: queued as Q7, 1 of 2 refused, no bounce (null sender)"
 
 
+def test_a_refusal_for_an_unverified_outside_sender_says_no_bounce_goes_out() -> None:
+    # From an untrusted client with no authentication result, the sender may be forged: the
+    # reply must not promise a bounce that backscatter protection will not send.
+    verdicts = (verdict(A), verdict(B))
+    envelope = Envelope("someone@example.org", (A, B), b"Subject: x\r\n\r\nhi\r\n",
+                        client_ip="192.0.2.7", client_trusted=False, queue_id="Q7")
+    d = Decision(envelope, party("someone@example.org"), verdicts)
+    outcome = _fold(d, (A,), (), {B: UNKNOWN}, None, "")
+    assert outcome.line == ("250 2.7.0 Ok: queued as Q7, 1 of 2 refused, "
+                            "no bounce (unverified sender)")
+
+
 def refusals(*verdicts: Verdict,
              upstream: dict[str, tuple[int, str]] | None = None) -> dict[str, tuple[int, str]]:
     """What carry_out folds: the upstream's refusals, then the policy's."""

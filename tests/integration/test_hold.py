@@ -7,8 +7,10 @@ import sqlite3
 import aiosmtplib
 import pytest
 
+from gateway.actions.release import release_entry
 from gateway.model import Action
 from gateway.quarantine import open_store
+from gateway.quarantine.base import Actor
 from tests.factories import ExplodingInspector, ScriptedPolicy, make_message, write_settings
 from tests.harness import send
 
@@ -102,3 +104,39 @@ async def test_annotated_copy_is_relayed_separately(settings, store, upstream, g
     assert set(copies) == {(STUDENT,), (other,)}
     assert b"X-Test-Annotated: yes" in copies[(STUDENT,)]
     assert b"X-Test-Annotated" not in copies[(other,)]
+
+
+async def test_a_bounce_the_upstream_refuses_is_held_and_released_to_the_sender(
+        settings, store, upstream, gateways):
+    """One recipient refused by the upstream, the other delivered: 250 and a bounce. The
+    upstream will not take the bounce either, so it is held (rule DSN); a release sends it."""
+    gone = "gone@students.example.org"
+    upstream.behaviour.refuse_rcpt = {gone}
+    upstream.behaviour.tempfail_rcpt = {SENDER}  # the bounce goes to the sender
+    gw = await gateways(settings, None, store)
+    errors, reply = await send(gw.port, SENDER, [STUDENT, gone], make_message())
+    assert errors == {} and reply.startswith("2.7.0") and "1 of 2 refused, bounce to sender" in reply
+    assert [m.rcpt_tos for m in upstream.messages] == [[STUDENT]]
+    [entry] = store.list_entries()  # held before the 250 was sent
+    assert entry.rules == ("DSN",) and entry.mail_from == ""
+    assert entry.held_recipients == (SENDER,)
+    bounce = store.content(entry.id)
+    assert bounce is not None and f"Final-Recipient: rfc822; {gone}".encode() in bounce
+
+    upstream.behaviour.tempfail_rcpt = set()
+    outcome = await release_entry(store, entry.id, Actor("reviewer", "test"), "server fixed",
+                                  gw.relay.send, hostname="gw.test", lease_seconds=60)
+    assert outcome.complete
+    released = upstream.messages[-1]
+    assert released.mail_from in ("", "<>") and released.rcpt_tos == [SENDER]
+    assert released.content.endswith(bounce)
+
+
+async def test_a_bounce_the_upstream_takes_is_not_held(settings, store, upstream, gateways):
+    gone = "gone@students.example.org"
+    upstream.behaviour.refuse_rcpt = {gone}
+    gw = await gateways(settings, None, store)
+    errors, _ = await send(gw.port, SENDER, [STUDENT, gone], make_message())
+    assert errors == {}
+    assert [m.rcpt_tos for m in upstream.messages] == [[STUDENT], [SENDER]]  # already sent
+    assert store.list_entries() == []
