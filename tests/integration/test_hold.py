@@ -115,7 +115,8 @@ async def test_a_bounce_the_upstream_refuses_is_held_and_released_to_the_sender(
     upstream.behaviour.tempfail_rcpt = {SENDER}  # the bounce goes to the sender
     gw = await gateways(settings, None, store)
     errors, reply = await send(gw.port, SENDER, [STUDENT, gone], make_message())
-    assert errors == {} and reply.startswith("2.7.0") and "1 of 2 refused, bounce to sender" in reply
+    assert errors == {} and reply.startswith("2.7.0")
+    assert "1 of 2 refused, bounce to sender" in reply
     assert [m.rcpt_tos for m in upstream.messages] == [[STUDENT]]
     [entry] = store.list_entries()  # held before the 250 was sent
     assert entry.rules == ("DSN",) and entry.mail_from == ""
