@@ -293,6 +293,22 @@ class ContactHistory(Protocol):
 
 # (student person_id, staff person_id, since): one count the policy may ask the history for.
 ContactQuery = tuple[str, str, datetime]
+# (student person_id, staff person_id): one contact a message adds to the history.
+ContactPair = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ContactPlan:
+    """What deciding one message reads from the P5/P6 history and adds to it, known before the
+    decision (`Policy.contact_plan`). The store counts and records in one transaction, so
+    messages decided at the same moment, on any instance, each see the ones before them."""
+
+    queries: frozenset[ContactQuery] = frozenset()
+    record: tuple[ContactPair, ...] = ()
+    at: datetime | None = None  # when the message was received (the recorded contacts' time)
+
+    def __bool__(self) -> bool:
+        return bool(self.queries or self.record)
 
 
 @dataclass(frozen=True, slots=True)

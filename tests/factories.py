@@ -34,7 +34,7 @@ from gateway.model import (
     Annotation,
     Attachment,
     ContactHistory,
-    ContactQuery,
+    ContactPlan,
     Decision,
     Envelope,
     Finding,
@@ -426,9 +426,9 @@ class ScriptedPolicy:
         default_factory=lambda: Annotation(headers=(("X-Test-Annotated", "yes"),)))
     lexicons: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def contact_queries(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
-                        inspection: Inspection) -> frozenset[ContactQuery]:
-        return frozenset()  # it never asks the history
+    def contact_plan(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
+                     inspection: Inspection) -> ContactPlan:
+        return ContactPlan()  # it never asks the history
 
     def decide(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
                inspection: Inspection, history: ContactHistory) -> Decision:

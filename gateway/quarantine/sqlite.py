@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import secrets
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from gateway.model import ContactQuery
+from gateway.model import ContactPlan, ContactQuery
 from gateway.quarantine import audit as audit_chain
 from gateway.quarantine.base import (
     Actor,
@@ -36,24 +36,22 @@ from gateway.quarantine.base import (
     RecipientState,
     ReleaseBusy,
 )
+from gateway.quarantine.rows import (
+    DIGEST,
+    dedup_key,
+    hold_audit_detail,
+    is_retry,
+    log_hold,
+    new_entry_id,
+)
+from gateway.quarantine.rows import to_json as _json
 from gateway.quarantine.schema import configure, migrate
 from gateway.quarantine.times import from_db, to_db, utcnow
 
 log = structlog.get_logger("gateway.quarantine")
 
-# A sending MTA retries a 4xx for up to 5 days (Postfix maximal_queue_lifetime); within that
-# window the same bytes to the same recipients are its retry, not a new message.
-RETRY_WINDOW = timedelta(days=5)
 _ENTRY_COLUMNS = ("id, queue_id, received, client_ip, mail_from, message_id, subject, size, "
                   "sha256, status, rules, reasons, findings, samples")
-
-
-def dedup_key(request: HoldRequest) -> str:
-    """Same bytes, same sender, same recipient set → same key (a client's retry after 4xx)."""
-    recipients = sorted({r.lower() for r in request.recipients})
-    text = "\0".join([hashlib.sha256(request.content).hexdigest(), request.mail_from.lower(),
-                      *recipients])
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class SQLiteStore:
@@ -93,16 +91,14 @@ class SQLiteStore:
         with self._tx(write=True) as db:
             row = db.execute("SELECT id, status, received FROM entries WHERE dedup_key = ?",
                              (key,)).fetchone()
-            if row and row[1] == "held" and from_db(row[2]) >= request.received - RETRY_WINDOW:
+            if row and is_retry(row[1], from_db(row[2]), request):
                 result = HoldResult(row[0], duplicate=True)  # the client's retry after a 4xx
             else:
                 if row:  # reviewed or old: the same message sent again is a new entry
                     db.execute("UPDATE entries SET dedup_key = dedup_key || ':' || id"
                                " WHERE id = ?", (row[0],))
                 result = HoldResult(self._insert(db, request, key), duplicate=False)
-        log.info("quarantine_hold", id=result.id, rules=list(request.rules),
-                 recipients=len(set(request.recipients)), size=len(request.content),
-                 duplicate=result.duplicate)
+        log_hold(request, result)
         return result
 
     def _insert(self, db: sqlite3.Connection, request: HoldRequest, key: str) -> str:
@@ -123,8 +119,7 @@ class SQLiteStore:
         db.execute("INSERT INTO contents (entry_id, data) VALUES (?, ?)",
                    (entry_id, request.content))
         audit_chain.append(db, self.actor, "hold", entry_id, "held by policy",
-                           {"rules": list(request.rules),
-                            "recipients": len(set(request.recipients))})
+                           hold_audit_detail(request))
         return entry_id
 
     # -- reading --------------------------------------------------------------------------
@@ -254,6 +249,30 @@ class SQLiteStore:
             audit_chain.append(db, actor, action, entry_id, reason, detail)
         log.info(f"quarantine_{action}", id=entry_id, operator=actor.operator)
 
+    # -- reviewers' digest ----------------------------------------------------------------
+    def claim_digest(self, until: datetime, interval: float) -> datetime | None:
+        with self._tx(write=True) as db:
+            row = db.execute("SELECT period_end FROM digest_state WHERE name = ?",
+                             (DIGEST,)).fetchone()
+            if row is None:
+                db.execute("INSERT INTO digest_state (name, period_end) VALUES (?, ?)",
+                           (DIGEST, to_db(until)))
+                return None
+            since = from_db(row[0])
+            if since + timedelta(seconds=interval) > until:
+                return None
+            db.execute("UPDATE digest_state SET period_end = ? WHERE name = ?",
+                       (to_db(until), DIGEST))
+            return since
+
+    def unclaim_digest(self, since: datetime, until: datetime) -> None:
+        with self._tx(write=True) as db:
+            db.execute("UPDATE digest_state SET period_end = ? WHERE name = ?"
+                       " AND period_end = ?", (to_db(since), DIGEST, to_db(until)))
+
+    def check(self) -> bool:
+        return not self.readonly and (self.path == ":memory:" or os.access(self.path, os.W_OK))
+
     # -- integrity ------------------------------------------------------------------------
     def verify(self) -> list[str]:
         with self._tx(write=False) as db:
@@ -295,6 +314,23 @@ class SQLiteStore:
             db.execute("INSERT INTO contacts (student_id, staff_id, at) VALUES (?, ?, ?)",
                        (student_id, staff_id, to_db(at)))
 
+    def count_and_record(self, plan: ContactPlan, message_key: str) -> dict[ContactQuery, int]:
+        if self.readonly or not plan.record:
+            return self.contact_counts(plan.queries)
+        at = to_db(plan.at or utcnow())
+        # BEGIN IMMEDIATE: one writer at a time across every process on the file, so the
+        # count and the insert cannot interleave with another message's.
+        with self._tx(write=True) as db:
+            mine: dict[tuple[str, str], int] = {}
+            for student_id, staff_id in plan.record:
+                db.execute("INSERT OR IGNORE INTO contacts (student_id, staff_id, at,"
+                           " message_key) VALUES (?, ?, ?, ?)",
+                           (student_id, staff_id, at, message_key))
+                mine[(student_id, staff_id)] = db.execute(
+                    "SELECT rowid FROM contacts WHERE student_id = ? AND staff_id = ?"
+                    " AND message_key = ?", (student_id, staff_id, message_key)).fetchone()[0]
+            return {q: _count(db, q, mine.get((q[0], q[1]))) for q in plan.queries}
+
     def purge_contacts(self, before: datetime) -> int:
         with self._tx(write=True) as db:
             return db.execute("DELETE FROM contacts WHERE at < ?", (to_db(before),)).rowcount
@@ -327,21 +363,21 @@ def _connect(path: str, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
-def _count(db: sqlite3.Connection, query: ContactQuery) -> int:
+def _count(db: sqlite3.Connection, query: ContactQuery, before_row: int | None = None) -> int:
+    """Contacts of the pair since the query's time; with `before_row`, only those recorded
+    before that row (this message's own contact and later ones do not count)."""
     student_id, staff_id, since = query
-    return int(db.execute(
-        "SELECT count(*) FROM contacts WHERE student_id = ? AND staff_id = ? AND at >= ?",
-        (student_id, staff_id, to_db(since))).fetchone()[0])
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    sql = "SELECT count(*) FROM contacts WHERE student_id = ? AND staff_id = ? AND at >= ?"
+    params: list[Any] = [student_id, staff_id, to_db(since)]
+    if before_row is not None:
+        sql += " AND rowid < ?"
+        params.append(before_row)
+    return int(db.execute(sql, params).fetchone()[0])
 
 
 def _new_id(db: sqlite3.Connection, received: datetime) -> str:
-    """`YYYYMMDD-xxxxxxxx`: readable on a phone call, sortable, unguessable enough."""
     while True:
-        candidate = f"{received:%Y%m%d}-{secrets.token_hex(4)}"
+        candidate = new_entry_id(received)
         if not db.execute("SELECT 1 FROM entries WHERE id = ?", (candidate,)).fetchone():
             return candidate
 
