@@ -415,11 +415,19 @@ class _Reader:
             rest = url[len("sqlite:///"):]
             path = Path(rest) if rest.startswith("/") else self.base / rest
         elif url.startswith(("postgresql://", "postgres://")):
-            # Fail here, not at start-up: --check-config must not pass what serve refuses.
-            self.fail((*p, "url"), "PostgreSQL quarantine is not supported yet; use "
-                      "sqlite:////ABSOLUTE/PATH.db or sqlite:///RELATIVE/PATH.db")
+            # A server: libpq reads the rest (host, port, database, TLS, passfile, ...), and
+            # parses it here so that --check-config refuses what serve would.
+            from psycopg import ProgrammingError  # noqa: PLC0415 - only for a server URL
+            from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415
+
+            try:
+                conninfo_to_dict(url)
+            except ProgrammingError as exc:
+                reason = (str(exc).strip().splitlines() or ["unreadable"])[0]
+                self.fail((*p, "url"), f"not a valid PostgreSQL URL: {reason}")
         else:
-            self.fail((*p, "url"), "quarantine url must be sqlite:///PATH.db")
+            self.fail((*p, "url"), "quarantine url must be sqlite:///PATH.db or "
+                      "postgresql://USER@HOST/DATABASE")
         return QuarantineSettings(
             url=url, path=path,
             notify_sender=self.get((*p, "notify_sender"), bool, False),

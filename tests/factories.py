@@ -88,16 +88,18 @@ smtp: {{hostname: gw.test, processing_deadline: 20, {smtp}}}
 
 
 def write_quarantine_settings(tmp_path: Path, upstream_port: int = 9, *,
-                              db: str = "qdir/quarantine.db", extra: str = "") -> Settings:
+                              db: str = "qdir/quarantine.db", extra: str = "",
+                              url: str | None = None) -> Settings:
     """gateway.yaml for the quarantine tests, with reviewers; the database's folder does not
-    exist yet (the tests check the mode it is created with)."""
+    exist yet (the tests check the mode it is created with). `url` names another database
+    (a PostgreSQL server's) instead of the SQLite file `db`."""
     text = f"""
 upstream: {{host: 127.0.0.1, port: {upstream_port}, timeout: 5}}
 district:
   staff_domains: [staff.example.org]
   student_domains: [students.example.org]
 quarantine:
-  url: "sqlite:///{db}"
+  url: "{url or f'sqlite:///{db}'}"
   reviewers: [principal@staff.example.org]
 smtp: {{hostname: gw.test}}
 log: {{format: json}}
