@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -81,26 +81,21 @@ class PostgresStore:
         self.readonly = readonly
         self.actor = actor or Actor("gateway", "gateway")
         self.timeout = timeout
+        conninfo = conninfo_with_defaults(url, timeout)
         self._pool = ConnectionPool(
-            conninfo_with_defaults(url, timeout), min_size=1, max_size=max(pool_size, 1),
-            open=False, timeout=timeout, name="quarantine", configure=self._configure,
-            check=ConnectionPool.check_connection, kwargs={"autocommit": True},
-            reconnect_timeout=timeout)
+            conninfo, min_size=1, max_size=max(pool_size, 1), open=False, timeout=timeout,
+            name="quarantine", configure=self._configure, kwargs={"autocommit": True},
+            check=ConnectionPool.check_connection, reconnect_timeout=timeout)
+        # One direct connection first: it says why a server cannot be used (refused, wrong
+        # password, unknown database, schema) where the pool would only time out.
         try:
-            self._pool.open(wait=True, timeout=timeout)
-            with self._pool.connection() as conn:
-                pgschema.ensure(conn) if not readonly else _check_readonly(conn)
-        except PoolTimeout:
-            self._pool.close()
-            raise StoreUnavailable(f"cannot connect to the quarantine database "
-                                   f"{redact(url)} within {timeout:g} s") from None
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                self._configure(conn)
+                _check_readonly(conn) if readonly else pgschema.ensure(conn)
         except psycopg.Error as exc:
-            self._pool.close()
-            raise StoreUnavailable(f"quarantine database {redact(url)}: "
+            raise StoreUnavailable(f"cannot use the quarantine database {redact(url)}: "
                                    f"{_describe(exc)}") from None
-        except BaseException:
-            self._pool.close()
-            raise
+        self._pool.open(wait=False)
 
     def _configure(self, conn: psycopg.Connection) -> None:
         """Every statement bounded (a slow query becomes StoreUnavailable, not a stuck
@@ -385,6 +380,17 @@ class PostgresStore:
 
     def close(self) -> None:
         self._pool.close()
+
+
+def migrate_database(url: str, *, timeout: float = DEFAULT_TIMEOUT,
+                     progress: Callable[[int], None] = lambda version: None) -> tuple[int, int]:
+    """`gateway quarantine migrate`: create or upgrade the schema; (from, to) versions."""
+    try:
+        with psycopg.connect(conninfo_with_defaults(url, timeout), autocommit=True) as conn:
+            return pgschema.migrate(conn, progress)
+    except psycopg.Error as exc:
+        raise StoreUnavailable(f"quarantine database {redact(url)}: {_describe(exc)}"
+                               ) from None
 
 
 # --- URLs -----------------------------------------------------------------------------------
