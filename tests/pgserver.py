@@ -1,10 +1,11 @@
 """A real PostgreSQL server for the tests: `initdb` into a temporary folder, `pg_ctl start` on a
-loopback port, one fresh database per test.
+loopback port, one fresh database per test (bench/bench_store.py uses it too).
 
 PostgreSQL refuses to run as root, so when the tests run as root the server runs as `nobody`
 (`runuser`) in a folder handed to that account. Password authentication is on for TCP, and
 the tests connect with a libpq password file, as an operator would; the password never appears
-in a URL. `fsync` is off: the tests exercise the gateway's transactions, not the disk.
+in a URL. `fsync` is off unless `durable`: the tests exercise the gateway's transactions, not
+the disk.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class PostgresServer:
     port: int
     passfile: Path
     runas: str | None
+    durable: bool = False  # fsync on (benchmarks compare it with SQLite's synchronous=FULL)
 
     @property
     def datadir(self) -> Path:
@@ -73,8 +75,9 @@ class PostgresServer:
 
     def start(self) -> None:
         options = (f"-c listen_addresses=127.0.0.1 -c port={self.port}"
-                   f" -c unix_socket_directories={self.root} -c fsync=off"
-                   " -c full_page_writes=off -c max_connections=200")
+                   f" -c unix_socket_directories={self.root} -c max_connections=200")
+        if not self.durable:
+            options += " -c fsync=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.datadir), "-l", str(self.root / "server.log"),
                   "-o", options, "-w", "-t", "60", "start")
 
@@ -106,7 +109,7 @@ class PostgresServer:
             os.chown(path, user.pw_uid, user.pw_gid)
 
 
-def start_server() -> PostgresServer | None:
+def start_server(*, durable: bool = False) -> PostgresServer | None:
     """A started server, or None when PostgreSQL is not installed here."""
     bindir = _bindir()
     if bindir is None or not (bindir / "initdb").exists():
@@ -119,7 +122,7 @@ def start_server() -> PostgresServer | None:
     port = _free_port()
     passfile.write_text(f"127.0.0.1:{port}:*:{SUPERUSER}:{password}\n")
     passfile.chmod(0o600)  # libpq ignores a password file others can read
-    server = PostgresServer(bindir, root, port, passfile, runas)
+    server = PostgresServer(bindir, root, port, passfile, runas, durable)
     if runas:
         server._chown(root)
     server.init(password)

@@ -97,7 +97,8 @@ def test_trust_answers_are_remembered_per_configuration_and_bounded(tmp_path):
 
 
 @pytest.mark.parametrize("url, message", [
-    ("postgresql://gw@db/quarantine?nosuchoption=1", "not a valid PostgreSQL URL"),
+    ("postgresql://gw@db:54x/quarantine", "not a valid PostgreSQL URL: port '54x'"),
+    ("postgresql://gw@db/quarantine?sslmode", "not a valid PostgreSQL URL: option 'sslmode'"),
     ("sqlite:///", "quarantine url must be sqlite:///PATH.db or postgresql://"),
     ("mysql://x", "quarantine url must be sqlite:///PATH.db or postgresql://"),
 ])
