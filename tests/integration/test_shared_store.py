@@ -224,6 +224,13 @@ async def test_database_down_holds_get_451_relays_flow_and_nothing_is_lost_or_do
             await wait_for(lambda: any(451 in c for c in replies.values()), 60)
             status, body = await http_get(proc.health_port, "/readyz")
             assert status == 503 and json.loads(body)["checks"]["store_writable"] is False
+            # A student writing to staff needs the P5/P6 history: it cannot be decided
+            # exactly now, so it is held, and the hold cannot be written: 451, not a guess.
+            question = make_message("Question", "Can you help?\n", sender=STUDENT_PERSONAL,
+                                    to=STAFF)
+            with pytest.raises(aiosmtplib.SMTPResponseException) as refused:
+                await send(proc.smtp_port, STUDENT_PERSONAL, [STAFF], question)
+            assert refused.value.code == 451
             down.set()
             await relays_done.wait()
             await asyncio.to_thread(own_server.start)
