@@ -286,7 +286,8 @@ class Decision:
 
 class ContactHistory(Protocol):
     """P5/P6 contact counting: student personal address → staff member, per pair. The core
-    only reads it; recording is the quarantine store's (`QuarantineStore.record_contact`)."""
+    only reads it; recording is the quarantine store's, in the same transaction as the count
+    (`QuarantineStore.count_and_record`)."""
 
     def count_contacts(self, student_id: str, staff_id: str, since: datetime) -> int: ...
 
