@@ -29,15 +29,14 @@ def row_hash(prev: str, at: str, operator: str, os_user: str, action: str,
 
 
 class Cursor(Protocol):
-    """What both drivers' connections/cursors offer (sqlite3 and psycopg)."""
+    """What both stores' connections offer (sqlite3's, and psycopg's behind `?` translation)."""
 
     def execute(self, sql: Any, params: Any = ..., /) -> Any: ...
 
 
 def append(db: Cursor, actor: Actor, action: str, entry_id: str | None,
-           reason: str, detail: dict[str, Any], *, mark: str = "?") -> None:
-    """Add one audit row; the caller's write transaction serialises the chain. `mark` is the
-    driver's parameter placeholder (sqlite3 `?`, psycopg `%s`)."""
+           reason: str, detail: dict[str, Any]) -> None:
+    """Add one audit row; the caller's write transaction serialises the chain."""
     last = db.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     prev = last[0] if last else GENESIS
     at = to_db(utcnow())
@@ -46,7 +45,7 @@ def append(db: Cursor, actor: Actor, action: str, entry_id: str | None,
                       detail_text)
     db.execute(
         "INSERT INTO audit (at, operator, os_user, action, entry_id, reason, detail, prev, hash)"
-        f" VALUES ({', '.join([mark] * 9)})",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (at, actor.operator, actor.os_user, action, entry_id, reason, detail_text, prev, digest))
 
 

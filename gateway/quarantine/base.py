@@ -1,14 +1,16 @@
 """The quarantine store protocol: what the daemon and the review CLI need from any backend.
 
-Two implementations: `SQLiteStore` (sqlite.py), the embedded default for one instance, and
-`PostgresStore` (postgres.py), which several gateway instances share. Calls are synchronous
+Two implementations of one SQL (sqlstore.py): `SQLiteStore` (sqlite.py), the embedded default
+for one instance, and `PostgresStore` (postgres.py), which several gateway instances share. Calls are synchronous
 (the daemon runs them in a worker thread, never on the event loop) and each one is a single
 committed, durable transaction that is correct when other processes call the same method on
 the same database at the same moment.
 
-Adding a method: declare it here with what it promises under concurrency, implement it in both
-backends, and add its tests to tests/quarantine/test_store.py, which runs every test against
-both (a real PostgreSQL server included).
+Adding a method: declare it here with what it promises under concurrency, write it once in
+sqlstore.py (`?` placeholders; `_serialise` and `FOR_UPDATE` where concurrent writers must
+wait for each other, which PostgreSQL needs and SQLite's single writer makes free), and add its
+tests to tests/quarantine/test_store.py, which runs every test against both backends (a real
+PostgreSQL server included).
 """
 
 from __future__ import annotations
