@@ -1,10 +1,10 @@
 """The quarantine store protocol: what the daemon and the review CLI need from any backend.
 
 Two implementations of one SQL (sqlstore.py): `SQLiteStore` (sqlite.py), the embedded default
-for one instance, and `PostgresStore` (postgres.py), which several gateway instances share. Calls are synchronous
-(the daemon runs them in a worker thread, never on the event loop) and each one is a single
-committed, durable transaction that is correct when other processes call the same method on
-the same database at the same moment.
+for one instance, and `PostgresStore` (postgres.py), which several gateway instances share.
+Calls are synchronous (the daemon runs them in a worker thread, never on the event loop) and
+each one is a single committed, durable transaction that is correct when other processes call
+the same method on the same database at the same moment.
 
 Adding a method: declare it here with what it promises under concurrency, write it once in
 sqlstore.py (`?` placeholders; `_serialise` and `FOR_UPDATE` where concurrent writers must
