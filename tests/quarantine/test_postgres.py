@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from gateway.cli import main
+from gateway.cli.dryrun import read_only_history
 from gateway.quarantine import open_store, pgschema
 from gateway.quarantine.base import Actor, SchemaMismatch, StoreUnavailable
 from gateway.quarantine.postgres import PostgresStore, conninfo_with_defaults, redact
@@ -224,3 +225,23 @@ def test_a_slow_statement_is_cut_off_at_the_store_timeout(own_server: PostgresSe
     finally:
         blocker.close()
         store.close()
+
+
+def test_gateway_check_reads_the_shared_history_and_records_nothing(
+        tmp_path: Path, postgres_url: str) -> None:
+    settings = write_quarantine_settings(tmp_path, url=postgres_url)
+    with read_only_history(settings) as history:  # no schema yet: an empty history
+        assert history.count_contacts("482913", "T1", datetime.now(UTC) - timedelta(days=30)) == 0
+    store = open_store(settings)
+    now = datetime.now(UTC)
+    store.record_contact("482913", "T1", now - timedelta(days=1))
+    store.close()
+    with read_only_history(settings) as history:
+        assert history.count_contacts("482913", "T1", now - timedelta(days=30)) == 1
+        history.record_contact("482913", "T1", now)  # type: ignore[attr-defined]
+    assert rows_of(postgres_url, "SELECT count(*) FROM contacts") == [(1,)]
+
+
+def rows_of(url: str, sql: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql).fetchall()
