@@ -39,7 +39,7 @@ log = structlog.get_logger("gateway.quarantine")
 
 
 def open_store(settings: Settings, *, readonly: bool = False,
-               actor: Actor | None = None) -> QuarantineStore:
+               actor: Actor | None = None, start_unreachable: bool = False) -> QuarantineStore:
     """The store named by `quarantine.url`; raises QuarantineError with an operator message.
 
     readonly=True is for `gateway check`: it reads the P6 contact history and records nothing;
@@ -47,7 +47,8 @@ def open_store(settings: Settings, *, readonly: bool = False,
     """
     path = settings.quarantine.path
     if path is None:
-        return open_server(settings, readonly=readonly, actor=actor)
+        return open_server(settings, readonly=readonly, actor=actor,
+                           start_unreachable=start_unreachable)
     try:
         if readonly:
             if not path.exists():
@@ -65,14 +66,15 @@ def open_store(settings: Settings, *, readonly: bool = False,
     return store
 
 
-def open_server(settings: Settings, *, readonly: bool = False,
-                actor: Actor | None = None) -> QuarantineStore:
+def open_server(settings: Settings, *, readonly: bool = False, actor: Actor | None = None,
+                start_unreachable: bool = False) -> QuarantineStore:
     """The PostgreSQL store (psycopg is imported only when one is configured)."""
     from gateway.quarantine.postgres import PostgresStore  # noqa: PLC0415
 
     return PostgresStore(settings.quarantine.url, readonly=readonly,
                          actor=actor or Actor("gateway", os_user()),
-                         timeout=store_timeout(settings, readonly=readonly))
+                         timeout=store_timeout(settings, readonly=readonly),
+                         start_unreachable=start_unreachable)
 
 
 def store_timeout(settings: Settings, *, readonly: bool = False) -> float:

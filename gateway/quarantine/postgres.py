@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -59,11 +60,19 @@ class PostgresStore(SQLStore):
     CONTACT_ID = "id"
 
     def __init__(self, url: str, *, readonly: bool = False, actor: Actor | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, pool_size: int = POOL_SIZE):
+                 timeout: float = DEFAULT_TIMEOUT, pool_size: int = POOL_SIZE,
+                 start_unreachable: bool = False):
+        """Connects once and checks the schema. `start_unreachable` (the daemon): a server
+        that cannot be reached at all is not an error yet; the store starts unavailable and
+        checks the schema on its first successful connection, so the relaying part of the
+        gateway comes up during a database outage. A server that answers and refuses (wrong
+        password, unknown database, another schema) is always an error."""
         self.url = url
         self.readonly = readonly
         self.actor = actor or Actor("gateway", "gateway")
         self.timeout = timeout
+        self._schema_checked = False
+        self._schema_lock = threading.Lock()
         conninfo = conninfo_with_defaults(url, timeout)
         self._pool = ConnectionPool(
             conninfo, min_size=1, max_size=max(pool_size, 1), open=False, timeout=timeout,
@@ -74,11 +83,18 @@ class PostgresStore(SQLStore):
         try:
             with psycopg.connect(conninfo, autocommit=True) as conn:
                 self._configure(conn)
-                _check_readonly(conn) if readonly else pgschema.ensure(conn)
+                self._check_schema(conn)
         except psycopg.Error as exc:
-            raise StoreUnavailable(f"cannot use the quarantine database {redact(url)}: "
-                                   f"{_describe(exc)}") from None
+            if not (start_unreachable and _unreachable(exc)):
+                raise StoreUnavailable(f"cannot use the quarantine database {redact(url)}: "
+                                       f"{_describe(exc)}") from None
+            log.error("quarantine_database_unreachable", url=redact(url),
+                      error=_describe(exc), held_mail="answered 451 until it is reachable")
         self._pool.open(wait=False)
+
+    def _check_schema(self, conn: psycopg.Connection) -> None:
+        _check_readonly(conn) if self.readonly else pgschema.ensure(conn)
+        self._schema_checked = True
 
     def _configure(self, conn: psycopg.Connection) -> None:
         """Every statement bounded (a slow query becomes StoreUnavailable, not a stuck
@@ -97,8 +113,14 @@ class PostgresStore(SQLStore):
         if write and self.readonly:
             raise QuarantineError("the quarantine is open read-only")
         try:
-            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-                yield QmarkCursor(cur)
+            with self._pool.connection() as conn:
+                if not self._schema_checked:  # started while the server was unreachable
+                    with self._schema_lock:
+                        if not self._schema_checked:
+                            self._check_schema(conn)
+                            log.info("quarantine_database_reachable", url=redact(self.url))
+                with conn.transaction(), conn.cursor() as cur:
+                    yield QmarkCursor(cur)
         except PoolTimeout:
             raise StoreUnavailable("the quarantine database is unavailable (no connection "
                                    f"within {self.timeout:g} s)") from None
@@ -138,6 +160,12 @@ class PostgresStore(SQLStore):
     def check(self) -> bool:
         if self.readonly:
             return False
+        if not self._schema_checked:
+            try:  # the first transaction since an unreachable start checks the schema
+                with self._tx(write=False):
+                    pass
+            except QuarantineError:
+                return False
         try:
             with self._pool.connection(timeout=min(self.timeout, 5.0)) as conn:
                 return conn.execute("SELECT NOT pg_is_in_recovery()").fetchone()[0] is True
@@ -220,6 +248,22 @@ def _describe(exc: BaseException) -> str:
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+# What a server (or its TLS) answers when it is there but will not have us: a mistake to fix,
+# not an outage to wait out. libpq reports connection failures without an SQLSTATE, so the
+# messages are what tells them apart.
+_REFUSALS = ("authentication", "no pg_hba.conf entry", "does not exist", "permission denied",
+             "certificate")
+
+
+def _unreachable(exc: psycopg.Error) -> bool:
+    """No server answered (refused connection, timeout, no route, shutting down), as opposed
+    to one that answered and refused us (password, database, pg_hba, TLS)."""
+    if not isinstance(exc, psycopg.OperationalError) or exc.sqlstate is not None:
+        return False
+    text = str(exc).lower()
+    return not any(refusal in text for refusal in _REFUSALS)
+
 
 def _check_readonly(conn: psycopg.Connection) -> None:
     """A read-only store (gateway check, the review CLI's reading commands) needs the schema

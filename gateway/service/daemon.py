@@ -50,7 +50,9 @@ def log_skipped_rows(runtime: Runtime) -> None:
 
 
 def open_quarantine(settings: Settings) -> QuarantineStore:
-    return open_store(settings)
+    """The daemon's store. A database server that cannot be reached at all does not stop the
+    start: mail that needs no store flows, held mail gets 451 until the server answers."""
+    return open_store(settings, start_unreachable=True)
 
 
 class Daemon:

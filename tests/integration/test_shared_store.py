@@ -14,6 +14,8 @@ import asyncio
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from email import message_from_bytes
 from pathlib import Path
@@ -246,3 +248,43 @@ async def test_database_down_holds_get_451_relays_flow_and_nothing_is_lost_or_do
     assert arrived == sorted(f"relayed {n}" for n in range(10))  # each once
     assert 451 in replies["held 3"]  # the outage was felt by mail that must be held
     assert all(codes == [250] for s, codes in replies.items() if s.startswith("relayed"))
+
+
+async def test_a_gateway_started_while_the_database_is_down_relays_and_catches_up(
+        tmp_path: Path, upstream: Upstream, own_server: PostgresServer) -> None:
+    """A host rebooted during a database outage: the relaying part comes up, held mail gets
+    451, and the first connection once the server is back creates the schema and holds."""
+    url = own_server.url(own_server.create_database())
+    own_server.stop()
+    [proc] = await start_instances(tmp_path, upstream, url, n=1)
+    try:
+        assert proc.found("quarantine_database_unreachable") is not None
+        relay = make_message("Meeting", "Room 12.\n", sender=STAFF, to=COLLEAGUE)
+        assert (await send(proc.smtp_port, STAFF, [COLLEAGUE], relay))[0] == {}
+        held = make_message("Report", "Your report card.\n", sender=STAFF, to=STUDENT_PERSONAL)
+        with pytest.raises(aiosmtplib.SMTPResponseException) as refused:
+            await send(proc.smtp_port, STAFF, [STUDENT_PERSONAL], held)
+        assert refused.value.code == 451
+        status, _ = await http_get(proc.health_port, "/readyz")
+        assert status == 503
+        await asyncio.to_thread(own_server.start)
+        assert (await send(proc.smtp_port, STAFF, [STUDENT_PERSONAL], held))[0] == {}
+        status, _ = await http_get(proc.health_port, "/readyz")
+        assert status == 200
+    finally:
+        await proc.close()
+        if not (own_server.datadir / "postmaster.pid").exists():
+            own_server.start()
+    assert rows(url, "SELECT subject FROM entries") == [("Report",)]
+    assert [m.rcpt_tos for m in upstream.messages] == [[COLLEAGUE]]
+
+
+def test_a_gateway_does_not_start_on_a_database_that_refuses_it(
+        tmp_path: Path, postgres_server: PostgresServer) -> None:
+    """Unreachable is an outage; a wrong password is a mistake to fix before serving."""
+    url = postgres_server.url(postgres_server.create_database()).split("?")[0]
+    config = write_config(tmp_path / "site", 9, url.replace("postgres@", "postgres:wr0ng@"))
+    run = subprocess.run([sys.executable, "-m", "gateway", "serve", "--config", str(config)],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert "password authentication failed" in run.stderr and "wr0ng" not in run.stderr
