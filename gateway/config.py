@@ -11,6 +11,7 @@ import ipaddress
 import math
 import re
 import socket
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -465,11 +466,14 @@ class _Reader:
             rest = url[len("sqlite:///"):]
             path = Path(rest) if rest.startswith("/") else self.base / rest
         elif url.startswith(("postgresql://", "postgres://")):
-            # Fail here, not at start-up: --check-config must not pass what serve refuses.
-            self.fail((*p, "url"), "PostgreSQL quarantine is not supported yet; use "
-                      "sqlite:////ABSOLUTE/PATH.db or sqlite:///RELATIVE/PATH.db")
+            # A server: libpq reads the rest (hosts, database, TLS, passfile, ...) when the
+            # store opens; its shape is checked here so --check-config catches a typo.
+            problem = _postgres_url_problem(url)
+            if problem:
+                self.fail((*p, "url"), f"not a valid PostgreSQL URL: {problem}")
         else:
-            self.fail((*p, "url"), "quarantine url must be sqlite:///PATH.db")
+            self.fail((*p, "url"), "quarantine url must be sqlite:///PATH.db or "
+                      "postgresql://USER@HOST/DATABASE")
         return QuarantineSettings(
             url=url, path=path,
             notify_sender=self.get((*p, "notify_sender"), bool, False),
@@ -619,3 +623,19 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 
 def _domain(text: str) -> str:
     return text.strip().lower().rstrip(".")
+
+
+def _postgres_url_problem(url: str) -> str | None:
+    """What makes a `postgresql://` URL unusable before libpq sees it (None when fine):
+    ports that are not numbers, options that are not `name=value`."""
+    parts = urllib.parse.urlsplit(url)
+    hostlist = parts.netloc.rpartition("@")[2]
+    for host in hostlist.split(","):
+        _, sep, port = host.rpartition(":") if not host.endswith("]") else ("", "", "")
+        if sep and port and not (port.isascii() and port.isdigit() and int(port) <= 65535):
+            return f"port '{port}' is not a number"
+    for option in filter(None, parts.query.split("&")):
+        name, sep, _ = option.partition("=")
+        if not sep or not name:
+            return f"option '{option.split('=')[0]}' is not NAME=VALUE"
+    return None

@@ -381,13 +381,30 @@ class Decision:
 
 class ContactHistory(Protocol):
     """P5/P6 contact counting: student personal address → staff member, per pair. The core
-    only reads it; recording is the quarantine store's (`QuarantineStore.record_contact`)."""
+    only reads it; recording is the quarantine store's, in the same transaction as the count
+    (`QuarantineStore.count_and_record`)."""
 
     def count_contacts(self, student_id: str, staff_id: str, since: datetime) -> int: ...
 
 
 # (student person_id, staff person_id, since): one count the policy may ask the history for.
 ContactQuery = tuple[str, str, datetime]
+# (student person_id, staff person_id): one contact a message adds to the history.
+ContactPair = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ContactPlan:
+    """What deciding one message reads from the P5/P6 history and adds to it, known before the
+    decision (`Policy.contact_plan`). The store counts and records in one transaction, so
+    messages decided at the same moment, on any instance, each see the ones before them."""
+
+    queries: frozenset[ContactQuery] = frozenset()
+    record: tuple[ContactPair, ...] = ()
+    at: datetime | None = None  # when the message was received (the recorded contacts' time)
+
+    def __bool__(self) -> bool:
+        return bool(self.queries or self.record)
 
 
 @dataclass(frozen=True, slots=True)

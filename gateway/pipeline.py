@@ -13,7 +13,7 @@ from gateway.directory import PartyLookup
 from gateway.model import (
     Action,
     ContactHistory,
-    ContactQuery,
+    ContactPlan,
     Decision,
     Envelope,
     Inspection,
@@ -48,12 +48,13 @@ def classify(envelope: Envelope, directory: PartyLookup, inspection: Inspection)
                    tuple(directory.party(rcpt) for rcpt in envelope.rcpt_tos))
 
 
-def contact_queries(envelope: Envelope, runtime: Runtime, parties: Parties,
-                    inspection: Inspection) -> frozenset[ContactQuery]:
-    """The P6 counts deciding this message may need: read them beforehand, off the event
-    loop, and decide with a `CountedHistory` of them."""
-    return runtime.policy.contact_queries(envelope, parties.sender, parties.recipients,
-                                          inspection)
+def contact_plan(envelope: Envelope, runtime: Runtime, parties: Parties,
+                 inspection: Inspection) -> ContactPlan:
+    """The P5/P6 counts deciding this message may need and the contacts it adds: the I/O
+    shell counts and records them in one store transaction, off the event loop, and decides
+    with a `CountedHistory` of the counts."""
+    return runtime.policy.contact_plan(envelope, parties.sender, parties.recipients,
+                                       inspection)
 
 
 def decide_classified(envelope: Envelope, runtime: Runtime, history: ContactHistory,

@@ -15,7 +15,7 @@ from gateway.directory import PartyLookup, load_directory
 from gateway.inspect import build_inspector
 from gateway.model import (
     ContactHistory,
-    ContactQuery,
+    ContactPlan,
     Decision,
     Envelope,
     Inspection,
@@ -37,8 +37,8 @@ class Inspector(Protocol):
 class Policy(Protocol):
     """`gateway.policy.engine.Policy`: names the contact counts it may need, then decides."""
 
-    def contact_queries(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
-                        inspection: Inspection) -> frozenset[ContactQuery]: ...
+    def contact_plan(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
+                     inspection: Inspection) -> ContactPlan: ...
 
     def decide(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
                inspection: Inspection, history: ContactHistory) -> Decision: ...

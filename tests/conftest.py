@@ -1,7 +1,8 @@
 """Fixtures shared by the whole suite: the inspector (also once per pattern engine), a real
-upstream that can be told to misbehave, and gateways started in this process and drained at
-teardown. Also the Hypothesis profiles: short by default, so `make test` stays quick;
-`HYPOTHESIS_PROFILE=long` runs thousands of examples."""
+upstream that can be told to misbehave, gateways started in this process and drained at
+teardown, and a real PostgreSQL server (tests.pgserver). Also the Hypothesis profiles: short
+by default, so `make test` stays quick; `HYPOTHESIS_PROFILE=long` runs thousands of examples.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from gateway.inspect import Inspector
 from gateway.service.listener import Gateway
 from tests.factories import AVAILABLE_ENGINES, make_inspector
 from tests.harness import start_gateway
+from tests.pgserver import postgres_server, postgres_url  # noqa: F401 - fixtures for all
 from tests.upstream import Upstream
 
 _QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]

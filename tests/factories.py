@@ -35,7 +35,7 @@ from gateway.model import (
     Attachment,
     AuthResults,
     ContactHistory,
-    ContactQuery,
+    ContactPlan,
     Decision,
     Envelope,
     Finding,
@@ -94,16 +94,18 @@ authentication: {authentication}
 
 
 def write_quarantine_settings(tmp_path: Path, upstream_port: int = 9, *,
-                              db: str = "qdir/quarantine.db", extra: str = "") -> Settings:
+                              db: str = "qdir/quarantine.db", extra: str = "",
+                              url: str | None = None) -> Settings:
     """gateway.yaml for the quarantine tests, with reviewers; the database's folder does not
-    exist yet (the tests check the mode it is created with)."""
+    exist yet (the tests check the mode it is created with). `url` names another database
+    (a PostgreSQL server's) instead of the SQLite file `db`."""
     text = f"""
 upstream: {{host: 127.0.0.1, port: {upstream_port}, timeout: 5}}
 district:
   staff_domains: [staff.example.org]
   student_domains: [students.example.org]
 quarantine:
-  url: "sqlite:///{db}"
+  url: "{url or f'sqlite:///{db}'}"
   reviewers: [principal@staff.example.org]
 smtp: {{hostname: gw.test}}
 log: {{format: json}}
@@ -432,9 +434,9 @@ class ScriptedPolicy:
         default_factory=lambda: Annotation(headers=(("X-Test-Annotated", "yes"),)))
     lexicons: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def contact_queries(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
-                        inspection: Inspection) -> frozenset[ContactQuery]:
-        return frozenset()  # it never asks the history
+    def contact_plan(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
+                     inspection: Inspection) -> ContactPlan:
+        return ContactPlan()  # it never asks the history
 
     def decide(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
                inspection: Inspection, history: ContactHistory) -> Decision:

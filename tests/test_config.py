@@ -97,13 +97,22 @@ def test_trust_answers_are_remembered_per_configuration_and_bounded(tmp_path):
 
 
 @pytest.mark.parametrize("url, message", [
-    ("postgresql://gw@db/quarantine", "PostgreSQL quarantine is not supported yet"),
-    ("sqlite:///", "quarantine url must be sqlite:///PATH.db"),
-    ("mysql://x", "quarantine url must be sqlite:///PATH.db"),
+    ("postgresql://gw@db:54x/quarantine", "not a valid PostgreSQL URL: port '54x'"),
+    ("postgresql://gw@db/quarantine?sslmode", "not a valid PostgreSQL URL: option 'sslmode'"),
+    ("sqlite:///", "quarantine url must be sqlite:///PATH.db or postgresql://"),
+    ("mysql://x", "quarantine url must be sqlite:///PATH.db or postgresql://"),
 ])
 def test_quarantine_urls_serve_cannot_open_fail_validation(tmp_path, url, message):
     [error] = errors_of(tmp_path, f'quarantine: {{url: "{url}"}}\n')
     assert error.startswith("gateway.yaml:1:19: ") and message in error
+
+
+def test_a_postgresql_url_with_libpq_options_is_valid(tmp_path):
+    path = tmp_path / "gateway.yaml"
+    url = "postgresql://gw@db.example:5433/q?sslmode=verify-full&passfile=/etc/gateway/pgpass"
+    path.write_text(f'quarantine: {{url: "{url}"}}\n')
+    settings = load_settings(path)
+    assert settings.quarantine.url == url and settings.quarantine.path is None
 
 
 def test_host_names_sent_in_ehlo_must_be_ascii_words(tmp_path):

@@ -19,7 +19,7 @@ from gateway.config import Settings
 from gateway.model import (
     Action,
     ContactHistory,
-    ContactQuery,
+    ContactPlan,
     Decision,
     Envelope,
     Inspection,
@@ -58,9 +58,9 @@ class StubPolicy:
     seen: list[tuple[Party, tuple[Party, ...], Inspection]] = field(default_factory=list)
     drop_last: bool = False  # a broken policy that forgets a recipient
 
-    def contact_queries(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
-                        inspection: Inspection) -> frozenset[ContactQuery]:
-        return frozenset()
+    def contact_plan(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
+                     inspection: Inspection) -> ContactPlan:
+        return ContactPlan()
 
     def decide(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
                inspection: Inspection, history: ContactHistory) -> Decision:

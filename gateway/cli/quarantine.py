@@ -84,6 +84,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = _command(actions, "digest", "preview the reviewers' digest for a period", run_digest)
     p.add_argument("--since", metavar="WHEN", type=_since, default="24h")
 
+    p = actions.add_parser(
+        "migrate", help="create or upgrade the quarantine database's schema",
+        description="Create the schema on an empty database, or upgrade an older one to the "
+                    "version this gateway writes (PostgreSQL: run it on purpose, after a "
+                    "backup; an SQLite file is upgraded when the gateway opens it).")
+    add_config_argument(p)
+    p.set_defaults(func=run_migrate)
+
+    p = actions.add_parser(
+        "copy", help="copy an SQLite quarantine into the configured PostgreSQL one",
+        description="Copy every entry, held copy, audit row (hash chain intact), P5/P6 "
+                    "contact and the digest's state from an SQLite quarantine into the empty "
+                    "PostgreSQL database that quarantine.url names. The source is not changed.")
+    add_config_argument(p)
+    p.add_argument("--from", dest="source", required=True, metavar="URL",
+                   help="the SQLite quarantine: sqlite:////ABSOLUTE/PATH.db or a file path")
+    p.set_defaults(func=run_copy)
+
 
 # --- commands ------------------------------------------------------------------------------
 
@@ -237,7 +255,76 @@ def run_digest(args: argparse.Namespace, settings: Settings, store: QuarantineSt
     return 0
 
 
+def run_migrate(args: argparse.Namespace) -> int:
+    from gateway.quarantine import open_store, store_timeout
+    from gateway.quarantine.base import QuarantineError
+
+    settings = _load_or_exit(args.config)
+    if settings is None:
+        return 2
+    try:
+        if settings.quarantine.path is not None:
+            open_store(settings).close()  # SQLite upgrades itself on opening
+            from gateway.quarantine.schema import SCHEMA_VERSION
+
+            print(f"quarantine database {settings.quarantine.path}: schema version "
+                  f"{SCHEMA_VERSION}, current")
+            return 0
+        from gateway.quarantine.postgres import migrate_database, redact
+
+        url = settings.quarantine.url
+        before, after = migrate_database(
+            url, timeout=store_timeout(settings),
+            progress=lambda v: print(f"schema version {v} applied", flush=True))
+    except QuarantineError as exc:
+        return die(str(exc), 1)
+    if before == after:
+        print(f"quarantine database {redact(url)}: schema version {after}, current")
+    else:
+        print(f"quarantine database {redact(url)}: schema upgraded from version {before} "
+              f"to {after}")
+    return 0
+
+
+def run_copy(args: argparse.Namespace) -> int:
+    from gateway.quarantine import store_timeout
+    from gateway.quarantine.base import QuarantineError
+
+    settings = _load_or_exit(args.config)
+    if settings is None:
+        return 2
+    if settings.quarantine.path is not None:
+        return die("quarantine.url names an SQLite file; copy needs a postgresql:// target", 2)
+    source = args.source
+    if source.startswith("sqlite:///"):
+        rest = source[len("sqlite:///"):]
+        source = rest if rest.startswith("/") else str(settings.source.parent / rest)
+    from gateway.quarantine.transfer import copy_sqlite_to_postgres
+
+    try:
+        report = copy_sqlite_to_postgres(
+            Path(source), settings.quarantine.url, timeout=store_timeout(settings),
+            progress=lambda table, n: print(f"{table}: {n} rows", flush=True))
+    except QuarantineError as exc:
+        return die(str(exc), 1)
+    print(f"copied {report.entries} entries, {report.audit_rows} audit records (chain "
+          f"verified, head {report.audit_head[:16]}), {report.contacts} contacts")
+    return 0
+
+
 # --- plumbing ------------------------------------------------------------------------------
+
+def _load_or_exit(config: str | None) -> Settings | None:
+    from gateway.yamlsrc import SourceErrors
+
+    try:
+        settings = _load(config)
+    except SourceErrors as exc:
+        print(exc, file=sys.stderr)
+        return None
+    log_to_stderr(settings)
+    return settings
+
 
 def _command(actions: argparse._SubParsersAction, name: str, help_text: str, handler: Handler,
              *, write: bool = False) -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 """Where a message is decided: on the event loop, in a worker thread, or on the loop while the
-PDF helper reads its PDFs. The decision itself is always `pipeline.decide`; this module only
-picks the place, so no session waits behind another's heavy message.
+PDF helper reads its PDFs. The decision itself is always the pipeline's (`decide_classified`);
+this module only picks the place, so no session waits behind another's heavy message.
 
 Small messages are decided on the loop (a thread hop costs more than deciding them), reading
 text formats only: a part that turns out to be an archive, a workbook or a PDF, whatever it was
@@ -18,10 +18,18 @@ import re
 
 from gateway.dispatch import pdfjobs
 from gateway.extract.base import Context, Venue
-from gateway.model import ContactHistory, CountedHistory, Decision, Envelope, Inspection, NoHistory
+from gateway.model import (
+    ContactHistory,
+    ContactPlan,
+    CountedHistory,
+    Decision,
+    Envelope,
+    Inspection,
+    NoHistory,
+)
 from gateway.pdfhelper import client as pdfhelper
-from gateway.pipeline import Parties, classify, contact_queries, decide, decide_classified
-from gateway.quarantine.base import QuarantineStore
+from gateway.pipeline import Parties, classify, contact_plan, decide_classified
+from gateway.quarantine.base import QuarantineStore, contact_key
 from gateway.runtime import Runtime
 
 INLINE_DECIDE_LIMIT = 64 * 1024
@@ -36,8 +44,9 @@ APPLICATION_FIRST_LINE = re.compile(_APPLICATION_HEADER)
 async def decide_message(envelope: Envelope, runtime: Runtime,
                          store: QuarantineStore | None) -> Decision:
     """`pipeline.decide`, in the place that suits the message (see the module docstring).
-    The store's P6 contact history is never read on the loop: a message decided there has
-    its counts read in a thread first. Raises what `decide` raises; the caller fails closed."""
+    The store's P5/P6 contact history is never touched on the loop: a message decided there
+    has its contacts counted and recorded in a thread first. Raises what `decide` raises
+    (the store's failure included); the caller fails closed."""
     content = envelope.content
     if len(content) <= INLINE_DECIDE_LIMIT:
         inspection = None
@@ -48,22 +57,43 @@ async def decide_message(envelope: Envelope, runtime: Runtime,
             inspection = await inspect_reading_pdfs(runtime, content)
         if inspection is not None:
             parties = classify(envelope, runtime.directory, inspection)
-            history = await read_counts(envelope, runtime, parties, inspection, store)
+            history = await count_contacts(envelope, runtime, parties, inspection, store)
             return decide_classified(envelope, runtime, history, inspection, parties)
-    return await asyncio.to_thread(decide, envelope, runtime,
-                                   store if store is not None else NoHistory())
+    return await asyncio.to_thread(decide_in_thread, envelope, runtime, store)
 
 
-async def read_counts(envelope: Envelope, runtime: Runtime, parties: Parties,
-                      inspection: Inspection, store: QuarantineStore | None) -> ContactHistory:
-    """The contact counts deciding the message may ask for, read in a thread (most messages
-    need none, and cost no thread hop)."""
+async def count_contacts(envelope: Envelope, runtime: Runtime, parties: Parties,
+                         inspection: Inspection, store: QuarantineStore | None) -> ContactHistory:
+    """`counted_history` from the loop: in a thread, and only for the messages that touch
+    the history (most do not, and cost no thread hop)."""
     if store is None:
         return NoHistory()
-    queries = contact_queries(envelope, runtime, parties, inspection)
-    if not queries:
+    plan = contact_plan(envelope, runtime, parties, inspection)
+    if not plan:
         return CountedHistory({})
-    return CountedHistory(await asyncio.to_thread(store.contact_counts, queries))
+    return await asyncio.to_thread(counted_history, envelope, plan, store)
+
+
+def decide_in_thread(envelope: Envelope, runtime: Runtime,
+                     store: QuarantineStore | None) -> Decision:
+    """Inspect, classify, count and record the message's contacts, decide (a worker thread)."""
+    inspection = runtime.inspector.inspect(envelope.content)
+    parties = classify(envelope, runtime.directory, inspection)
+    history: ContactHistory = NoHistory()
+    if store is not None:
+        plan = contact_plan(envelope, runtime, parties, inspection)
+        history = counted_history(envelope, plan, store) if plan else CountedHistory({})
+    return decide_classified(envelope, runtime, history, inspection, parties)
+
+
+def counted_history(envelope: Envelope, plan: ContactPlan,
+                    store: QuarantineStore) -> CountedHistory:
+    """The message's contacts recorded and the counts before them, in one store transaction
+    and before the decision (so before the reply): durable, exact when other sessions or
+    instances decide messages of the same pair at the same moment, and not counted twice
+    when the client retries. Blocking: call it in a worker thread."""
+    key = contact_key(envelope.mail_from, envelope.content)
+    return CountedHistory(store.count_and_record(plan, key))
 
 
 class TextOnly:

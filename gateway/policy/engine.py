@@ -17,6 +17,8 @@ from gateway.model import (
     Action,
     Annotation,
     ContactHistory,
+    ContactPair,
+    ContactPlan,
     ContactQuery,
     Decision,
     Envelope,
@@ -100,6 +102,8 @@ class Policy:
     # The conditions of rules and exemptions with a history test (P6), for
     # `contact_queries`; worked out once.
     history_whens: tuple[When, ...] = field(init=False, default=())
+    # The rules whose matching records a contact (as `decide` reports them).
+    recording_rules: tuple[Rule, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
         whens = ([rule.when for rule in self.rules]
@@ -107,29 +111,43 @@ class Policy:
                  + [e.when for e in self.exemptions])
         with_history = {id(when): when for when in whens if when.history is not None}
         object.__setattr__(self, "history_whens", tuple(with_history.values()))
+        object.__setattr__(self, "recording_rules", tuple(
+            rule for rule in self.rules if rule.record_contact or rule.when.history is not None))
 
     def contact_queries(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
                         inspection: Inspection) -> frozenset[ContactQuery]:
-        """Every count `decide` may ask the history for, without reading it: for each
-        staff-student pair of the message, one per history condition whose other conditions
-        hold (the engine reads a count only then). So the I/O shell reads them all at once,
-        off the event loop, only for the messages that need them, and hands them in."""
-        if not self.history_whens:
-            return frozenset()
+        """The counts of `contact_plan`."""
+        return self.contact_plan(envelope, sender, recipients, inspection).queries
+
+    def contact_plan(self, envelope: Envelope, sender: Party, recipients: Sequence[Party],
+                     inspection: Inspection) -> ContactPlan:
+        """Every count `decide` may ask the history for, and every contact it will report,
+        without reading the history: for each staff-student pair of the message, one count
+        per history condition whose other conditions hold (the engine reads a count only
+        then), and the pair itself when a recording rule's conditions other than the count
+        hold. So the I/O shell counts and records them in one store transaction, off the
+        event loop, only for the messages that need it, and hands the counts in."""
         now = envelope.received_at or datetime.now(UTC)
-        queries = set()
+        if not self.history_whens and not self.recording_rules:
+            return ContactPlan(at=now)
+        queries: set[ContactQuery] = set()
+        record: dict[ContactPair, None] = {}
         for recipient in recipients:
             ctx = RuleContext(envelope, sender, recipient, inspection, _NOT_READ, now,
                               self.lookup.has_relationship, self.lookup.is_district)
             pair = ctx.staff_student_pair()
             if pair is None or not pair[0].person_id or not pair[1].person_id:
                 continue
+            student_staff = (pair[1].person_id, pair[0].person_id)
+            for rule in self.recording_rules:
+                if rule.when.test_static(ctx):
+                    record[student_staff] = None
             for when in self.history_whens:
                 assert when.history is not None
                 if when.test_static(ctx):
                     since = now - timedelta(days=when.history.within_days)
-                    queries.add((pair[1].person_id, pair[0].person_id, since))
-        return frozenset(queries)
+                    queries.add((*student_staff, since))
+        return ContactPlan(frozenset(queries), tuple(record), now)
 
     def rule(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)

@@ -1,8 +1,10 @@
-"""Open the configured quarantine store, with the file permissions held mail deserves.
+"""Open the configured quarantine store: SQLite (a file, the default) or PostgreSQL (a server
+that several gateway instances share), chosen by the scheme of `quarantine.url`.
 
-Held mail is the most sensitive data the gateway keeps, so the database lives in a directory
-only the service account can enter (0700) and the file (with its WAL and shared-memory
-companions, which SQLite creates with the database's own mode) is 0600.
+Held mail is the most sensitive data the gateway keeps, so an SQLite database lives in a
+directory only the service account can enter (0700) and the file (with its WAL and
+shared-memory companions, which SQLite creates with the database's own mode) is 0600. A
+server's URL is never echoed with its password.
 """
 
 from __future__ import annotations
@@ -25,17 +27,19 @@ from gateway.quarantine.base import (
     QuarantineError,
     QuarantineStore,
     ReleaseBusy,
+    StoreUnavailable,
 )
 from gateway.quarantine.sqlite import SQLiteStore
 
 __all__ = ["Actor", "EntryNotFound", "HoldRequest", "HoldResult", "QuarantineError",
-           "QuarantineStore", "ReleaseBusy", "SQLiteStore", "open_store", "os_user"]
+           "QuarantineStore", "ReleaseBusy", "SQLiteStore", "StoreUnavailable", "open_store",
+           "os_user", "store_timeout"]
 
 log = structlog.get_logger("gateway.quarantine")
 
 
 def open_store(settings: Settings, *, readonly: bool = False,
-               actor: Actor | None = None) -> QuarantineStore:
+               actor: Actor | None = None, start_unreachable: bool = False) -> QuarantineStore:
     """The store named by `quarantine.url`; raises QuarantineError with an operator message.
 
     readonly=True is for `gateway check`: it reads the P6 contact history and records nothing;
@@ -43,9 +47,8 @@ def open_store(settings: Settings, *, readonly: bool = False,
     """
     path = settings.quarantine.path
     if path is None:
-        raise QuarantineError(
-            f"quarantine.url '{_redact(settings.quarantine.url)}': PostgreSQL is not "
-            "supported yet; use sqlite:///PATH")
+        return open_server(settings, readonly=readonly, actor=actor,
+                           start_unreachable=start_unreachable)
     try:
         if readonly:
             if not path.exists():
@@ -61,6 +64,25 @@ def open_store(settings: Settings, *, readonly: bool = False,
     _tighten_companions(path)
     _fsync_dir(path.parent)
     return store
+
+
+def open_server(settings: Settings, *, readonly: bool = False, actor: Actor | None = None,
+                start_unreachable: bool = False) -> QuarantineStore:
+    """The PostgreSQL store (psycopg is imported only when one is configured)."""
+    from gateway.quarantine.postgres import PostgresStore  # noqa: PLC0415
+
+    return PostgresStore(settings.quarantine.url, readonly=readonly,
+                         actor=actor or Actor("gateway", os_user()),
+                         timeout=store_timeout(settings, readonly=readonly),
+                         start_unreachable=start_unreachable)
+
+
+def store_timeout(settings: Settings, *, readonly: bool = False) -> float:
+    """How long one store call may wait for a server: well inside the processing deadline,
+    so a message whose hold cannot be written still gets its 451 before the client gives
+    up; shorter for a reading command, which an operator is waiting on."""
+    deadline = settings.smtp.processing_deadline
+    return max(1.0, min(10.0 if readonly else 30.0, deadline / 4))
 
 
 def prepare_path(path: Path) -> None:
@@ -113,9 +135,3 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def _redact(url: str) -> str:
-    """Never echo a password from a server URL."""
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        rest = "…@" + rest.split("@", 1)[1]
-    return scheme + sep + rest

@@ -1,16 +1,18 @@
 """The audit trail's hash chain: each row commits to the one before it.
 
-SQLite triggers already refuse UPDATE and DELETE on the audit table, but anyone holding the
-file can drop a trigger. Chaining the rows makes such an edit visible: `verify` recomputes the
-chain and names the first row that does not fit.
+Triggers in both databases already refuse UPDATE and DELETE on the audit table, but anyone
+holding the file (or the database owner's password) can drop a trigger. Chaining the rows makes
+such an edit visible: `verify` recomputes the chain and names the first row that does not fit.
+Appends must be serialised (the caller's transaction holds the chain's lock), or two writers
+would both chain onto the same row. The row hashes its timestamp as the text stored, so a copy
+from one database to the other keeps the chain intact.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.quarantine.base import Actor
 from gateway.quarantine.times import to_db, utcnow
@@ -26,7 +28,13 @@ def row_hash(prev: str, at: str, operator: str, os_user: str, action: str,
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def append(db: sqlite3.Connection, actor: Actor, action: str, entry_id: str | None,
+class Cursor(Protocol):
+    """What both stores' connections offer (sqlite3's, and psycopg's behind `?` translation)."""
+
+    def execute(self, sql: Any, params: Any = ..., /) -> Any: ...
+
+
+def append(db: Cursor, actor: Actor, action: str, entry_id: str | None,
            reason: str, detail: dict[str, Any]) -> None:
     """Add one audit row; the caller's write transaction serialises the chain."""
     last = db.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
@@ -41,7 +49,7 @@ def append(db: sqlite3.Connection, actor: Actor, action: str, entry_id: str | No
         (at, actor.operator, actor.os_user, action, entry_id, reason, detail_text, prev, digest))
 
 
-def chain_problems(db: sqlite3.Connection) -> list[str]:
+def chain_problems(db: Cursor) -> list[str]:
     """Every place where the stored chain does not recompute (empty when intact)."""
     problems: list[str] = []
     expected_prev = GENESIS

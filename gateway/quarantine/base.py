@@ -1,18 +1,27 @@
 """The quarantine store protocol: what the daemon and the review CLI need from any backend.
 
-SQLite is the embedded default; a PostgreSQL backend implements the same protocol so that
-several gateway instances can share one quarantine. Calls are synchronous (the daemon runs them
-in a thread) and each one is a single committed, durable transaction.
+Two implementations of one SQL (sqlstore.py): `SQLiteStore` (sqlite.py), the embedded default
+for one instance, and `PostgresStore` (postgres.py), which several gateway instances share.
+Calls are synchronous (the daemon runs them in a worker thread, never on the event loop) and
+each one is a single committed, durable transaction that is correct when other processes call
+the same method on the same database at the same moment.
+
+Adding a method: declare it here with what it promises under concurrency, write it once in
+sqlstore.py (`?` placeholders; `_serialise` and `FOR_UPDATE` where concurrent writers must
+wait for each other, which PostgreSQL needs and SQLite's single writer makes free), and add its
+tests to tests/quarantine/test_store.py, which runs every test against both backends (a real
+PostgreSQL server included).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from gateway.model import ContactHistory, ContactQuery
+from gateway.model import ContactHistory, ContactPlan, ContactQuery
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +104,15 @@ class QuarantineStore(ContactHistory, Protocol):
         ...
 
     def record_contact(self, student_id: str, staff_id: str, at: datetime) -> None:
-        """Remember one P5/P6 contact (a no-op on a read-only store)."""
+        """Remember one P5/P6 contact outside any message (a no-op on a read-only store)."""
+        ...
+
+    def count_and_record(self, plan: ContactPlan, message_key: str) -> dict[ContactQuery, int]:
+        """Record the message's contacts and count, per query, the contacts before them: one
+        transaction, serialised per student-staff pair across every process sharing the
+        store, so N messages of one pair decided at once see 0, 1, …, N-1. Idempotent per
+        `message_key`: a client's retry of the same message is not counted twice, and is
+        answered the counts its first attempt saw. A read-only store only counts."""
         ...
 
     def contact_counts(self, queries: Iterable[ContactQuery]) -> dict[ContactQuery, int]:
@@ -104,6 +121,22 @@ class QuarantineStore(ContactHistory, Protocol):
 
     def purge_contacts(self, before: datetime) -> int:
         """Forget P5/P6 contacts recorded before `before`; returns how many."""
+        ...
+
+    def claim_digest(self, until: datetime, interval: float) -> datetime | None:
+        """Claim the reviewers' digest period ending at `until`: its start when a digest is
+        due (the last claimed period ended `interval` seconds or more before `until`), else
+        None. Exactly one of several instances asking at once gets it. The very first call
+        starts the first period and returns None."""
+        ...
+
+    def unclaim_digest(self, since: datetime, until: datetime) -> None:
+        """Give back a claimed period whose digest could not be sent, so the next one covers
+        it (unless another claim has moved on meanwhile)."""
+        ...
+
+    def check(self) -> bool:
+        """Can the store take a hold right now? (readiness; quick, never raises)."""
         ...
 
     def verify(self) -> list[str]:
@@ -116,8 +149,23 @@ class QuarantineStore(ContactHistory, Protocol):
 ENTRY_STATUSES = ("held", "released", "deleted")
 
 
+def contact_key(mail_from: str, content: bytes) -> str:
+    """Which message recorded a contact: the same bytes from the same sender are the same
+    message (a client's retry after a 4xx, possibly on another instance)."""
+    text = hashlib.sha256(content).hexdigest() + "\0" + mail_from.lower()
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 class QuarantineError(Exception):
     """A quarantine operation failed; the message is safe to show (no student data)."""
+
+
+class StoreUnavailable(QuarantineError):
+    """The database cannot be reached or did not answer in time (the daemon answers 451)."""
+
+
+class SchemaMismatch(QuarantineError):
+    """The database's schema is not the one this gateway writes (upgrade it on purpose)."""
 
 
 class EntryNotFound(QuarantineError):

@@ -8,14 +8,20 @@ Why this shape:
 - `audit` is append-only: triggers abort any UPDATE or DELETE, and every row carries the hash
   of the previous one, so a row removed behind SQLite's back shows up in `verify`.
 - `contacts` is the P5/P6 history (student → staff member, per message), kept in the same file
-  so it survives restarts with the quarantine.
+  so it survives restarts with the quarantine. `message_key` (version 2) makes recording
+  idempotent per message: a client's retry is not a second contact.
+- `digest_state` (version 2) remembers where the last reviewers' digest ended, so a restart
+  neither repeats nor skips a period.
+
+An older schema is upgraded when the store opens: one process owns an SQLite file, and the
+upgrade is one transaction (a copy of the file is its backup).
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = """
 CREATE TABLE entries (
@@ -82,7 +88,17 @@ CREATE TABLE contacts (
 CREATE INDEX contacts_pair ON contacts (student_id, staff_id, at);
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1}
+_V2 = """
+ALTER TABLE contacts ADD COLUMN message_key TEXT;
+CREATE UNIQUE INDEX contacts_message ON contacts (student_id, staff_id, message_key);
+
+CREATE TABLE digest_state (
+    name       TEXT PRIMARY KEY,
+    period_end TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
 
 
 def configure(conn: sqlite3.Connection, *, readonly: bool = False) -> None:

@@ -71,7 +71,9 @@ def describe_reload_errors(exc: SourceErrors) -> str:
 
 
 def open_quarantine(settings: Settings) -> QuarantineStore:
-    return open_store(settings)
+    """The daemon's store. A database server that cannot be reached at all does not stop the
+    start: mail that needs no store flows, held mail gets 451 until the server answers."""
+    return open_store(settings, start_unreachable=True)
 
 
 class Daemon:
@@ -136,8 +138,10 @@ class Daemon:
         return 0
 
     async def readiness(self) -> dict[str, bool]:
-        path = self.gateway.settings.quarantine.path
-        writable = path is None or os.access(path, os.W_OK)
+        try:  # a file's permissions, or a round trip to the database server
+            writable = await asyncio.wait_for(asyncio.to_thread(self.store.check), 5)
+        except TimeoutError:
+            writable = False
         try:
             upstream = await asyncio.wait_for(self.gateway.relay.check(), 5)
         except TimeoutError:
@@ -224,23 +228,17 @@ class Daemon:
         task.add_done_callback(self.tasks.discard)
 
     async def _digest_loop(self) -> None:
-        """Mail the reviewers what was held since the last digest, every `digest_interval`."""
-        since = datetime.now(UTC)
+        """Mail the reviewers what was held since the last digest, every `digest_interval`.
+        The period is claimed in the store, so of several instances sharing it one sends
+        each digest, and a restart neither repeats nor skips a period."""
         while True:
             q = self.gateway.settings.quarantine
             if not (q.digest_interval and q.reviewers):
                 await asyncio.sleep(60)  # re-checked so a reload can switch it on
-                since = datetime.now(UTC)
                 continue
-            await asyncio.sleep(q.digest_interval)
-            until = datetime.now(UTC)
+            await asyncio.sleep(min(q.digest_interval, 60))
             try:
-                entries, waiting = await asyncio.to_thread(digest_entries, self.store, since,
-                                                           until)
-                notices = digest_notifications(entries, since=since, until=until,
-                                               reviewers=q.reviewers, waiting=waiting)
-                await self.gateway.executor.send_notifications(notices, "digest")
-                since = until
+                await self.send_digest(datetime.now(UTC))
             except Exception:
                 log.exception("digest_failed")
 
@@ -258,6 +256,25 @@ class Daemon:
                 failing = True
                 self.backlog.clear()
             await asyncio.sleep(BACKLOG_REFRESH)
+
+    async def send_digest(self, until: datetime) -> bool:
+        """Send the digest of the period ending `until` if it is due and this instance
+        claims it; True when sent. A period whose digest could not be built or sent is
+        given back, so the next digest covers it."""
+        q = self.gateway.settings.quarantine
+        since = await asyncio.to_thread(self.store.claim_digest, until, q.digest_interval)
+        if since is None:
+            return False
+        try:
+            entries, waiting = await asyncio.to_thread(digest_entries, self.store, since, until)
+            notices = digest_notifications(entries, since=since, until=until,
+                                           reviewers=q.reviewers, waiting=waiting)
+            await self.gateway.executor.send_notifications(notices, "digest")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.store.unclaim_digest, since, until)
+            raise
+        return True
 
     async def _shutdown(self) -> None:
         for task in list(self.tasks):

@@ -158,21 +158,19 @@ class Gateway:
         decision = await self._decide(envelope)
         decided = time.monotonic()
         outcome = await self.executor.carry_out(decision)
-        if outcome.code == 250 and (decision.notifications
-                                    or (decision.contacts and self.store is not None)):
+        if outcome.code == 250 and decision.notifications:
             # Only when there is something to do: a task per message costs more than the
-            # check, and most messages have no notice or contact record.
+            # check, and most messages have no notice. (Bounces went out before this reply,
+            # and P5/P6 contacts were recorded with the decision.)
             self._keep(self._follow_up(self.executor, decision, outcome))
         return outcome, decision, decided
 
     async def _follow_up(self, executor: Executor, decision: Decision, outcome: Outcome) -> None:
-        """Bounces, notices and P6 contact records: after the reply, never delaying it."""
+        """Bounces and notices: after the reply, never delaying it."""
         try:
             await executor.follow_up(decision, outcome)
         except Exception:
             log.exception("follow_up_failed", queue_id=decision.envelope.queue_id)
-        if decision.contacts and self.store is not None:
-            await self._record_contacts(decision)
 
     async def _authenticate(self, envelope: Envelope) -> Envelope:
         """Mail from outside: SPF, DKIM, DMARC and ARC results on the envelope and in an
@@ -204,20 +202,6 @@ class Gateway:
             decision = fail_closed(envelope, type(exc).__name__)
         metrics.INSPECTION_SECONDS.observe(time.monotonic() - started)
         return decision
-
-    async def _record_contacts(self, decision: Decision) -> None:
-        at = decision.envelope.received_at or datetime.now(UTC)
-        store = self.store
-        assert store is not None
-
-        def record() -> None:
-            for student_id, staff_id in decision.contacts:
-                store.record_contact(student_id, staff_id, at)
-
-        try:
-            await asyncio.to_thread(record)
-        except Exception:
-            log.exception("contact_record_failed", queue_id=decision.envelope.queue_id)
 
     def _envelope(self, session: Session, smtp_env: SmtpEnvelope, content: bytes) -> Envelope:
         # Behind Postfix, the client Postfix spoke to (XFORWARD, from xforward_hosts only).

@@ -103,13 +103,13 @@ async def test_a_message_decided_on_the_loop_reads_its_counts_in_a_thread(
     store = open_store(settings)
     loop_thread = threading.get_ident()
     reads: list[bool] = []
-    real = store.contact_counts
+    real = store.count_and_record
 
-    def contact_counts(queries: Any) -> Any:
+    def count_and_record(plan: Any, key: Any) -> Any:
         reads.append(threading.get_ident() == loop_thread)
-        return real(queries)
+        return real(plan, key)
 
-    store.contact_counts = contact_counts  # type: ignore[method-assign]
+    store.count_and_record = count_and_record  # type: ignore[method-assign]
     gw = Gateway(settings, load_runtime(settings), store)
     await gw.start()
     try:

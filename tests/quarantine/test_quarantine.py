@@ -12,7 +12,7 @@ import pytest
 
 from gateway.config import Settings
 from gateway.quarantine import open_store
-from gateway.quarantine.base import QuarantineError
+from gateway.quarantine.base import StoreUnavailable
 from tests.factories import hold_request
 
 
@@ -51,9 +51,11 @@ def test_readonly_without_database_creates_nothing(settings: Settings) -> None:
     assert not settings.quarantine.path.parent.exists()
 
 
-def test_postgresql_url_is_a_clear_error(settings: Settings) -> None:
+def test_an_unreachable_postgresql_server_is_a_clear_error_without_the_password(
+        settings: Settings) -> None:
     pg = replace(settings, quarantine=replace(
-        settings.quarantine, url="postgresql://gw:secret@db.example/quarantine", path=None))
-    with pytest.raises(QuarantineError, match="not supported yet") as info:
+        settings.quarantine, url="postgresql://gw:s3cret@127.0.0.1:1/quarantine?password=s3cret",
+        path=None), smtp=replace(settings.smtp, processing_deadline=4))
+    with pytest.raises(StoreUnavailable, match="cannot use") as info:
         open_store(pg)
-    assert "secret" not in str(info.value)
+    assert "s3cret" not in str(info.value) and "127.0.0.1:1/quarantine" in str(info.value)
