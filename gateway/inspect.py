@@ -119,7 +119,7 @@ class Inspector:
         findings.extend(uninspectable.from_problems(problems))
         return Inspection(tuple(findings), tuple(ctx.sink.attachments), head.subject,
                           head.message_id, head.from_header, head.has_dkim_signature,
-                          complete=not problems)
+                          complete=not problems, reply_to=head.reply_to)
 
     def analyse(self, part: Part) -> Analysis | None:
         """Two passes: anchors (numbers, dates, names, lexicon terms) over the whole part, then

@@ -516,14 +516,16 @@ class World:
     def decide(self, mail_from: str, rcpts: str | Sequence[str], *,
                findings: Iterable[Finding] = (), attachments: Iterable[Attachment] = (),
                trusted: bool = True, from_header: str | None = None, complete: bool = True,
-               history: ContactHistory | None = None) -> Decision:
+               history: ContactHistory | None = None,
+               reply_to: str | None = None) -> Decision:
         """What `gateway.pipeline.decide` makes of this envelope, given what inspection found."""
         rcpt_list = (rcpts,) if isinstance(rcpts, str) else tuple(rcpts)
         envelope = Envelope(mail_from, rcpt_list, b"", client_ip="127.0.0.1" if trusted
                             else "203.0.113.9", client_trusted=trusted,
                             received_at=datetime(2026, 9, 1, tzinfo=UTC))
         inspection = Inspection(tuple(findings), tuple(attachments), "subject", None,
-                                from_header or mail_from, False, complete)
+                                from_header or mail_from, False, complete,
+                                reply_to=reply_to)
         return pipeline.decide(envelope, self.runtime, history or NoHistory(), inspection)
 
 

@@ -280,4 +280,5 @@ def _lookup(directory: Any) -> DirectoryView:
         is_district=getattr(directory, "is_district", lambda _a: False),
         district_address=getattr(directory, "district_address", missing),
         name_of=getattr(directory, "name_of", missing),
+        party=getattr(directory, "party", missing),
     )

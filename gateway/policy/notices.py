@@ -101,9 +101,9 @@ def notifications_for(policy: Policy, envelope: Envelope, sender: Party,
     for verdict in verdicts:
         for match in verdict.matches:
             if "supervisor" in match.notify and not match.monitor:
-                note = _supervisor_notice(policy, sender, verdict.recipient, match.rule)
-                if note is not None and note not in out:
-                    out.append(note)
+                for note in _supervisor_notices(policy, sender, verdict.recipient, match.rule):
+                    if note not in out:
+                        out.append(note)
     held = [v for v in verdicts if v.action is Action.HOLD]
     if not held:
         return tuple(out)
@@ -120,16 +120,26 @@ def notifications_for(policy: Policy, envelope: Envelope, sender: Party,
     return tuple(out)
 
 
-def _supervisor_notice(policy: Policy, sender: Party, recipient: Party,
-                       rule_id: str) -> Notification | None:
+NO_SUPERVISOR = ("No supervisor is listed for this employee in the District directory, so "
+                 "this notice goes to the quarantine reviewers instead. Please pass it on "
+                 "and add the supervisor to the directory.\n\n")
+
+
+def _supervisor_notices(policy: Policy, sender: Party, recipient: Party,
+                        rule_id: str) -> list[Notification]:
+    """To the employee's supervisor; with none in the directory, to the reviewers, so the
+    contact the rule exists to report is never dropped in silence."""
     staff = recipient if recipient.role is Role.STAFF else sender
-    if staff.role is not Role.STAFF or not staff.supervisor:
-        return None
+    if staff.role is not Role.STAFF:
+        return []
     rule = policy.rule(rule_id)
     values = party_values(sender, recipient, policy.lookup)
     values.update(rule=rule_id, item=rule.item if rule else "")
     subject, body = policy.notices.notification("supervisor", values)
-    return Notification("supervisor", staff.supervisor, subject, body, rule_id)
+    if staff.supervisor:
+        return [Notification("supervisor", staff.supervisor, subject, body, rule_id)]
+    return [Notification("reviewers", to, subject, NO_SUPERVISOR + body, rule_id)
+            for to in policy.options.reviewers]
 
 
 def _held_rules(policy: Policy, held: Sequence[Verdict]) -> str:

@@ -171,13 +171,14 @@ def test_shipped_policy_is_valid_and_complete(tmp_path: Path) -> None:
     settings = load_settings(write_district_config(tmp_path))
     policy = load_policy(settings, load_directory(settings))
     ids = [r.id for r in policy.rules]
-    for rule in ("P1", "P2", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P12", "P13"):
+    for rule in ("P1", "P2", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P12", "P13", "P14",
+                 "P15"):
         assert rule in ids
     assert [e.id for e in policy.exemptions] == ["P3"]
     assert policy.lexicons["restricted_subjects"] == ()
     assert policy.lexicons["harassment"]
     exempted = {r.id for r in policy.rules if r.exempt}
-    assert exempted == {"P1", "P2", "P5", "P6"}  # never P7-P12
+    assert exempted == {"P1", "P2", "P5", "P6", "P14", "P15"}  # never P7-P12
 
 
 def test_unreadable_policy_file(tmp_path: Path) -> None:
