@@ -16,12 +16,26 @@ NEGATORS = (
     r"case|receipt|transaction|serial|phone|fax|tel|zip|employee|emp|badge|claim|policy|"
     r"customer|member|item|sku|model|room|check|cheque|routing|booking|reservation|job|ext|"
     r"part|quote|shipment|package|parcel|loan|license|licence|permit|vendor|supplier|meeting|"
-    r"passcode|password|pin|code|conference|webinar|zoom|dial-in|access)s?\b",
+    r"passcode|password|pin|code|conference|webinar|zoom|dial-in|access|"
+    # equipment and stock numbers in the student-number format, and other agencies' ids
+    r"lot|batch|asset|barcode|inventory|chromebook|laptop|device|ipad|equipment|ssid)s?\b",
+    r"\bstate\s+(?:student\s+)?id\b",
 )
-SSN_FORMATTED = (r"\b\d{3}-\d{2}-\d{4}\b", r"\b\d{3} \d{2} \d{4}\b", r"\b\d{3}\.\d{2}\.\d{4}\b")
+# Any of "-", "." or " " between the groups, mixed too ("524-61 3378"): what a reader sees
+# as an SSN. Other dashes and invisible characters are made "-" or removed when the text is
+# extracted (gateway.extract.base).
+SSN_FORMATTED = (r"\b\d{3}[-. ]\d{2}[-. ]\d{4}\b",)
 SSN_RAW = (r"\b\d{9}\b",)
+# An SSN split over three table cells: "524 ; 61 ; 3378", as tables are rendered (cells
+# joined by " ; ", a column label "SSN group: " before a value); labels have no digits.
+_CELL = r"\s*;[\s;]*(?:[^;:\d]{1,30}:\s*)?"
+SSN_SPLIT = (rf"\b\d{{3}}{_CELL}\d{{2}}{_CELL}\d{{4}}\b",)
 SSN_KEYWORDS = (r"\bssns?\b", r"\bss\s?#", r"\bssn\s?#", r"\bsocial\s+security\b",
-                r"\bsoc\.?\s*sec\b", r"\bssids?\b", r"\bsocial\s+sec\b")
+                r"\bsoc\.?\s*sec\b", r"\bsocial\s+sec\b",
+                r"\bs\s?\.\s?s\s?\.\s?n\b", r"\bs\ss\sn\b",  # S.S.N., S S N
+                r"\bss\s*(?:no|num|number)\b",  # SS No., SS number
+                r"\bsocial(?:\s+(?:is|was|number|num|no)\b|\s*[#:])",  # "his social is"
+                r"\btaxpayer\s+id(?:entification)?\b", r"\bseguro\s+social\b")
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
           r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
 DATES = (
@@ -30,8 +44,10 @@ DATES = (
     rf"\b{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b",
     rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\.?,?\s+\d{{4}}\b",
 )
-BIRTH_KEYWORDS = (r"\bd\.?o\.?b\b", r"\bbirth(?:\s*date|day)?s?\b", r"\bdate\s+of\s+birth\b",
-                  r"\bborn\b", r"\bbirthdates?\b")
+# "Birthday" only as a label ("Birthday: 04/12/2010", a Birthday column): a birthday party's
+# date is not a date of birth.
+BIRTH_KEYWORDS = (r"\bd\.?o\.?b\b", r"\bbirth\s*dates?\b", r"\bdate\s+of\s+birth\b",
+                  r"\bborn\b", r"\bbirth(?:day)?\s*[:=]", r"\bfecha\s+de\s+nacimiento\b")
 CATEGORIES: Mapping[str, Sequence[str]] = {
     "grades": (r"\bgrades\b", r"\bgrade\s*[:=]", r"\b(?:final|letter|failing|course)\s+grades?\b",
                r"\breport\s+cards?\b", r"\btranscripts?\b", r"\bgpa\b",
@@ -77,6 +93,7 @@ def table(student_number_pattern: str,
     rows += [("neg", "", p) for p in NEGATORS]
     rows += [("ssn", "", p) for p in SSN_FORMATTED]
     rows += [("ssn_raw", "", p) for p in SSN_RAW]
+    rows += [("ssn_split", "", p) for p in SSN_SPLIT]
     rows += [("kw_ssn", "", p) for p in SSN_KEYWORDS]
     rows += [("date", "", p) for p in DATES]
     rows += [("kw_birth", "", p) for p in BIRTH_KEYWORDS]
