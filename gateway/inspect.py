@@ -107,11 +107,14 @@ class Inspector:
 
     def _scan(self, ctx: Context, head: Headers) -> Inspection:
         findings: list[Finding] = []
+        headed = self._ssn_subjects(ctx.sink.parts)
         for part in ctx.sink.parts:
             if ctx.out_of_time(part.location):
                 break
+            heading = bool(headed) and any(part.location.startswith(prefix + "body")
+                                           for prefix in headed)
             try:
-                findings.extend(self.scan_part(part))
+                findings.extend(self.scan_part(part, ssn_heading=heading))
             except TooManyMatches:
                 ctx.problem(part.location, "match count limit")
         findings.extend(media.scan_attachments(ctx.sink.attachments))
@@ -121,7 +124,18 @@ class Inspector:
                           head.message_id, head.from_header, head.has_dkim_signature,
                           complete=not problems, reply_to=head.reply_to)
 
-    def analyse(self, part: Part) -> Analysis | None:
+    def _ssn_subjects(self, parts: Sequence[Part]) -> list[str]:
+        """The location prefixes of the messages (the outer one: "") whose Subject names an
+        SSN: "Subject: SSN for the new aide" with the number alone in the body."""
+        out = []
+        for part in parts:
+            if part.kind == "subject" and any(
+                    self._context_labels[i][0] == "kw_ssn"
+                    for i, _, _ in self.context.scan(prepare(part.text))):
+                out.append(part.location[:-len("subject")])
+        return out
+
+    def analyse(self, part: Part, ssn_heading: bool = False) -> Analysis | None:
         """Two passes: anchors (numbers, dates, names, lexicon terms) over the whole part, then
         context words (keywords, categories) only around the anchors. Keywords are common in
         ordinary prose and numbers are not, so this keeps the hit volume, and the time spent
@@ -150,10 +164,11 @@ class Inspector:
         if windows:
             hits += [(*context_labels[i], s, e)
                      for i, s, e in self.context.scan_windows(data, windows)]
-        return analyse(part, data, hits, literal_hits, self.directory)
+        return analyse(part, data, hits, literal_hits, self.directory, ssn_heading)
 
-    def scan_part(self, part: Part) -> list[Finding]:
-        a = self.analyse(part)
+    def scan_part(self, part: Part, ssn_heading: bool = False) -> list[Finding]:
+        """`ssn_heading`: the message's Subject names an SSN (see `analyse`)."""
+        a = self.analyse(part, ssn_heading)
         if a is None:
             return []
         found = [f for det in PART_DETECTORS if (f := det.scan(a)) is not None]

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from gateway.extract.base import Context
+from gateway.extract.table import render_pasted
 from gateway.mime.charset import decode
 
 name = "html"
@@ -40,11 +41,28 @@ def to_text(markup: str, out_of_time: Callable[[], bool] = lambda: False) -> str
     read so far is returned (the caller has recorded the problem).
     """
     markup = _drop_code(markup)
+    if _ATTRIBUTE_HINT.search(markup):
+        markup = _TAG_WITH_TEXT.sub(_attribute_text, markup)
     # A comment can split a value (`536-22-<!-- x -->8841`): the visible text is read without
     # it, and the hidden comment text is still read, on lines of its own at the end.
     markup, comments = _split_comments(markup)
     text = html.unescape(_strip_tags(markup, out_of_time)).replace("\xa0", " ")
     return f"{text}\n{comments}" if comments else text
+
+
+# Attributes whose values a reader can see (a form field's value, an image's alt text, a
+# tooltip) or that carry text: read as text after their tag, escaped so they stay text.
+_SHOWN = r"(?:value|alt|title|placeholder|aria-label|label|content|summary)"
+_ATTRIBUTE_HINT = re.compile(rf"\b{_SHOWN}\s*=", re.IGNORECASE)
+_TAG_WITH_TEXT = re.compile(rf"<[A-Za-z][^<>]*?\s{_SHOWN}\s*=[^<>]*>", re.IGNORECASE)
+_ATTRIBUTE = re.compile(rf"\s{_SHOWN}\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"'>]+))",
+                        re.IGNORECASE)
+
+
+def _attribute_text(tag: re.Match[str]) -> str:
+    values = [a or b or c for a, b, c in _ATTRIBUTE.findall(tag.group(0))]
+    shown = " ".join(v.replace("<", "&lt;").replace(">", "&gt;") for v in values if v)
+    return f"{tag.group(0)} {shown} " if shown else tag.group(0)
 
 
 def _strip_tags(markup: str, out_of_time: Callable[[], bool], tag: str = "") -> str:
@@ -156,8 +174,13 @@ def _open_drop(markup: str, pos: int) -> re.Match[str] | None:
 
 def extract(data: bytes, ctx: Context, location: str, charset: str | None = None) -> None:
     markup = decode(data, charset or _meta_charset(data))
-    ctx.add_text(to_text(markup, lambda: ctx.out_of_time(location)), location,
-                 content_type="text/html")
+    text = to_text(markup, lambda: ctx.out_of_time(location))
+    if " ; " in text:  # table cells: rows one per line, then labelled like an attached table
+        text = render_pasted(_BLANK_LINES.sub("\n", text))
+    ctx.add_text(text, location, content_type="text/html")
+
+
+_BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
 
 
 _META = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)

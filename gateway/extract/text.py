@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gateway.extract.base import Context
+from gateway.extract.table import render_pasted
 from gateway.mime.charset import decode
 
 name = "text"
@@ -10,4 +11,4 @@ TYPES = ("text/plain", "text/rtf", "message/delivery-status")
 
 
 def extract(data: bytes, ctx: Context, location: str, charset: str | None = None) -> None:
-    ctx.add_text(decode(data, charset), location)
+    ctx.add_text(render_pasted(decode(data, charset)), location)
