@@ -245,6 +245,59 @@ CLASSES: tuple[CaseClass, ...] = (
         _case("cells", _body("Mitosis: the cell's nucleus divides; cancer cells divide out of "
                              "control. Quiz Friday.")),
     )),
+    # Written after the lists were tuned on the class above: a check that the tuning holds.
+    CaseClass("school-mail-unseen", CONTROL, (
+        _case("english", _body("For Friday read Of Mice and Men; Lennie accidentally kills the "
+                               "puppy and Curley's wife. Essay prompts attached.")),
+        _case("macbeth", _body("Act 2 of Macbeth: the murder of Duncan, the blood on Lady "
+                               "Macbeth's hands, and the drunken porter scene.")),
+        _case("civics", _body("Debate topic: should the drinking age be lowered? Bring two "
+                              "sources; no Wikipedia.")),
+        _case("ap-bio", _body("Lab 12: fetal pig dissection. Identify the kidneys, bladder, "
+                              "testes or ovaries, and the umbilical cord.")),
+        _case("health", _body("Puberty unit letter: we cover menstruation, hormones, body "
+                              "odor and consent. Parents may preview the slides.")),
+        _case("music", _body("Sectionals: trumpets work on the slurs in bar 40, clarinets on "
+                             "the fingering for the high B.")),
+        _case("art", _body("Museum trip: the Renaissance wing has nude sculptures; please "
+                           "prepare the sixth graders.")),
+        _case("athletics", _body("Wrestlers weigh in at 6 am. The coach says we crushed "
+                                 "Westfield and the JV squad played their butts off.")),
+        _case("swim", _body("Swim meet results: Maria took first in the 100 breaststroke and "
+                            "the relay smashed the pool record.")),
+        _case("cafeteria", _body("Menu: pork loin, mashed potatoes, and a hot dog bar on "
+                                 "Friday. The rum cake is alcohol-free.")),
+        _case("counselor", _body("Reminder: the suicide prevention assembly is Tuesday; "
+                                 "counselors will be available all day.")),
+        _case("nurse", _body("Lice check Monday. If your child has diarrhea or is vomiting, "
+                             "keep them home for 24 hours.")),
+        _case("facilities", _body("The boys' urinal on the 2nd floor is clogged again; a "
+                                  "plumber comes Thursday.")),
+        _case("it", _body("The filter blocks adult content under CIPA; teachers can request "
+                          "a site review through the help desk.")),
+        _case("history-2", _body("Primary sources on Jim Crow laws, lynching and the civil "
+                                 "rights movement; some language is offensive.")),
+        _case("chemistry-2", _body("Titration lab: do not suck liquid into the pipette by "
+                                   "mouth. Use the bulb.")),
+        _case("physics", _body("Newton's third law: the rocket's thrust pushes the exhaust "
+                               "down and the rocket up.")),
+        _case("theatre", _body("Auditions for the spring revue are Monday; bring a song and "
+                               "a one-minute monologue.")),
+        _case("math", _body("Find the slope of each line, then graph the inequality. Show "
+                            "your work.")),
+        _case("pe", _body("Fitness test: push-ups, sit-ups and the mile. Sneakers required, "
+                          "no flip-flops.")),
+        _case("parent-note", _body("Sorry for the late reply, it was a hell of a week. The "
+                                   "permission slip is signed.")),
+        _case("colleague", _body("That pep rally was insane, the kids went nuts. Coffee in "
+                                 "the lounge after 3?")),
+        _case("science-fair", _body("Projects on the effects of caffeine, sugar and energy "
+                                    "drinks on heart rate are welcome.")),
+        _case("vet-club", _body("Vet science club: we watch a cow give birth at the dairy "
+                                "farm; bring boots.")),
+        _case("library", _body("Banned Books Week display: The Color Purple, Beloved and "
+                               "The Catcher in the Rye.")),
+    )),
 )
 
 
