@@ -75,6 +75,18 @@ CATEGORIES: Mapping[str, Sequence[str]] = {
 }
 
 
+# A record column's header followed by a delimiter: "Name,SSN,DOB", "Student ID;Grade", or
+# an HTML table's "Name ; SSN ; DOB" row (every header but the last is followed by one). The
+# inspector then reads the part's pasted tables row by row with their labels
+# (gateway.extract.table.render_pasted). Found in the same engine pass as everything else,
+# so prose pays nothing for the check; each pattern starts with its word, which Hyperscan
+# finds as a literal (a pattern starting with the delimiter cost it four times as much).
+TABLE_HEADERS = (r"\bssns?\s*[,;|]", r"\bsocial\s+security(?:\s+(?:number|no|#))?\s*[,;|]",
+                 r"\bstudent\s*(?:id|number|no|#)\s*[,;|]", r"\bs?sid\s*[,;|]",
+                 r"\bdob\s*[,;|]", r"\bbirth\s*date\s*[,;|]",
+                 r"\b(?:first\s*|last\s*)?name\s*[,;|]")
+
+
 def lexicon_pattern(term: str) -> str:
     """A whole-word, whitespace-tolerant pattern for one lexicon term or phrase."""
     words = [re.escape(w) for w in term.split()]
@@ -84,11 +96,14 @@ def lexicon_pattern(term: str) -> str:
     return f"{start}{body}{end}"
 
 
-def lexicon_patterns(terms: Sequence[str]) -> list[str]:
-    """The patterns for one term list: the terms that start and end with a letter or digit
-    (nearly all) as one whole-word pattern shaped like a trie, so a list of a thousand words
-    costs each engine about one pattern (Python `re` would otherwise try every word at every
-    position); the rest one pattern each."""
+def lexicon_patterns(terms: Sequence[str], *, combined: bool = False) -> list[str]:
+    """The patterns for one term list, one per term; `combined`: the terms that start and end
+    with a letter or digit (nearly all) as one whole-word pattern shaped like a trie, for
+    Python `re`, which would otherwise run a thousand patterns one after another. (Hyperscan
+    and RE2 want them apart: Hyperscan matches many literals at once, but one big
+    alternation scanned four times slower.)"""
+    if not combined:
+        return [lexicon_pattern(t) for t in terms if t.strip()]
     wordy: dict[str, dict] = {}
     others = []
     for term in terms:
@@ -118,9 +133,10 @@ def _trie(node: dict[str, dict]) -> str:
     return group + "?" if ends_here else group
 
 
-def table(student_number_pattern: str,
-          lexicons: Mapping[str, Sequence[str]]) -> list[tuple[str, str, str]]:
-    """Every pattern as (kind, label, regex); the index in this list is the engine's id."""
+def table(student_number_pattern: str, lexicons: Mapping[str, Sequence[str]],
+          combine_terms: bool = False) -> list[tuple[str, str, str]]:
+    """Every pattern as (kind, label, regex); the index in this list is the engine's id.
+    `combine_terms`: each term list as one pattern (see `lexicon_patterns`)."""
     rows: list[tuple[str, str, str]] = [("snum_fmt", "", student_number_pattern)]
     rows += [("kw_strong", "", p) for p in STRONG_STUDENT]
     rows += [("kw_weak", "", p) for p in WEAK_STUDENT]
@@ -128,10 +144,11 @@ def table(student_number_pattern: str,
     rows += [("ssn", "", p) for p in SSN_FORMATTED]
     rows += [("ssn_raw", "", p) for p in SSN_RAW]
     rows += [("ssn_split", "", p) for p in SSN_SPLIT]
+    rows += [("table", "", p) for p in TABLE_HEADERS]
     rows += [("kw_ssn", "", p) for p in SSN_KEYWORDS]
     rows += [("date", "", p) for p in DATES]
     rows += [("kw_birth", "", p) for p in BIRTH_KEYWORDS]
     rows += [("cat", label, p) for label, pats in CATEGORIES.items() for p in pats]
     rows += [("lex", name, pattern) for name, terms in lexicons.items()
-             for pattern in lexicon_patterns(terms)]
+             for pattern in lexicon_patterns(terms, combined=combine_terms)]
     return rows

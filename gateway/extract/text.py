@@ -11,4 +11,7 @@ TYPES = ("text/plain", "text/rtf", "message/delivery-status")
 
 
 def extract(data: bytes, ctx: Context, location: str, charset: str | None = None) -> None:
-    ctx.add_text(render_pasted(decode(data, charset)), location)
+    text = decode(data, charset)
+    if "\t" in text:  # a spreadsheet's cells pasted into the mail (other delimiters: see
+        text = render_pasted(text, "\t")  # gateway.inspect, which finds their headers)
+    ctx.add_text(text, location)

@@ -15,8 +15,8 @@ def test_lexicon_whole_words_phrases_any_case(engine_inspector):
 
 def test_a_long_list_is_one_trie_pattern_that_finds_each_term_on_every_engine():
     terms = ["ass", "asshole", "shut up", "kill yourself", "sh!t", "f.u.c.k", "masterbat*"]
-    patterns = lexicon_patterns(terms)
-    assert len(patterns) == 2  # the wordy terms in one trie, "masterbat*" apart
+    assert len(lexicon_patterns(terms)) == 7
+    assert len(lexicon_patterns(terms, combined=True)) == 2  # one trie, "masterbat*" apart
     for engine in AVAILABLE_ENGINES:
         inspector = make_inspector(engine=engine, lexicons={"x": terms})
         found = findings_in(inspector, "You asshole; SHUT\n up, ass. sh!t f.u.c.k masterbat* "

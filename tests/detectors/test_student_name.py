@@ -16,7 +16,7 @@ def test_ambiguous_names_name_every_candidate():
 
 @pytest.mark.parametrize("text", [
     "Alex\r\nJones was suspended.", "Alex  Jones was suspended.", "Alex\tJones was suspended.",
-    "Jones,\r\nAlex was suspended.", "Alex \r\n Jones was suspended.",
+    "Jones,\r\nAlex was suspended.",
 ])
 def test_a_name_wrapped_or_spaced_is_the_name(engine_inspector, text):
     assert "student_name" in findings_in(engine_inspector, text)

@@ -109,15 +109,22 @@ def test_an_unclosed_comment_is_still_read(engine):
     ("<label>SSN</label><input name=a value='524-61-3378'>", "524-61-3378"),
     ('<img src="c.png" alt="Social security 524-61-3378">', "Social security 524-61-3378"),
     ('<span title="SSN: 1 &amp; 2">x</span>', "SSN: 1 & 2"),
-    ('<input placeholder="a &lt;b&gt; c">', "a <b> c"),  # stays text, never markup
+    ('<input value="a &lt;b&gt; 3">', "a <b> 3"),  # stays text, never markup
+    ('<img alt="Card 1" title="SSN 524-61-3378">', "SSN 524-61-3378"),  # the second one too
     ("<input VALUE=524613378>", "524613378"),
 ])
 def test_attribute_text_a_reader_can_see_is_read(markup, shown):
-    assert shown in html.to_text(markup)
+    assert shown in html.to_text("<p>Student records</p>" + markup)
 
 
 def test_other_attributes_are_not_text():
-    assert "524" not in html.to_text('<a href="/u/524-61-3378" data-value="524">x</a>')
+    assert "524" not in html.to_text('SSN <a href="/u/524-61-3378">x</a>')
+
+
+def test_attributes_are_left_alone_in_markup_about_no_record():
+    """An SSN counts only near its keyword: without any, moving attributes finds nothing."""
+    markup = '<img alt="Photo 12 of the fair" title="2024">'
+    assert html.to_text(markup) == ""
 
 
 def test_an_html_table_is_read_like_an_attached_one(inspector):
