@@ -14,11 +14,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import structlog
+
 from gateway.model import Action, Envelope, Notification, Party, Role, Verdict
 
 if TYPE_CHECKING:
     from gateway.policy.conditions import RuleContext
     from gateway.policy.engine import DirectoryView, Policy, Rule
+
+log = structlog.get_logger("gateway.policy")
 
 NOTICE_FIELDS = frozenset({"student_address", "student_name", "employee_name",
                            "employee_address", "sender", "recipient", "rule", "item"})
@@ -138,6 +142,9 @@ def _supervisor_notices(policy: Policy, sender: Party, recipient: Party,
     subject, body = policy.notices.notification("supervisor", values)
     if staff.supervisor:
         return [Notification("supervisor", staff.supervisor, subject, body, rule_id)]
+    # Staff ids are not student data; `gateway policy validate` lists these people too.
+    log.warning("supervisor_missing", rule=rule_id, staff_id=staff.person_id,
+                notified="reviewers" if policy.options.reviewers else "nobody")
     return [Notification("reviewers", to, subject, NO_SUPERVISOR + body, rule_id)
             for to in policy.options.reviewers]
 

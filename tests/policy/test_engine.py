@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from gateway.model import Action, Attachment, CountedHistory, Envelope, Inspection
 from tests.factories import (
@@ -395,6 +396,17 @@ def test_p6_without_supervisor_notifies_the_reviewers(tmp_path: Path) -> None:
     assert notes == [("reviewers", "r1@x.example", "P6"), ("reviewers", "r2@x.example", "P6")]
     body = decision.notifications[0].body
     assert "No supervisor is listed" in body and "Jane Smith" in body
+
+
+def test_p6_without_supervisor_or_reviewers_is_logged(tmp_path: Path) -> None:
+    w = world(tmp_path, people=NO_SUPERVISOR)
+    with capture_logs() as logs:
+        decision = w.decide(ALEX_HOME, JSMITH, history=CountingHistory(2))
+    assert decision.notifications == ()
+    assert [(e["event"], e["rule"], e["staff_id"], e["notified"]) for e in logs
+            if e["event"] == "supervisor_missing"] == [("supervisor_missing", "P6", "T1",
+                                                        "nobody")]
+    assert "482913" not in str(logs) and "Alex" not in str(logs)
 
 
 def test_p6_with_supervisor_does_not_tell_the_reviewers(tmp_path: Path) -> None:
