@@ -189,6 +189,9 @@ _EVENT = re.compile(rb"\s+(?:at|for)\s+(?:the|our|this|tonight|today|last|next|e
 
 def _ordinary_use(data: bytes, label: str, start: int, end: int) -> bool:
     if label == "grades" and data[start:start + 5].lower() == b"grade":
+        after = data[end:end + 4].lstrip(b" :=")[:1]
+        if not (after.isdigit() or after in (b"k", b"K", b"p", b"P")):
+            return False  # a letter grade or a word: no regex needed (a roster has many)
         m = _YEAR_GROUP.match(data, end)
         return m is not None and all(g is None or not g.isdigit() or 0 < int(g) <= 12
                                      for g in m.groups())

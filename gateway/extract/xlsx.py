@@ -79,6 +79,8 @@ def _has_digit_masks(zf: zipfile.ZipFile) -> bool:
         styles = zf.read("xl/styles.xml")
     except KeyError:
         return False
+    if b'formatCode="0' not in styles and b'formatCode="#' not in styles:
+        return False  # no custom format starting with a digit place: the usual workbook
     return any(_mask(m.group(1).decode("utf-8", "replace"))
                for m in _FORMAT_CODE.finditer(styles))
 
