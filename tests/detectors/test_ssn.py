@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from email.message import EmailMessage
+
 import pytest
 
 from tests.factories import detectors, findings_in, message
@@ -66,3 +68,15 @@ def test_a_subject_naming_an_ssn_keys_the_body(engine_inspector):
     # Only near the start of the body, where a heading reaches.
     assert "ssn" not in detectors(engine_inspector.inspect(
         message("x " * 200 + "524-61-3378", subject="SSN")))
+
+
+def test_a_forwarded_messages_subject_keys_its_own_body(engine_inspector):
+    inner = EmailMessage()
+    inner["Subject"] = "SSN for the aide"
+    inner.set_content("Here: 524-61-3378")
+    outer = EmailMessage()
+    outer["Subject"] = "Fwd: aide"
+    outer.set_content("See below: 524-61-3379")  # the outer body has no SSN keyword
+    outer.add_attachment(inner)
+    found = [f for f in engine_inspector.inspect(outer.as_bytes()).findings if f.detector == "ssn"]
+    assert [f.location for f in found] == ["forwarded message, body"]
