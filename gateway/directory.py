@@ -62,6 +62,7 @@ class Directory:
     relationships: frozenset[tuple[str, str]] = frozenset()
     problems: list[SourceError] = field(default_factory=list)
     by_person: dict[str, list[_Row]] = field(default_factory=dict)
+    lines: dict[str, int] = field(default_factory=dict)  # person id → first row's line
 
     def index(self) -> None:
         """Person → rows, and each row under its mailbox's one spelling, so per-recipient
@@ -116,6 +117,12 @@ class Directory:
         """The principal or designee named on any of the staff member's rows."""
         return next((r.supervisor for r in self.by_person.get(staff_id, ()) if r.supervisor),
                     None)
+
+    def staff_without_supervisor(self) -> list[str]:
+        """Person ids of staff with no supervisor on any of their rows, in file order."""
+        staff = {r.person_id for r in self.rows.values() if r.role is Role.STAFF}
+        return sorted((pid for pid in staff if not self.supervisor_of(pid)),
+                      key=lambda pid: self.lines.get(pid, 0))
 
     def students(self) -> Iterator[tuple[str, str]]:
         """(person_id, full name) once per student, for the name and number detectors."""
@@ -211,6 +218,7 @@ def _load_people(path: Path, directory: Directory) -> None:
             children = frozenset()
         directory.rows[address] = _Row(address, role, row["person_id"], row["name"],
                                        supervisor, children)
+        directory.lines.setdefault(row["person_id"], line)
         if children:
             parent_lines[address] = line
     _check_children(path, directory, parent_lines)

@@ -20,16 +20,18 @@ from gateway.config import InspectionSettings, Settings
 from gateway.detectors import PART_DETECTORS, lexicon, media, uninspectable
 from gateway.detectors.analysis import NEAR, Analysis, StudentIndex, analyse, prepare
 from gateway.detectors.patterns import table
-from gateway.detectors.patternset import LiteralSet, PatternSet, TooManyHits
+from gateway.detectors.patternset import LiteralSet, PatternSet, TooManyHits, best_engine
 from gateway.extract.base import Budget, Clock, Context, PdfTextReader, Problem, Sink, Venue
 from gateway.extract.message import walk_message
+from gateway.extract.table import render_pasted
 from gateway.mime.headers import Headers, headers
 from gateway.mime.parse import parse
 from gateway.model import Finding, Inspection, Part
 from gateway.pdfhelper import client as pdfhelper
 
 log = structlog.get_logger("gateway.inspect")
-CONTEXT_KINDS = frozenset({"kw_strong", "kw_weak", "neg", "kw_ssn", "kw_birth", "cat"})
+CONTEXT_KINDS = frozenset({"kw_strong", "kw_weak", "neg", "kw_ssn", "kw_birth", "cat",
+                           "table"})
 CONTEXT_WIDTH = NEAR + 100  # every proximity rule, plus room for the longest keyword
 
 
@@ -45,7 +47,8 @@ class Inspector:
                  *, engine: str | None = None, clock: Clock = time.monotonic):
         self.limits = limits
         self.clock = clock
-        rows = table(student_number_pattern, {k: tuple(v) for k, v in lexicons.items()})
+        rows = table(student_number_pattern, {k: tuple(v) for k, v in lexicons.items()},
+                     combine_terms=(engine or best_engine()) == "re")
         anchors = [r for r in rows if r[0] not in CONTEXT_KINDS]
         context = [r for r in rows if r[0] in CONTEXT_KINDS]
         self._labels = [(kind, label) for kind, label, _ in anchors]
@@ -107,11 +110,14 @@ class Inspector:
 
     def _scan(self, ctx: Context, head: Headers) -> Inspection:
         findings: list[Finding] = []
+        headed = self._ssn_subjects(ctx.sink.parts)
         for part in ctx.sink.parts:
             if ctx.out_of_time(part.location):
                 break
+            heading = bool(headed) and any(part.location.startswith(prefix + "body")
+                                           for prefix in headed)
             try:
-                findings.extend(self.scan_part(part))
+                findings.extend(self.scan_part(part, ssn_heading=heading))
             except TooManyMatches:
                 ctx.problem(part.location, "match count limit")
         findings.extend(media.scan_attachments(ctx.sink.attachments))
@@ -119,17 +125,42 @@ class Inspector:
         findings.extend(uninspectable.from_problems(problems))
         return Inspection(tuple(findings), tuple(ctx.sink.attachments), head.subject,
                           head.message_id, head.from_header, head.has_dkim_signature,
-                          complete=not problems)
+                          complete=not problems, reply_to=head.reply_to)
 
-    def analyse(self, part: Part) -> Analysis | None:
+    def _ssn_subjects(self, parts: Sequence[Part]) -> list[str]:
+        """The location prefixes of the messages (the outer one: "") whose Subject names an
+        SSN: "Subject: SSN for the new aide" with the number alone in the body."""
+        out = []
+        for part in parts:
+            if part.kind == "subject" and _may_name_ssn(part.text) and any(
+                    self._context_labels[i][0] == "kw_ssn"
+                    for i, _, _ in self.context.scan(prepare(part.text))):
+                out.append(part.location[:-len("subject")])
+        return out
+
+    def analyse(self, part: Part, ssn_heading: bool = False) -> Analysis | None:
         """Two passes: anchors (numbers, dates, names, lexicon terms) over the whole part, then
         context words (keywords, categories) only around the anchors. Keywords are common in
         ordinary prose and numbers are not, so this keeps the hit volume, and the time spent
         in Python per hit, small; within the detectors' distances the result is the same.
 
+        A body whose context holds a record column header next to a delimiter ("Name,SSN,")
+        may carry a pasted table: it is read again with each row's values labelled
+        (`render_pasted`), so every value in an SSN column counts, not only those near the
+        header. Most bodies have none and pay nothing.
+
         None when the part has no anchor at all (most parts of most mail): every detector
         reports what it finds near an anchor, so none of them has anything to look at."""
-        data = prepare(part.text)
+        found = self._analyse(part, part.text, ssn_heading)
+        if isinstance(found, str):  # a pasted table
+            found = self._analyse(part, found, ssn_heading, tables=False)
+        return found if not isinstance(found, str) else None
+
+    def _analyse(self, part: Part, text: str, ssn_heading: bool,
+                 tables: bool = True) -> Analysis | str | None:
+        """The Analysis, or the text rendered with its tables when there are some to render
+        (and `tables`)."""
+        data = prepare(text)
         labels, context_labels = self._labels, self._context_labels
         # Analysing each match costs Python time; past MAX_MATCHES_PER_PART, the part could
         # outrun the time budget by tens of seconds. Fail closed instead (held as
@@ -150,10 +181,15 @@ class Inspector:
         if windows:
             hits += [(*context_labels[i], s, e)
                      for i, s, e in self.context.scan_windows(data, windows)]
-        return analyse(part, data, hits, literal_hits, self.directory)
+        if tables and part.content_type in _RAW_TEXT and any(h[0] == "table" for h in hits):
+            rendered = render_pasted(text, ",;|")
+            if rendered != text:
+                return rendered
+        return analyse(part, data, hits, literal_hits, self.directory, ssn_heading)
 
-    def scan_part(self, part: Part) -> list[Finding]:
-        a = self.analyse(part)
+    def scan_part(self, part: Part, ssn_heading: bool = False) -> list[Finding]:
+        """`ssn_heading`: the message's Subject names an SSN (see `analyse`)."""
+        a = self.analyse(part, ssn_heading)
         if a is None:
             return []
         found = [f for det in PART_DETECTORS if (f := det.scan(a)) is not None]
@@ -170,6 +206,8 @@ class Inspector:
             self.clock = time.monotonic
 
 
+# Parts whose tables are not yet rendered with their labels (attachments' tables are).
+_RAW_TEXT = frozenset({"text/plain", "text/html"})
 MAX_MATCHES_PER_PART = 200_000
 RAW_MATCH_LIMIT = 4 * MAX_MATCHES_PER_PART
 
@@ -213,12 +251,31 @@ def _directory_literals(students: Sequence[tuple[str, str]]) -> tuple[list[bytes
             index.setdefault(("number", pid.lower().encode()), []).append(pid)
         words = str(full_name or "").split()
         if len(words) >= 2:
-            for variant in (" ".join(words), f"{words[-1]}, {' '.join(words[:-1])}"):
+            for variant in _spellings(words):
                 index.setdefault(("name", variant.lower().encode()), []).append(pid)
     keys = list(index)
     directory = StudentIndex(tuple(k for k, _ in keys),
                           tuple(tuple(dict.fromkeys(index[k])) for k in keys))
     return [lit for _, lit in keys], directory
+
+
+_SSN_HINTS = ("ss", "s.", "s ", "soc", "tax", "segur")  # in every SSN keyword
+
+
+def _may_name_ssn(subject: str) -> bool:
+    """A cheap test before the pattern scan: can this Subject hold an SSN keyword?"""
+    lowered = subject.lower()
+    return any(hint in lowered for hint in _SSN_HINTS)
+
+
+def _spellings(words: list[str]) -> list[str]:
+    """"First Last" and "Last, First", each also with two spaces at one break: a CRLF line
+    end wrapping the name (two bytes, both made spaces by `prepare`) or a doubled space."""
+    out = []
+    for names in (words, [words[-1] + ",", *words[:-1]]):
+        out.append(" ".join(names))
+        out += [" ".join(names[:i]) + "  " + " ".join(names[i:]) for i in range(1, len(names))]
+    return out
 
 
 def _windows(spans: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:

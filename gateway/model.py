@@ -244,6 +244,7 @@ class Inspection:
     from_header: str | None = None
     has_dkim_signature: bool = False
     complete: bool = True  # False when a limit or error cut inspection short
+    reply_to: str | None = None  # the Reply-To header, as text (P15: where replies would go)
 
     def loggable_findings(self) -> list[dict[str, Any]]:
         """Findings for logs: as `public()`, with attachment file names replaced by aliases.

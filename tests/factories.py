@@ -524,8 +524,8 @@ class World:
     def decide(self, mail_from: str, rcpts: str | Sequence[str], *,
                findings: Iterable[Finding] = (), attachments: Iterable[Attachment] = (),
                trusted: bool = True, from_header: str | None = None, complete: bool = True,
-               history: ContactHistory | None = None, auth: AuthResults | None = None
-               ) -> Decision:
+               history: ContactHistory | None = None, auth: AuthResults | None = None,
+               reply_to: str | None = None) -> Decision:
         """What `gateway.pipeline.decide` makes of this envelope, given what inspection found
         (and what sender authentication found, `auth`)."""
         rcpt_list = (rcpts,) if isinstance(rcpts, str) else tuple(rcpts)
@@ -533,7 +533,8 @@ class World:
                             else "203.0.113.9", client_trusted=trusted,
                             received_at=datetime(2026, 9, 1, tzinfo=UTC), auth=auth)
         inspection = Inspection(tuple(findings), tuple(attachments), "subject", None,
-                                from_header or mail_from, False, complete)
+                                from_header or mail_from, False, complete,
+                                reply_to=reply_to)
         return pipeline.decide(envelope, self.runtime, history or NoHistory(), inspection)
 
 

@@ -44,6 +44,8 @@ def run_validate(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
     if errors or policy is None:
         return 1
+    for warning in supervisor_warnings(settings, policy):
+        print(warning, file=sys.stderr)
     print(f"gateway: {policy.source}: {len(policy.rules)} rules, "
           f"{len(policy.lexicons)} lexicons; configuration {settings.source} is valid")
     return 0
@@ -67,6 +69,23 @@ def directory_and_policy_problems(settings: Settings) -> tuple[list[SourceError]
         return errors, load_policy(settings, directory)
     except SourceErrors as exc:
         return errors + exc.errors, None
+
+
+def supervisor_warnings(settings: Settings, policy: Policy) -> list[str]:
+    """`FILE:LINE:1: warning: …` for each staff member without a supervisor, when a rule
+    notifies supervisors (P6): their notices go to the reviewers, or to nobody without any."""
+    from gateway.directory import load_directory
+
+    if not any("supervisor" in rule.notify for rule in policy.rules):
+        return []
+    directory = load_directory(settings)
+    people = settings.directory.people
+    where = ("go to the reviewers (quarantine.reviewers) instead" if policy.options.reviewers
+             else "reach nobody: no quarantine.reviewers are configured either")
+    rules = ", ".join(r.id for r in policy.rules if "supervisor" in r.notify)
+    return [f"{people}:{directory.lines.get(pid, 1)}:1: warning: staff member {pid} has no "
+            f"supervisor; {rules} notices about them {where}"
+            for pid in directory.staff_without_supervisor()]
 
 
 def run_test(args: argparse.Namespace) -> int:

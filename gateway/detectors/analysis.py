@@ -10,7 +10,8 @@ All offsets are byte offsets into `data`.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+import re
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -78,7 +79,10 @@ class Analysis:
 
 
 def prepare(text: str) -> bytes:
-    """UTF-8, with line breaks and tabs as spaces (one byte for one byte: offsets hold)."""
+    """UTF-8, with line breaks and tabs as spaces (one byte for one byte: offsets hold, and
+    the replacement is the fastest there is). A CRLF line end is then two spaces: the
+    directory's names are matched with one or two spaces between their words
+    (`gateway.inspect`), so "Alex\\r\\nJones" is Alex Jones."""
     data = text.encode("utf-8", "replace")
     for ws in (b"\r", b"\n", b"\t"):  # replace() is several times faster than translate()
         if ws in data:
@@ -87,8 +91,12 @@ def prepare(text: str) -> bytes:
 
 
 def analyse(part: Part, data: bytes, hits: Sequence[tuple[str, str, int, int]],
-            literal_hits: Sequence[tuple[int, int, int]], directory: StudentIndex) -> Analysis:
-    """Resolve raw hits (kind, label, start, end) and literal hits into an Analysis."""
+            literal_hits: Sequence[tuple[int, int, int]], directory: StudentIndex,
+            ssn_heading: bool = False) -> Analysis:
+    """Resolve raw hits (kind, label, start, end) and literal hits into an Analysis.
+
+    `ssn_heading`: the message's Subject names an SSN, which counts as a keyword at the
+    start of this part (a body: the Subject is its heading)."""
     a = Analysis(part, data)
     spans: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
     for kind, label, start, end in hits:
@@ -98,9 +106,11 @@ def analyse(part: Part, data: bytes, hits: Sequence[tuple[str, str, int, int]],
     negators = _starts(spans["neg"])
     _literals(a, literal_hits, directory, strong, negators)
     _formatted(a, spans["snum_fmt"], keywords, strong, negators)
-    _ssns(a, spans, _starts(spans["kw_ssn"]))
+    ssn_keys = _starts(spans["kw_ssn"])
+    _ssns(a, spans, [0, *ssn_keys] if ssn_heading else ssn_keys, negators)
     _dates(a, spans["date"], _starts(spans["kw_birth"]))
-    a.categories = [Mention(s, e, label, label=label) for s, e, label in spans["cat"]]
+    a.categories = [Mention(s, e, label, label=label) for s, e, label in spans["cat"]
+                    if not _ordinary_use(data, label, s, e)]
     for s, e, label in spans["lex"]:
         a.lexicon.setdefault(label, []).append(Mention(s, e, _text(data, s, e), label=label))
     return a
@@ -127,17 +137,30 @@ def _formatted(a: Analysis, spans: list[tuple[int, int, str]], keywords: list[in
             continue
         keyed = (any_in(keywords, start - KEY_BEFORE, start)
                  or any_in(keywords, end, end + KEY_AFTER))
-        if keyed and not _negated(start, end, strong, negators):
+        if keyed and not _labelled_otherwise(start, negators, strong):
             a.formatted.append(Mention(start, end, _text(a.data, start, end)))
 
 
-def _ssns(a: Analysis, spans: dict[str, list[tuple[int, int, str]]], keys: list[int]) -> None:
-    numbers = [(s, e, NEAR) for s, e, _ in spans["ssn"]]
+def _ssns(a: Analysis, spans: dict[str, list[tuple[int, int, str]]], keys: list[int],
+          negators: list[int]) -> None:
+    numbers = [(s, e, NEAR) for s, e, _ in spans["ssn"] + spans["ssn_split"]]
     numbers += [(s, e, RAW_SSN_NEAR) for s, e, _ in spans["ssn_raw"]]
     for start, end, near in sorted(numbers):
         value = _text(a.data, start, end)
-        if valid_ssn(value) and any_in(keys, start - near, end + near):
+        if (valid_ssn(value) and any_in(keys, start - near, end + near)
+                and not _labelled_otherwise(start, negators, keys)):
             a.ssns.append(Mention(start, end, value))
+
+
+def _labelled_otherwise(start: int, negators: list[int], keys: list[int]) -> bool:
+    """The number's own label says it is something else: "Employee ID 524613378", "Invoice
+    …", "Lot number …", "Chromebook asset ID …" right before it, with no keyword of the
+    detector's own ("SSN", "student") between that label and the number. The nearest label
+    wins: "Employee ID 524613378 (HR never needs your SSN)" is an employee ID."""
+    i = bisect_right(negators, start) - 1
+    if i < 0 or negators[i] < start - NEG_BEFORE:
+        return False
+    return not any_in(keys, negators[i] + 1, start)
 
 
 def valid_ssn(value: str) -> bool:
@@ -154,6 +177,27 @@ def _dates(a: Analysis, spans: list[tuple[int, int, str]], birth: list[int]) -> 
     for start, end, _ in spans:
         if any_in(birth, start - BIRTH_BEFORE, start) or any_in(birth, end, end + BIRTH_AFTER):
             a.dates.append(Mention(start, end, _text(a.data, start, end)))
+
+
+# What follows a category word when it is not about a student's record: "Grades 6-8 band
+# concert", "Grade: 9" (a year group, not a mark), "attendance at the science fair" (an event).
+_YEAR_GROUP = re.compile(rb"\s*[:=]?\s*(\d{1,2}|k|pre-?k)\b(?:(?:\s*(?:-|to|through|and)\s*)"
+                         rb"(\d{1,2}|k)\b)?(?!\s*%|[.,]\d)", re.IGNORECASE)
+_EVENT = re.compile(rb"\s+(?:at|for)\s+(?:the|our|this|tonight|today|last|next|each|every|"
+                    rb"all)\b", re.IGNORECASE)
+
+
+def _ordinary_use(data: bytes, label: str, start: int, end: int) -> bool:
+    if label == "grades" and data[start:start + 5].lower() == b"grade":
+        after = data[end:end + 4].lstrip(b" :=")[:1]
+        if not (after.isdigit() or after in (b"k", b"K", b"p", b"P")):
+            return False  # a letter grade or a word: no regex needed (a roster has many)
+        m = _YEAR_GROUP.match(data, end)
+        return m is not None and all(g is None or not g.isdigit() or 0 < int(g) <= 12
+                                     for g in m.groups())
+    if label == "attendance" and data[end - 10:end].lower() == b"attendance":
+        return _EVENT.match(data, end) is not None
+    return False
 
 
 def near(items: Sequence[Mention], starts: list[int], m: Mention,

@@ -19,6 +19,10 @@ from gateway.model import Attachment, Part
 Clock = Callable[[], float]
 
 
+_INVISIBLE = "\u00ad\u180e\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff"
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
+_READ_AS = {**dict.fromkeys(map(ord, _INVISIBLE)), **dict.fromkeys(map(ord, _DASHES), "-")}
+
 # Problem reasons more than one module files or looks for.
 TEXT_LIMIT = "extracted text limit"
 CORRUPT = "unreadable or corrupt file"
@@ -132,8 +136,11 @@ class Context:
         """Hand text to the detectors, within `max_extracted_bytes`; False when cut off.
         `at`: the part's place among the parts (a PDF read later keeps its place)."""
         if not text.isascii():
-            # Full-width digits and compatibility forms (５３６-２２-８８４１) read as ASCII.
-            text = unicodedata.normalize("NFKC", text)
+            # Full-width digits and compatibility forms (５３６-２２-８８４１) read as ASCII;
+            # invisible characters inside a number (zero-width space, soft hyphen, word
+            # joiner) go, and dashes of every kind (non-breaking hyphen, en dash, minus)
+            # become "-", so "524\u200b-61\u201133 78" is the number a reader sees.
+            text = unicodedata.normalize("NFKC", text).translate(_READ_AS)
         budget = self.budget
         room = budget.limits.max_extracted_bytes - budget.extracted
         cut = len(text) > room

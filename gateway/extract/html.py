@@ -40,11 +40,49 @@ def to_text(markup: str, out_of_time: Callable[[], bool] = lambda: False) -> str
     read so far is returned (the caller has recorded the problem).
     """
     markup = _drop_code(markup)
+    markup = _attribute_text(markup)
     # A comment can split a value (`536-22-<!-- x -->8841`): the visible text is read without
     # it, and the hidden comment text is still read, on lines of its own at the end.
     markup, comments = _split_comments(markup)
     text = html.unescape(_strip_tags(markup, out_of_time)).replace("\xa0", " ")
     return f"{text}\n{comments}" if comments else text
+
+
+# Attributes whose values a reader can see (a form field's value, an image's alt text, a
+# tooltip) or that carry text, when they hold a number (what leaks through them is an SSN or
+# a student number; requiring a digit keeps the many `title="Home"` of a newsletter out of
+# the substitution, whose per-match cost is most of it). Each is moved out of its tag, to
+# stand as text right after it: `<img alt="SSN 524-61-3378" src=x>` → `<img src=x> "SSN
+# 524-61-3378" `. The substitution costs as much as the rest of the extraction, so it runs
+# only for markup that has such an attribute and names an SSN or a student at all (an SSN
+# counts only near its keyword, a student number near its own): str.find says so first.
+_SHOWN = ("value", "alt", "title")
+_VALUE = (r"\s*=\s*(\"[^\"<>\d]*\d[^\"<>]*\"|'[^'<>\d]*\d[^'<>]*'|"
+          r"[^\s\"'<>\d]*\d[^\s\"'<>]*)([^<>]*)>")
+# One pattern per name, starting with the name as a literal, which the regex engine looks
+# for at C speed (four times faster than an alternation); IGNORECASE ones for the rare
+# upper-case spelling.
+_MOVE = {name: (re.compile(name + _VALUE), re.compile(name + _VALUE, re.IGNORECASE))
+         for name in _SHOWN}
+
+
+_RECORD_WORDS = ("ssn", "social", "student")  # "seguro social" and "student ID" too
+
+
+def _attribute_text(markup: str) -> str:
+    lowered = markup.lower()
+    if not any(word in lowered for word in _RECORD_WORDS):
+        return markup
+    for name in _SHOWN:
+        if name + "=" not in lowered:
+            continue
+        exact, caseless = _MOVE[name]
+        pattern = exact if name + "=" in markup else caseless
+        for _ in range(3):  # a tag with the attribute twice moves one per pass
+            markup, moved = pattern.subn(r"\2> \1 ", markup)
+            if not moved:
+                break
+    return markup
 
 
 def _strip_tags(markup: str, out_of_time: Callable[[], bool], tag: str = "") -> str:

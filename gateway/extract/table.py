@@ -118,3 +118,44 @@ class Labels:
             if i < len(cells) and cells[i]:
                 return cells[i]
         return ""
+
+
+# --- tables pasted into a text body ---------------------------------------------------------
+
+# A block of three or more lines, each with at least two of one delimiter (one for a tab),
+# blank lines between them allowed (an HTML table's rows come out so): a header and rows
+# pasted from a spreadsheet. Each pattern starts with the line break before the block, a
+# literal, so the regex engine tries it only at line starts (a `(?m)^` would be tried at
+# every character).
+_BLOCKS = {d: re.compile(rf"\n((?:(?:[^\n{e}]*{e}){{{n},}}[^\n{e}]*(?:(?:\n[ \t\r]*)+|\Z)){{3,}})")
+           for d, e, n in (("\t", r"\t", 1), (",", ",", 2), (";", ";", 2), ("|", r"\|", 2))}
+
+
+def render_pasted(text: str, delimiters: str = "\t,;|") -> str:
+    """`text` with every pasted table rendered as `render` renders an attached one, each value
+    next to its column header: a column headed SSN makes every value in it an SSN, however
+    many rows and however wide they are. Text with no such table is returned as it is.
+
+    Searching costs about as much as the rest of a body's inspection, so callers ask only
+    when a table is likely: a tab in the text (a spreadsheet pasted into a mail keeps its
+    tabs), or a record column header next to a delimiter (`gateway.inspect`)."""
+    for delimiter, blocks in _BLOCKS.items():
+        if delimiter in delimiters and delimiter in text:
+            rendered = blocks.sub(lambda m, d=delimiter: "\n" + _render_block(m.group(1), d),
+                                  "\n" + text)[1:]
+            if rendered != text:  # rendered rows are " ; "-joined: not a table to read again
+                return rendered
+    return text
+
+
+def _render_block(block: str, delimiter: str) -> str:
+    import csv  # noqa: PLC0415 - only for the rare body with a pasted table
+
+    lines = [line for line in block.split("\n") if line.strip()]
+    rows = list(csv.reader((line.rstrip("\r") for line in lines), delimiter=delimiter))
+    # Every row as wide as the header: a spreadsheet's rows are, lines of prose are not.
+    if any(len(row) != len(rows[0]) for row in rows) or \
+            not is_header([" ".join(c.split()) for c in rows[0]]):
+        return block
+    rendered = "\n".join(render(rows))
+    return rendered + block[len(block.rstrip("\n \t\r")):]  # the blank lines after it

@@ -6,8 +6,11 @@ sheet. Sheets are numbered, not named: sheet names can themselves be student nam
 
 from __future__ import annotations
 
+import html
 import io
+import re
 import warnings
+import zipfile
 from collections.abc import Iterable, Sequence
 
 from gateway.extract import table
@@ -24,7 +27,11 @@ def extract(data: bytes, ctx: Context, location: str, charset: str | None = None
     checked = open_checked(data, ctx, location, container=True)  # bombs and encryption first
     if checked is None:
         return
-    checked.close()
+    with checked:
+        masked = _has_digit_masks(checked)
+    if masked:  # only openpyxl tells each cell's number format
+        _extract_openpyxl(data, ctx, location)
+        return
     try:
         import python_calamine  # noqa: PLC0415 - optional: no wheel on some platforms
     except ImportError:  # no wheel for this platform: the slower pure-Python reader
@@ -54,10 +61,60 @@ def _extract_openpyxl(data: bytes, ctx: Context, location: str) -> None:
                 where = f"{location}, sheet {number}"
                 if ctx.out_of_time(where):
                     return
-                rows = sheet.iter_rows(values_only=True)
+                rows = ([_shown(cell) for cell in row] for row in sheet.iter_rows())
                 ctx.add_text(_sheet_text(rows, ctx, where), where, content_type=XLSX)
         finally:
             book.close()
+
+
+# A number format that only pads and punctuates digits, as Excel's "Social Security Number"
+# format (`000-00-0000`) or a ZIP code's (`00000`) does: the cell shows 062-95-6288 where its
+# value is the number 62956288.
+_FORMAT_CODE = re.compile(rb'formatCode="([^"]*)"')
+_MASK = re.compile(r"^[0#]+(?:[- /()]*[0#]+)*$")  # no "." or ",": those are decimals
+
+
+def _has_digit_masks(zf: zipfile.ZipFile) -> bool:
+    try:
+        styles = zf.read("xl/styles.xml")
+    except KeyError:
+        return False
+    if b'formatCode="0' not in styles and b'formatCode="#' not in styles:
+        return False  # no custom format starting with a digit place: the usual workbook
+    return any(_mask(m.group(1).decode("utf-8", "replace"))
+               for m in _FORMAT_CODE.finditer(styles))
+
+
+def _mask(code: str) -> str | None:
+    code = html.unescape(code).replace("\\", "").replace('"', "")
+    return code if code.count("0") >= 2 and _MASK.match(code) else None
+
+
+def _shown(cell: object) -> object:
+    """A cell's value as Excel shows it when its format is a digit mask, else the value."""
+    value = getattr(cell, "value", None)
+    if type(value) not in (int, float) or (isinstance(value, float) and not value.is_integer()):
+        return value
+    mask = _mask(getattr(cell, "number_format", "") or "")
+    return value if mask is None else apply_mask(int(value), mask)
+
+
+def apply_mask(number: int, mask: str) -> str:
+    """`apply_mask(62956288, "000-00-0000")` → `062-95-6288`: digits fill the mask's places
+    from the right, `0` places pad with zeros, extra digits go in front."""
+    if number < 0:
+        return str(number)
+    digits = str(number).zfill(mask.count("0"))
+    out: list[str] = []
+    i = len(digits)
+    for ch in reversed(mask):
+        if ch in "0#":
+            if i > 0:
+                i -= 1
+                out.append(digits[i])
+        else:
+            out.append(ch)
+    return digits[:i] + "".join(reversed(out))
 
 
 def _sheet_text(rows: Iterable[Sequence[object]], ctx: Context, where: str) -> str:

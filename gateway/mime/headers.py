@@ -24,12 +24,14 @@ class Headers:
     message_id: str | None = None
     from_header: str | None = None
     has_dkim_signature: bool = False
+    reply_to: str | None = None
 
 
 def headers(msg: Message) -> Headers:
     message_id = header_text(msg, "Message-ID").strip() or None
     return Headers(header_text(msg, "Subject"), message_id,
-                   header_text(msg, "From") or None, "DKIM-Signature" in msg)
+                   header_text(msg, "From") or None, "DKIM-Signature" in msg,
+                   header_text(msg, "Reply-To") or None)
 
 
 # The stdlib's decode_header is quadratic in the encoded words on one line (1 MB of them took

@@ -30,6 +30,8 @@ class RuleContext:
     now: datetime
     has_relationship: Callable[[str | None, str | None], bool]
     is_district_domain: Callable[[str], bool]
+    # Who an address in a header is (the directory's classification); None: unknown.
+    party_of: Callable[[str], Party | None] = lambda _address: None
 
     def staff_student_pair(self) -> tuple[Party, Party] | None:
         return staff_student_pair(self.sender, self.recipient)
@@ -90,7 +92,9 @@ class PartyCond:
     domains: frozenset[str] | None = None
 
     def test(self, ctx: RuleContext) -> bool:
-        party = ctx.sender if self.side == "sender" else ctx.recipient
+        return self.matches(ctx.sender if self.side == "sender" else ctx.recipient)
+
+    def matches(self, party: Party) -> bool:
         if self.roles is not None and party.role not in self.roles:
             return False
         if self.accounts is not None and not (account_kinds(party) & self.accounts):
@@ -98,6 +102,35 @@ class PartyCond:
         if self.known is not None and party.known != self.known:
             return False
         return self.domains is None or _domain_in(party.address, self.domains)
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderPartyCond:
+    """Some address in the Reply-To (`header="reply_to"`) or From (`"from_header"`) header is
+    such a party: where the recipient's reply would go (P15: a staff message to a student
+    asking for replies at a personal address).
+
+    `own`: only addresses of the sending person count (the same directory person)."""
+
+    header: str  # reply_to | from_header
+    party: PartyCond
+    own: bool = False
+
+    def test(self, ctx: RuleContext) -> bool:
+        value = getattr(ctx.inspection, self.header)
+        if not value:
+            return False
+        for _, address in getaddresses([value]):
+            if "@" not in address:
+                continue
+            party = ctx.party_of(address) or Party(
+                address, Role.EXTERNAL, ctx.is_district_domain(address))
+            if self.own and (party.person_id is None
+                             or party.person_id != ctx.sender.person_id):
+                continue
+            if self.party.matches(party):
+                return True
+        return False
 
 
 def _domain_in(address: str, domains: frozenset[str]) -> bool:
@@ -199,7 +232,7 @@ class CompleteCond:
 
 # --- content ----------------------------------------------------------------------------
 
-ABOUT = ("not_recipient_children",)
+ABOUT = ("not_recipient_children", "not_recipient")
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +243,10 @@ class FindingCond:
     min_students: that many distinct identified students across the selected findings;
     about=not_recipient_children: some selected finding is about a student who is not one of
     the recipient's children, or identifies no student at all (fail closed).
+    about=not_recipient: some selected finding is about a student other than the recipient (a
+    student's own records are that student's business). A student number in the district's
+    format that is not in the directory is someone else's; an SSN that names nobody may be the
+    recipient's own, unless the recipient is not in the directory (fail closed).
     """
 
     detectors: frozenset[str]
@@ -236,7 +273,15 @@ class FindingCond:
         if self.about == "not_recipient_children":
             children = ctx.recipient.children
             return any(not f.students or not f.students <= children for f in chosen)
+        if self.about == "not_recipient":
+            return any(_about_someone_else(f, ctx.recipient.person_id) for f in chosen)
         return True
+
+
+def _about_someone_else(finding: Finding, recipient_id: str | None) -> bool:
+    if finding.students:
+        return bool(finding.students - {recipient_id})
+    return recipient_id is None or finding.detector != "ssn"
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,6 +88,7 @@ class DirectoryView:
     is_district: Callable[[str], bool]
     district_address: Callable[[str], str | None]
     name_of: Callable[[str], str | None]
+    party: Callable[[str], Party | None] = lambda _address: None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +135,8 @@ class Policy:
         record: dict[ContactPair, None] = {}
         for recipient in recipients:
             ctx = RuleContext(envelope, sender, recipient, inspection, _NOT_READ, now,
-                              self.lookup.has_relationship, self.lookup.is_district)
+                              self.lookup.has_relationship, self.lookup.is_district,
+                              self.lookup.party)
             pair = ctx.staff_student_pair()
             if pair is None or not pair[0].person_id or not pair[1].person_id:
                 continue
@@ -159,7 +161,8 @@ class Policy:
         contacts: list[tuple[str, str]] = []
         for recipient in recipients:
             ctx = RuleContext(envelope, sender, recipient, inspection, history, now,
-                          self.lookup.has_relationship, self.lookup.is_district)
+                              self.lookup.has_relationship, self.lookup.is_district,
+                              self.lookup.party)
             verdicts.append(self._verdict(ctx, contacts))
         notes = notifications_for(self, envelope, sender, verdicts)
         # Notices always go into the body, signed or not: an unverified header must never

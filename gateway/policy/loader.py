@@ -33,6 +33,7 @@ from gateway.policy.notices import (
 )
 from gateway.policy.schema import Reader
 from gateway.policy.when import WhenReader
+from gateway.policy.wordlists import PACKAGED, WordListError, packaged_words
 from gateway.yamlsrc import SourceError, SourceErrors, YamlPath, load_yaml
 
 BUILTIN_GROUPS: dict[str, tuple[str, ...]] = {
@@ -106,9 +107,34 @@ class PolicyReader:
             if not _NAME_RE.match(str(name)):
                 self.r.fail(("lexicons", name), f"bad lexicon name '{name}'", key=True)
                 continue
-            out[str(name)] = self.r.str_list(("lexicons", name))
+            p: YamlPath = ("lexicons", name)
+            if isinstance(self.r.value(p), dict):
+                out[str(name)] = self.lexicon_sources(p)
+            else:
+                out[str(name)] = self.r.str_list(p)
             self.detectors.add(LEXICON_PREFIX + str(name))
         return out
+
+    def lexicon_sources(self, p: YamlPath) -> tuple[str, ...]:
+        """`{packaged: [list names], terms: [...], except: [...]}`: packaged word lists plus
+        the district's own terms, less the words it excepts (whole terms, any case)."""
+        self.r.mapping(p, {"packaged", "terms", "except"})
+        words: list[str] = []
+        for i, list_name in enumerate(self.r.str_list((*p, "packaged"))):
+            where = (*p, "packaged", i) if isinstance(self.r.value((*p, "packaged")), list) \
+                else (*p, "packaged")
+            try:
+                words.extend(packaged_words(list_name))
+            except KeyError:
+                self.r.fail(where, f"unknown packaged word list '{list_name}'"
+                            + self.r.hint(list_name, PACKAGED) + "; known: "
+                            + ", ".join(sorted(PACKAGED)), code="unknown-word-list")
+            except WordListError as exc:
+                self.r.fail(where, str(exc), code="word-list")
+        words.extend(self.r.str_list((*p, "terms")))
+        excepted = {" ".join(w.lower().split()) for w in self.r.str_list((*p, "except"))}
+        return tuple(dict.fromkeys(w for w in words
+                                   if " ".join(w.lower().split()) not in excepted))
 
     def user_groups(self) -> None:
         for name in self.r.mapping(("groups",), None):
@@ -277,4 +303,5 @@ def _lookup(directory: Any) -> DirectoryView:
         is_district=getattr(directory, "is_district", lambda _a: False),
         district_address=getattr(directory, "district_address", missing),
         name_of=getattr(directory, "name_of", missing),
+        party=getattr(directory, "party", missing),
     )

@@ -14,12 +14,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import structlog
+
 from gateway.model import Action, Envelope, Notification, Party, Role, Verdict
 from gateway.policy.conditions import authentication_reason
 
 if TYPE_CHECKING:
     from gateway.policy.conditions import RuleContext
     from gateway.policy.engine import DirectoryView, Policy, Rule
+
+log = structlog.get_logger("gateway.policy")
 
 NOTICE_FIELDS = frozenset({"student_address", "student_name", "employee_name",
                            "employee_address", "sender", "recipient", "rule", "item",
@@ -105,9 +109,9 @@ def notifications_for(policy: Policy, envelope: Envelope, sender: Party,
     for verdict in verdicts:
         for match in verdict.matches:
             if "supervisor" in match.notify and not match.monitor:
-                note = _supervisor_notice(policy, sender, verdict.recipient, match.rule)
-                if note is not None and note not in out:
-                    out.append(note)
+                for note in _supervisor_notices(policy, sender, verdict.recipient, match.rule):
+                    if note not in out:
+                        out.append(note)
     held = [v for v in verdicts if v.action is Action.HOLD]
     if not held:
         return tuple(out)
@@ -124,16 +128,29 @@ def notifications_for(policy: Policy, envelope: Envelope, sender: Party,
     return tuple(out)
 
 
-def _supervisor_notice(policy: Policy, sender: Party, recipient: Party,
-                       rule_id: str) -> Notification | None:
+NO_SUPERVISOR = ("No supervisor is listed for this employee in the District directory, so "
+                 "this notice goes to the quarantine reviewers instead. Please pass it on "
+                 "and add the supervisor to the directory.\n\n")
+
+
+def _supervisor_notices(policy: Policy, sender: Party, recipient: Party,
+                        rule_id: str) -> list[Notification]:
+    """To the employee's supervisor; with none in the directory, to the reviewers, so the
+    contact the rule exists to report is never dropped in silence."""
     staff = recipient if recipient.role is Role.STAFF else sender
-    if staff.role is not Role.STAFF or not staff.supervisor:
-        return None
+    if staff.role is not Role.STAFF:
+        return []
     rule = policy.rule(rule_id)
     values = party_values(sender, recipient, policy.lookup)
     values.update(rule=rule_id, item=rule.item if rule else "")
     subject, body = policy.notices.notification("supervisor", values)
-    return Notification("supervisor", staff.supervisor, subject, body, rule_id)
+    if staff.supervisor:
+        return [Notification("supervisor", staff.supervisor, subject, body, rule_id)]
+    # Staff ids are not student data; `gateway policy validate` lists these people too.
+    log.warning("supervisor_missing", rule=rule_id, staff_id=staff.person_id,
+                notified="reviewers" if policy.options.reviewers else "nobody")
+    return [Notification("reviewers", to, subject, NO_SUPERVISOR + body, rule_id)
+            for to in policy.options.reviewers]
 
 
 def _held_rules(policy: Policy, held: Sequence[Verdict]) -> str:

@@ -21,6 +21,7 @@ from gateway.policy.conditions import (
     CompleteCond,
     Condition,
     FindingCond,
+    HeaderPartyCond,
     HistoryCond,
     OriginCond,
     PartyCond,
@@ -33,8 +34,8 @@ from gateway.policy.schema import Reader
 from gateway.yamlsrc import YamlPath
 
 CONDITION_KEYS = {"sender", "recipient", "relationship", "origin", "claims_district_domain",
-                  "sender_verified",
-                  "inspection", "findings", "attachments", "subject", "history", "any", "all"}
+                  "sender_verified", "inspection", "findings", "attachments", "subject",
+                  "history", "any", "all", "reply_to", "from_header"}
 _PARTY_KEYS = {"role", "account", "known", "domain"}
 _FINDING_KEYS = {"detector", "min_count", "min_distinct", "min_students", "location", "about"}
 _ROLES = tuple(r.value for r in Role)
@@ -81,8 +82,20 @@ class WhenReader:
     def c_recipient(self, p: YamlPath) -> Condition | None:
         return self.party(p, "recipient")
 
-    def party(self, p: YamlPath, side: str) -> Condition | None:
-        self.r.mapping(p, _PARTY_KEYS)
+    def c_reply_to(self, p: YamlPath) -> Condition | None:
+        return self.header_party(p, "reply_to")
+
+    def c_from_header(self, p: YamlPath) -> Condition | None:
+        return self.header_party(p, "from_header")
+
+    def header_party(self, p: YamlPath, header: str) -> Condition | None:
+        own = self.r.get((*p, "own"), bool, False)
+        party = self.party(p, header, keys=_PARTY_KEYS | {"own"})
+        return HeaderPartyCond(header, party, bool(own)) if party is not None else None
+
+    def party(self, p: YamlPath, side: str,
+              keys: set[str] = _PARTY_KEYS) -> PartyCond | None:
+        self.r.mapping(p, keys)
         roles = self.r.choice_list((*p, "role"), _ROLES)
         accounts = self.r.choice_list((*p, "account"), ACCOUNTS)
         known = self.r.get((*p, "known"), bool, None)

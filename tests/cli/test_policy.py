@@ -58,3 +58,19 @@ def test_check_config_fails_on_skipped_directory_rows_as_validate_does(
         assert main([*argv, "--config", str(config)]) == 1
         err = capsys.readouterr().err.splitlines()
         assert len(err) == 2 and "row skipped" in err[0] and "unknown action 'hodl'" in err[1]
+
+
+def test_validate_warns_about_staff_without_a_supervisor(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Valid (exit 0), but P6 notices about them would go to the reviewers, or nowhere."""
+    assert main(["policy", "validate", "--config", str(write_district_config(tmp_path))]) == 0
+    err = capsys.readouterr().err.splitlines()
+    # The sample directory's principal (line 6) has no supervisor; Jane Smith's personal row
+    # has none either, but her District row does.
+    assert [e for e in err if "warning" in e] == [
+        f"{tmp_path / 'people.csv'}:6:1: warning: staff member T0 has no supervisor; P6 "
+        "notices about them reach nobody: no quarantine.reviewers are configured either"]
+    config = write_district_config(
+        tmp_path, quarantine="{url: 'sqlite:///q.db', reviewers: [r@x.example]}")
+    assert main(["policy", "validate", "--config", str(config)]) == 0
+    assert "go to the reviewers (quarantine.reviewers) instead" in capsys.readouterr().err

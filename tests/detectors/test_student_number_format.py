@@ -29,3 +29,16 @@ def test_configured_format_with_lookbehind_works_on_every_engine():
         ins = build_inspector(settings, FakeDirectory(), {}, engine=engine)
         assert "student_number_format" in findings_in(ins, "Student ID S12345 joined")
         assert "student_number_format" not in findings_in(ins, "Student ID 12345 joined")
+
+
+@pytest.mark.parametrize(("text", "hit"), [
+    ("Lot number 600777 was recalled.", False),
+    ("Chromebook asset ID 612345 needs a screen.", False),
+    ("Student Chromebook asset tag 612346 is in the library.", False),
+    ("Return Chromebook 612347 (asset ID) to room 12.", False),
+    ("Batch no. 600778 is fine.", False),
+    ("Order for student 600123 shipped.", True),  # the nearest label says student
+    ("Student ID 600123 needs a locker.", True),
+])
+def test_equipment_and_stock_numbers_are_not_student_numbers(engine_inspector, text, hit):
+    assert ("student_number_format" in findings_in(engine_inspector, text)) is hit

@@ -9,6 +9,7 @@ import pytest
 
 from gateway.config import InspectionSettings
 from gateway.detectors.patternset import ENGINES
+from gateway.extract.base import Budget, Context, Sink
 from gateway.inspect import Inspector
 from tests.factories import (
     STUDENTS,
@@ -66,3 +67,18 @@ def test_time_budget_is_cooperative_and_fails_closed():
 def test_full_width_digits_read_as_digits(engine):
     body = "SSN: \uff15\uff13\uff16-\uff12\uff12-\uff18\uff18\uff14\uff11"
     assert "ssn" in detectors(make_inspector(engine).inspect(message(body)))
+
+
+@pytest.mark.parametrize(("text", "seen"), [
+    ("524\u200b-61-\u200b3378", "524-61-3378"),  # zero-width space
+    ("524\u00ad61\u00ad3378", "524613378"),  # soft hyphens
+    ("524\u201161\u20113378", "524-61-3378"),  # non-breaking hyphens
+    ("524\u201361\u20133378", "524-61-3378"),  # en dashes
+    ("524\u221261\u20143378", "524-61-3378"),  # minus sign, em dash
+    ("48\u20602913\ufeff", "482913"),  # word joiner, byte-order mark
+    ("５２４-６１-３３７８", "524-61-3378"),  # full-width digits
+])
+def test_text_is_read_as_a_reader_sees_it(text, seen):
+    ctx = Context(Budget(InspectionSettings()), Sink())
+    ctx.add_text(f"SSN {text}", "body")
+    assert ctx.sink.parts[0].text == f"SSN {seen}"

@@ -103,3 +103,33 @@ def test_an_html_comment_does_not_split_an_ssn(engine):
 def test_an_unclosed_comment_is_still_read(engine):
     html = "<p>fine</p><!-- SSN: 536-22-8841 " + "<!--" * 2000
     assert "ssn" in detectors(make_inspector(engine).inspect(message("Hi.", html=html)))
+
+
+@pytest.mark.parametrize(("markup", "shown"), [
+    ("<label>SSN</label><input name=a value='524-61-3378'>", "524-61-3378"),
+    ('<img src="c.png" alt="Social security 524-61-3378">', "Social security 524-61-3378"),
+    ('<span title="SSN: 1 &amp; 2">x</span>', "SSN: 1 & 2"),
+    ('<input value="a &lt;b&gt; 3">', "a <b> 3"),  # stays text, never markup
+    ('<img alt="Card 1" title="SSN 524-61-3378">', "SSN 524-61-3378"),  # the second one too
+    ("<input VALUE=524613378>", "524613378"),
+])
+def test_attribute_text_a_reader_can_see_is_read(markup, shown):
+    assert shown in html.to_text("<p>Student records</p>" + markup)
+
+
+def test_other_attributes_are_not_text():
+    assert "524" not in html.to_text('SSN <a href="/u/524-61-3378">x</a>')
+
+
+def test_attributes_are_left_alone_in_markup_about_no_record():
+    """An SSN counts only near its keyword: without any, moving attributes finds nothing."""
+    markup = '<img alt="Photo 12 of the fair" title="2024">'
+    assert html.to_text(markup) == ""
+
+
+def test_an_html_table_is_read_like_an_attached_one(inspector):
+    rows = "".join(f"<tr><td>P {i}</td><td>x</td><td>524-61-{3400 + i}</td></tr>"
+                   for i in range(30))
+    markup = f"<table><tr><th>Name</th><th>Notes</th><th>SSN</th></tr>{rows}</table>"
+    found = by_detector(inspector.inspect(message("see html", html=markup)))["ssn"]
+    assert sum(f.count for f in found) == 30  # every row, not only those near the header

@@ -64,3 +64,29 @@ def test_code_style_headers_identify_the_numbers_under_them(engine, header):
     result = make_inspector(engine).inspect(
         message("See attached.", attachments=[("list.csv", csv, "text/csv")]))
     assert "student_number_format" in detectors(result)
+
+
+def test_a_pasted_table_is_rendered_with_its_labels():
+    text = "Hi,\n\nName,SSN,DOB\nPat Doe,524-61-3378,01/02/1980\nChris Roe,524-61-3379,x\n\nBye"
+    assert table.render_pasted(text) == (
+        "Hi,\n\nName ; SSN ; DOB\nName: Pat Doe ; SSN: 524-61-3378 ; DOB: 01/02/1980\n"
+        "Name: Chris Roe ; SSN: 524-61-3379 ; DOB: x\n\nBye")
+
+
+@pytest.mark.parametrize("text", [
+    "Hi, there, all\nThis, is, prose, too\nand, more, prose\n",  # rows of different widths
+    "1,2,3\n4,5,6\n7,8,9\n",  # no header
+    "Name,SSN\nPat,1\n",  # two lines only
+    "Plain prose without any delimiters at all.",
+])
+def test_text_without_a_pasted_table_is_left_alone(text):
+    assert table.render_pasted(text) == text
+
+
+@pytest.mark.parametrize("delimiter", [",", "\t", ";", "|"])
+def test_every_value_in_a_pasted_ssn_column_counts_however_many_rows(delimiter):
+    rows = [delimiter.join(("Name", "Address", "SSN"))]
+    rows += [delimiter.join((f"P {i}", "1 Main St " * 8, f"524-61-{3400 + i}"))
+             for i in range(40)]
+    result = make_inspector().inspect(message("\n".join(rows)))
+    assert sum(f.count for f in result.findings if f.detector == "ssn") == 40

@@ -4,8 +4,10 @@ wheel) give the detectors the same text: numbers as integers, date cells as date
 from __future__ import annotations
 
 import datetime
+import io
 import sys
 
+import openpyxl
 import pytest
 
 from gateway.extract import xlsx as xlsx_extractor
@@ -57,3 +59,34 @@ def test_fallback_is_really_taken(monkeypatch):
                         lambda *a: calls.append(1) or original(*a))
     make_inspector().inspect(message("x", attachments=[("r.xlsx", workbook(), XLSX_TYPE)]))
     assert calls == [1]
+
+
+def _masked_book(fmt: str, value: object) -> bytes:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Employee", "SSN"])
+    sheet.append(["Pat Doe", value])
+    sheet["B2"].number_format = fmt
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["000-00-0000", "000\\-00\\-0000", '000"-"00"-"0000'])
+def test_a_number_is_read_as_its_digit_mask_shows_it(fmt):
+    result = make_inspector().inspect(attached("staff.xlsx", _masked_book(fmt, 62956288)))
+    (found,) = by_detector(result)["ssn"]
+    assert found.sample == "***-**-6288"
+
+
+@pytest.mark.parametrize(("number", "mask", "shown"), [
+    (62956288, "000-00-0000", "062-95-6288"), (501, "00000", "00501"),
+    (1234567890, "000-00-0000", "1234-56-7890"), (5551234, "(###) ###-####", "() 555-1234"),
+])
+def test_apply_mask(number, mask, shown):
+    assert xlsx_extractor.apply_mask(number, mask) == shown
+
+
+@pytest.mark.parametrize("fmt", ["0.00", "#,##0", "0%", "General", "0"])
+def test_decimal_and_plain_formats_are_not_masks(fmt):
+    assert xlsx_extractor._mask(fmt) is None

@@ -285,3 +285,43 @@ async def test_release_applies_the_annotations_the_held_copy_would_have_had(conf
     msg = email.message_from_bytes(released.content, policy=default_policy)
     assert msg["Subject"].startswith("[UNVERIFIED]")
     assert msg["X-District-Sender-Verified"] == "no"
+
+
+TEACHER_HOME = "jane.smith.home@gmail.example"
+OTHER_STUDENT = "sam.lee@students.district230.example"
+
+
+async def test_p14_student_to_teacher_personal_address_is_held(config, upstream):
+    gw = await start(config)
+    try:
+        content = plain("essay", "Can you read my draft tonight?", sender=STUDENT,
+                        to=TEACHER_HOME)
+        errors, _ = await send(gw.port, STUDENT, [TEACHER_HOME], content)
+        assert errors == {}
+        assert upstream.messages == []
+        [entry] = gw.store.list_entries()
+        assert entry.held_recipients == (TEACHER_HOME,) and entry.rules == ("P14",)
+    finally:
+        await stop(gw)
+
+
+async def test_p15_reply_to_personal_and_p7_another_students_records(config, upstream):
+    """One message, two students: the copy steering to a gmail Reply-To is held (P15) for
+    both; a second message about Sam goes to Sam and is held for Alex (P7)."""
+    gw = await start(config)
+    try:
+        steer = plain("practice", "Send me the video when you can.", sender=STAFF,
+                      to=STUDENT).replace(b"\r\n\r\n", f"\r\nReply-To: {TEACHER_HOME}"
+                                          "\r\n\r\n".encode(), 1)
+        errors, _ = await send(gw.port, STAFF, [STUDENT], steer)
+        assert errors == {} and upstream.messages == []
+        records = plain("notes", "Sam Lee (student ID 517204) has an IEP meeting Tuesday.",
+                        sender=STAFF, to=OTHER_STUDENT)
+        errors, _ = await send(gw.port, STAFF, [OTHER_STUDENT, STUDENT], records)
+        assert errors == {}
+        assert [m.rcpt_tos for m in upstream.messages] == [[OTHER_STUDENT]]
+        entries = sorted(gw.store.list_entries(), key=lambda e: e.rules)
+        assert [(e.held_recipients, e.rules) for e in entries] == [
+            ((STUDENT,), ("P15",)), ((STUDENT,), ("P7",))]
+    finally:
+        await stop(gw)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from gateway.model import (
     Action,
@@ -78,7 +79,10 @@ ACCOUNT_CASES = [
     ("P4 outsider", JSMITH, OUTSIDER, "relay", []),
     # the other direction: students writing from District accounts are fine
     ("student district→staff", ALEX, JSMITH, "relay", []),
-    ("student district→staff personal", ALEX, JANE_HOME, "relay", []),
+    # P14: a student's District account → an employee's personal address
+    ("P14", ALEX, JANE_HOME, "hold", ["P14"]),
+    ("P14 lifted by P3", SAM, MARK_HOME, "relay", ["P3"]),
+    ("P14 not for an outsider", ALEX, OUTSIDER, "relay", []),
     # P5: student personal → staff District account
     ("P5", ALEX_HOME, JSMITH, "annotate", ["P5"]),
     ("P5 unlisted staff", ALEX_HOME, UNLISTED_STAFF, "annotate", ["P5"]),
@@ -107,7 +111,8 @@ DATA_CASES = [
     ("P7 not lifted by P3", MBROWN, SAM_HOME, [finding("dob", "517204")], "hold",
      ["P7", "P3"]),
     ("parent, own child", JSMITH, ROBIN, [RECORD], "relay", []),
-    ("record inside the District", JSMITH, ALEX, [OTHER_CHILD], "relay", []),
+    ("own record to the student", JSMITH, ALEX, [RECORD], "relay", []),
+    ("another student's record to a student", JSMITH, ALEX, [OTHER_CHILD], "hold", ["P7"]),
     ("record to colleague", JSMITH, MBROWN, [RECORD], "relay", []),
     ("record from outsider", OUTSIDER, JSMITH, [RECORD], "relay", []),
     ("record from parent", ROBIN, JSMITH, [RECORD], "relay", []),
@@ -365,3 +370,81 @@ def test_p1_holds_every_spelling_gmail_delivers_to_a_students_inbox(
     w = world(tmp_path, people=PEOPLE + "patkim2010@gmail.com,student,700200,Pat Kim,,\n")
     verdict = w.decide(JSMITH, spelling).verdicts[0]
     assert str(verdict.action) == "hold" and "P1" in verdict.rules
+
+
+# --- P15: staff mail moving a student to a private channel ----------------------------------
+
+@pytest.mark.parametrize(("label", "sender", "rcpt", "kwargs", "action", "rules"), [
+    ("Reply-To personal", JSMITH, ALEX, {"reply_to": JANE_HOME}, "hold", ["P15"]),
+    ("From header of someone else outside", JSMITH, ALEX, {"from_header": "x@mail.example"},
+     "relay", []),
+    ("Reply-To any outside address", JSMITH, ALEX, {"reply_to": "Jane <j@mail.example>"},
+     "hold", ["P15"]),
+    ("From header personal", JSMITH, ALEX, {"from_header": f"Jane <{JANE_HOME}>"},
+     "hold", ["P15"]),
+    ("invitation", JSMITH, SAM, {"findings": [finding("lexicon:private_channel")]},
+     "hold", ["P15"]),
+    ("invitation to a personal address: P1 too", JSMITH, ALEX_HOME,
+     {"findings": [finding("lexicon:private_channel")]}, "hold", ["P1", "P15"]),
+    ("Reply-To District", JSMITH, ALEX, {"reply_to": MBROWN}, "relay", []),
+    ("to a colleague", JSMITH, MBROWN, {"reply_to": JANE_HOME}, "relay", []),
+    ("to a parent", JSMITH, ROBIN, {"findings": [finding("lexicon:private_channel")]},
+     "relay", []),
+    ("lifted by P3", MBROWN, SAM, {"reply_to": MARK_HOME}, "relay", ["P3"]),
+])
+def test_p15_private_channel(w: World, label: str, sender: str, rcpt: str, kwargs: dict,
+                             action: str, rules: list[str]) -> None:
+    assert _outcome(w, sender, rcpt, **kwargs) == (action, rules)
+
+
+# --- P7 "not to anyone": records about another student to a student's District account -------
+
+@pytest.mark.parametrize(("label", "rcpt", "findings", "action", "rules"), [
+    ("own records", ALEX, [finding("student_number", "482913"),
+                           finding("record_category", "482913")], "relay", []),
+    ("another student's", ALEX, [OTHER_CHILD], "hold", ["P7"]),
+    ("own and another's", ALEX, [RECORD, OTHER_CHILD], "hold", ["P7"]),
+    ("a format number not in the directory", ALEX, [finding("student_number_format")],
+     "hold", ["P7"]),
+    ("an SSN naming nobody may be the student's own", ALEX, [finding("ssn")], "relay", []),
+    ("unlisted student: every record is someone's", UNLISTED_STUDENT, [finding("ssn")],
+     "hold", ["P7"]),
+    ("a roster", SAM, [finding("roster", "482913", "517204", distinct=2)], "hold", ["P7"]),
+])
+def test_p7_records_about_another_student(w: World, label: str, rcpt: str, findings: list,
+                                          action: str, rules: list[str]) -> None:
+    assert _outcome(w, JSMITH, rcpt, findings=findings) == (action, rules)
+
+
+# --- P6 without a supervisor -----------------------------------------------------------------
+
+NO_SUPERVISOR = PEOPLE.replace(f"T1,Jane Smith,principal@{STAFF_DOMAIN},", "T1,Jane Smith,,")
+
+
+def test_p6_without_supervisor_notifies_the_reviewers(tmp_path: Path) -> None:
+    w = world(tmp_path, people=NO_SUPERVISOR,
+              quarantine="{url: 'sqlite:///q.db', reviewers: [r1@x.example, r2@x.example]}")
+    decision = w.decide(ALEX_HOME, JSMITH, history=CountingHistory(2))
+    assert decision.verdicts[0].rules == ["P5", "P6"]
+    notes = [(n.kind, n.to, n.rule) for n in decision.notifications]
+    assert notes == [("reviewers", "r1@x.example", "P6"), ("reviewers", "r2@x.example", "P6")]
+    body = decision.notifications[0].body
+    assert "No supervisor is listed" in body and "Jane Smith" in body
+
+
+def test_p6_without_supervisor_or_reviewers_is_logged(tmp_path: Path) -> None:
+    w = world(tmp_path, people=NO_SUPERVISOR)
+    with capture_logs() as logs:
+        decision = w.decide(ALEX_HOME, JSMITH, history=CountingHistory(2))
+    assert decision.notifications == ()
+    assert [(e["event"], e["rule"], e["staff_id"], e["notified"]) for e in logs
+            if e["event"] == "supervisor_missing"] == [("supervisor_missing", "P6", "T1",
+                                                        "nobody")]
+    assert "482913" not in str(logs) and "Alex" not in str(logs)
+
+
+def test_p6_with_supervisor_does_not_tell_the_reviewers(tmp_path: Path) -> None:
+    w = world(tmp_path, quarantine="{url: 'sqlite:///q.db', reviewers: [r1@x.example]}")
+    decision = w.decide(ALEX_HOME, JSMITH, history=CountingHistory(2))
+    assert [(n.kind, n.to) for n in decision.notifications] == [
+        ("supervisor", f"principal@{STAFF_DOMAIN}")]

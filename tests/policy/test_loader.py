@@ -8,6 +8,7 @@ import pytest
 
 from gateway.config import load_settings
 from gateway.directory import load_directory
+from gateway.policy import wordlists
 from gateway.policy.loader import load_policy
 from gateway.yamlsrc import SourceErrors
 from tests.factories import write_district_config
@@ -171,13 +172,14 @@ def test_shipped_policy_is_valid_and_complete(tmp_path: Path) -> None:
     settings = load_settings(write_district_config(tmp_path))
     policy = load_policy(settings, load_directory(settings))
     ids = [r.id for r in policy.rules]
-    for rule in ("P1", "P2", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P12", "P13"):
+    for rule in ("P1", "P2", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P12", "P13", "P14",
+                 "P15"):
         assert rule in ids
     assert [e.id for e in policy.exemptions] == ["P3"]
     assert policy.lexicons["restricted_subjects"] == ()
     assert policy.lexicons["harassment"]
     exempted = {r.id for r in policy.rules if r.exempt}
-    assert exempted == {"P1", "P2", "P5", "P6"}  # never P7-P12
+    assert exempted == {"P1", "P2", "P5", "P6", "P14", "P15"}  # never P7-P12
 
 
 def test_unreadable_policy_file(tmp_path: Path) -> None:
@@ -186,3 +188,42 @@ def test_unreadable_policy_file(tmp_path: Path) -> None:
     with pytest.raises(SourceErrors) as info:
         load_policy(settings, load_directory(settings))
     assert "policies.yaml:1:1: cannot read file" in str(info.value)
+
+
+def _lexicons(tmp_path: Path, lexicons: str) -> dict[str, tuple[str, ...]]:
+    policy = f"version: 1\nlexicons:\n{lexicons}rules: []\n"
+    settings = load_settings(write_district_config(tmp_path, policy=policy))
+    return dict(load_policy(settings, load_directory(settings)).lexicons)
+
+
+def test_a_lexicon_of_packaged_words_own_terms_and_exceptions(tmp_path: Path) -> None:
+    lexicons = _lexicons(tmp_path, """\
+  harassment:
+    packaged: [better-profanity]
+    terms: [watch your back, Kill  Yourself]
+    except: [hell, DAMN, kill yourself]
+  plain: [one, two]
+""")
+    words = lexicons["harassment"]
+    assert "bitch" in words and "watch your back" in words and len(words) > 800
+    assert "hell" not in words and "damn" not in words and "Kill  Yourself" not in words
+    assert lexicons["plain"] == ("one", "two")
+
+
+def test_a_lexicon_of_own_terms_only(tmp_path: Path) -> None:
+    assert _lexicons(tmp_path, "  harassment: {terms: [a, b]}\n") == {"harassment": ("a", "b")}
+
+
+def test_an_unknown_packaged_list_points_at_its_line(tmp_path: Path) -> None:
+    head = "version: 1\nlexicons:\n  harassment:\n    packaged: [beter-profanity]\n"
+    errors = _errors(tmp_path, "  []\n", head=head.replace("version: 1\n", "version: 1\n")
+                     + "rules:\n")
+    assert errors == ["4:16: unknown packaged word list 'beter-profanity' (did you mean "
+                      "'better-profanity'?); known: better-profanity"]
+
+
+def test_a_missing_word_list_package_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(wordlists.importlib.util, "find_spec", lambda _name: None)
+    head = "version: 1\nlexicons:\n  harassment: {packaged: [better-profanity]}\nrules:\n"
+    errors = _errors(tmp_path, "  []\n", head=head)
+    assert errors == ["3:27: the Python package 'better_profanity' is not installed"]
