@@ -12,6 +12,7 @@ import email
 import email.policy
 import io
 import re
+import shutil
 import zipfile
 import zlib
 from collections.abc import Iterable, Sequence
@@ -91,6 +92,38 @@ authentication: {authentication}
     path = tmp_path / "gateway.yaml"
     path.write_text(text)
     return load_settings(path)
+
+
+def write_daemon_config(folder: Path, upstream_port: int, people: str, *,
+                        url: str = "sqlite:///quarantine.db", extra: str = "",
+                        smtp: str = "drain_timeout: 120", log_format: str = "auto") -> Path:
+    """A whole installation for `gateway serve` as a subprocess: the directory `people`, no
+    relationships, the shipped policies, and a gateway.yaml on loopback ports chosen by the
+    kernel (the daemon reports them). Returns the gateway.yaml's path."""
+    folder.mkdir(exist_ok=True)
+    (folder / "people.csv").write_text(people)
+    (folder / "relationships.csv").write_text(
+        "staff_id,student_id,relationship,reported_to,reported_on\n")
+    shutil.copy(REPO / "config" / "policies.yaml", folder / "policies.yaml")
+    config = folder / "gateway.yaml"
+    config.write_text(f"""
+listen: {{host: 127.0.0.1, port: 0}}
+upstream: {{host: 127.0.0.1, port: {upstream_port}, timeout: 30}}
+trusted_networks: [127.0.0.0/8]
+district:
+  staff_domains: [staff.example.org]
+  student_domains: [students.example.org]
+directory: {{people: people.csv, relationships: relationships.csv}}
+policies: policies.yaml
+quarantine:
+  url: "{url}"
+{extra}
+metrics: {{listen: "127.0.0.1:0"}}
+postmaster: postmaster@staff.example.org
+smtp: {{hostname: gw.test, {smtp}}}
+log: {{level: info, format: {log_format}}}
+""")
+    return config
 
 
 def write_quarantine_settings(tmp_path: Path, upstream_port: int = 9, *,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.factories import REPO, make_message
+from tests.factories import REPO, make_message, write_daemon_config
 from tests.harness import DaemonProcess, http_get, metric, metric_samples, send
 from tests.upstream import Upstream
 
@@ -49,27 +48,8 @@ def notify_socket() -> Any:
 
 
 def write_config(folder: Path, upstream_port: int) -> Path:
-    (folder / "people.csv").write_text(PEOPLE)
-    (folder / "relationships.csv").write_text(
-        "staff_id,student_id,relationship,reported_to,reported_on\n")
-    shutil.copy(REPO / "config" / "policies.yaml", folder / "policies.yaml")
-    config = folder / "gateway.yaml"
-    config.write_text(f"""
-listen: {{host: 127.0.0.1, port: 0}}
-upstream: {{host: 127.0.0.1, port: {upstream_port}, timeout: 30}}
-trusted_networks: [127.0.0.0/8]
-district:
-  staff_domains: [staff.example.org]
-  student_domains: [students.example.org]
-directory: {{people: people.csv, relationships: relationships.csv}}
-policies: policies.yaml
-quarantine: {{url: "sqlite:///quarantine.db"}}
-metrics: {{listen: "127.0.0.1:0"}}
-postmaster: postmaster@staff.example.org
-smtp: {{hostname: gw.test, drain_timeout: 120}}
-log: {{level: info, format: auto}}   # stdout is a pipe: JSON
-""")
-    return config
+    # stdout is a pipe, so `auto` logs JSON
+    return write_daemon_config(folder, upstream_port, PEOPLE)
 
 
 @pytest.fixture

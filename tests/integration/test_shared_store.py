@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -25,7 +24,7 @@ import aiosmtplib
 import psycopg
 import pytest
 
-from tests.factories import REPO, make_message
+from tests.factories import REPO, make_message, write_daemon_config
 from tests.harness import DaemonProcess, http_get, run_cli, send, wait_for
 from tests.pgserver import PostgresServer, remove, start_server
 from tests.upstream import Upstream
@@ -45,30 +44,9 @@ kid@students.example.org,student,400001,Kim Kid,,
 
 
 def write_config(folder: Path, upstream_port: int, url: str, extra: str = "") -> Path:
-    folder.mkdir(exist_ok=True)
-    (folder / "people.csv").write_text(PEOPLE)
-    (folder / "relationships.csv").write_text(
-        "staff_id,student_id,relationship,reported_to,reported_on\n")
-    shutil.copy(REPO / "config" / "policies.yaml", folder / "policies.yaml")
-    config = folder / "gateway.yaml"
-    config.write_text(f"""
-listen: {{host: 127.0.0.1, port: 0}}
-upstream: {{host: 127.0.0.1, port: {upstream_port}, timeout: 30}}
-trusted_networks: [127.0.0.0/8]
-district:
-  staff_domains: [staff.example.org]
-  student_domains: [students.example.org]
-directory: {{people: people.csv, relationships: relationships.csv}}
-policies: policies.yaml
-quarantine:
-  url: "{url}"
-{extra}
-metrics: {{listen: "127.0.0.1:0"}}
-postmaster: postmaster@staff.example.org
-smtp: {{hostname: gw.test, drain_timeout: 30, processing_deadline: 12}}
-log: {{level: info, format: json}}
-""")
-    return config
+    return write_daemon_config(folder, upstream_port, PEOPLE, url=url, extra=extra,
+                               smtp="drain_timeout: 30, processing_deadline: 12",
+                               log_format="json")
 
 
 async def start_instances(tmp_path: Path, upstream: Upstream, url: str, n: int = 2,
