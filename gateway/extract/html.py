@@ -78,11 +78,12 @@ def _moved(m: re.Match[str]) -> str:
 
 def _attribute_text(markup: str) -> str:
     lowered = markup.lower()
-    if not any(word in lowered for word in _RECORD_WORDS):
+    # The attributes first: markup without any (much HTML mail) is passed after three
+    # searches, not six.
+    names = [name for name in _SHOWN if name + "=" in lowered]
+    if not names or not any(word in lowered for word in _RECORD_WORDS):
         return markup
-    for name in _SHOWN:
-        if name + "=" not in lowered:
-            continue
+    for name in names:
         exact, caseless = _MOVE[name]
         pattern = exact if name + "=" in markup else caseless
         for _ in range(3):  # a tag with the attribute twice moves one per pass
