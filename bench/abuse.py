@@ -37,7 +37,9 @@ STUDENT = "student0001@students.district230.example"
 IN_FLIGHT = "256M"
 
 
-def write_config(work: Path, name: str, port: int, sink_port: int, *, trusted: str) -> Path:
+def write_config(work: Path, name: str, port: int, sink_port: int, *, trusted: str,
+                 tree: Path = procs.REPO) -> Path:
+    """The config of one run; the policy is `tree`'s own (an older tree refuses newer keys)."""
     folder = work / name
     folder.mkdir(mode=0o700)
     config = {
@@ -48,7 +50,7 @@ def write_config(work: Path, name: str, port: int, sink_port: int, *, trusted: s
                      "student_domains": ["students.district230.example"]},
         "directory": {"people": str(work / "people.csv"),
                       "relationships": str(work / "relationships.csv")},
-        "policies": str(procs.REPO / "config" / "policies.yaml"),
+        "policies": str(tree / "config" / "policies.yaml"),
         "quarantine": {"url": f"sqlite:///{folder / 'quarantine.db'}"},
         "postmaster": "postmaster@staff.district230.example",
         # max_in_flight is only known to trees that have it; the others refuse unknown keys.
@@ -154,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                     port = procs.free_port()
                     # From the district's own address: the memory ceiling, not the
                     # per-client session limit, is what is measured here.
-                    config = write_config(work, name, port, sink_port, trusted="127.0.0.0/8")
+                    config = write_config(work, name, port, sink_port, trusted="127.0.0.0/8",
+                                          tree=tree)
                     gateway = procs.start_gateway(config, port, work / f"{name}.log",
                                                   tree=tree)
                     try:
@@ -167,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                           f"{'' if _knows(name, 'max_in_flight') else ': not in this tree'})")
                 name = f"{tree_name}-flood"
                 port = procs.free_port()
-                config = write_config(work, name, port, sink_port, trusted="10.0.0.0/8")
+                config = write_config(work, name, port, sink_port, trusted="10.0.0.0/8",
+                                      tree=tree)
                 gateway = procs.start_gateway(config, port, work / f"{name}.log", tree=tree)
                 try:
                     out = asyncio.run(idle_flood(port, flood))

@@ -100,8 +100,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def write_config(work: Path, name: str, port: int, sink_port: int, workers: int = 1) -> Path:
-    """A gateway.yaml for one variant: shipped policies, generated directory, quiet logs."""
+def write_config(work: Path, name: str, port: int, sink_port: int, workers: int = 1,
+                 tree: Path = procs.REPO) -> Path:
+    """A gateway.yaml for one variant: the shipped policies of the `tree` it runs (an older
+    baseline rejects policy keys added since, and its own policy is what it ran with),
+    generated directory, quiet logs."""
     folder = work / name
     folder.mkdir(mode=0o700)
     smtp = {"hostname": "gateway.bench.example", "max_sessions": 600}
@@ -116,7 +119,7 @@ def write_config(work: Path, name: str, port: int, sink_port: int, workers: int 
                      "student_number_pattern": r"\b\d{6}\b"},
         "directory": {"people": str(work / "people.csv"),
                       "relationships": str(work / "relationships.csv")},
-        "policies": str(procs.REPO / "config" / "policies.yaml"),
+        "policies": str(tree / "config" / "policies.yaml"),
         "quarantine": {"url": f"sqlite:///{folder / 'quarantine.db'}"},
         "postmaster": "postmaster@staff.district230.example",
         "smtp": smtp,
@@ -151,7 +154,7 @@ def running(bench: Bench) -> Iterator[list[procs.Proc]]:
                              procs.REPO))
         for name, workers, null, tree in variants:
             port = procs.free_port()
-            config = write_config(bench.work, name, port, bench.sink_port, workers)
+            config = write_config(bench.work, name, port, bench.sink_port, workers, tree)
             try:
                 started.append(procs.start_gateway(config, port, bench.work / f"{name}.log",
                                                    null_inspector=null, tree=tree))

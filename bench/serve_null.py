@@ -19,6 +19,8 @@ from gateway.model import Inspection
 class NullInspector:
     """Finds nothing and parses nothing."""
 
+    engine = "none"  # the daemon reports its inspector's engine (build info metric)
+
     def inspect(self, raw: bytes) -> Inspection:
         return Inspection()
 

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for i, tree in enumerate(trees):
                 port = procs.free_port()
-                config = write_config(work, f"g{i}", port, sink_port)
+                config = write_config(work, f"g{i}", port, sink_port, tree=tree)
                 times = work / f"g{i}" / "stages.json"
                 proc = procs.start_gateway(config, port, work / f"g{i}.log", tree=tree,
                                            stage_times=times)

@@ -27,11 +27,27 @@ class Headers:
     reply_to: str | None = None
 
 
+_FACTS = frozenset({"subject", "message-id", "from", "reply-to"})
+
+
 def headers(msg: Message) -> Headers:
-    message_id = header_text(msg, "Message-ID").strip() or None
-    return Headers(header_text(msg, "Subject"), message_id,
-                   header_text(msg, "From") or None, "DKIM-Signature" in msg,
-                   header_text(msg, "Reply-To") or None)
+    # One pass over the header fields for all five facts (the first of each name counts):
+    # asking for each by name walked every field five times, for every message.
+    found: dict[str, str] = {}
+    dkim = False
+    for key, value in msg.raw_items():
+        key = key.lower()
+        if key in _FACTS:
+            found.setdefault(key, value)
+        elif key == "dkim-signature":
+            dkim = True
+
+    def text(name: str) -> str:
+        raw = found.get(name)
+        return readable(_as_text(raw)) if raw is not None else ""
+
+    return Headers(text("subject"), text("message-id").strip() or None,
+                   text("from") or None, dkim, text("reply-to") or None)
 
 
 # The stdlib's decode_header is quadratic in the encoded words on one line (1 MB of them took
@@ -46,14 +62,19 @@ def header_text(msg: Message, name: str) -> str:
 
 
 def raw_value(msg: Message, name: str) -> str | None:
-    raw = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
-    if raw is None:
-        return None
+    name = name.lower()
+    raw = next((v for k, v in msg.raw_items() if k.lower() == name), None)
+    return None if raw is None else _as_text(raw)
+
+
+def _as_text(raw: object) -> str:
+    """A raw header value with its undecodable 8-bit bytes read as UTF-8."""
     return str(raw).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def readable(value: str) -> str:
-    if len(value) > HEADER_DECODE_LIMIT:
+    if len(value) > HEADER_DECODE_LIMIT or "=?" not in value:
+        # No encoded word can start without "=?": decode_header would return the value.
         return " ".join(value.split())
     try:
         chunks = decode_header(value)

@@ -41,3 +41,23 @@ def test_hyperscan_prefilter_changes_no_hit_and_skips_the_full_scan(monkeypatch)
     monkeypatch.setattr(patterns, "_hs_any", None)
     assert [patterns.scan(t) for t in texts] == with_prefilter
     assert any(with_prefilter) and not all(with_prefilter)
+
+
+@pytest.mark.skipif(hyperscan is None, reason="needs the Hyperscan wheel")
+def test_hyperscan_long_text_goes_straight_to_the_full_scan(monkeypatch):
+    """Past PREFILTER_MAX the prefilter is skipped (a long text nearly always matches
+    something); the hits are the ones the prefiltered path finds, a match or none."""
+    patterns = make_inspector(engine="hyperscan").patterns
+    filler = b"a newsletter line with no numbers at all\n" * (engine.PREFILTER_MAX // 40)
+    texts = [filler, filler + b" SSN 524-61-3378", b"Student ID 600123 " + filler]
+    assert all(len(t) > engine.PREFILTER_MAX for t in texts)
+    prefiltered = []
+    real_matches = engine._hs_matches
+    monkeypatch.setattr(engine, "_hs_matches", lambda *a: prefiltered.append(a[2]) or
+                        real_matches(*a))
+    long_hits = [patterns.scan(t) for t in texts]
+    assert prefiltered == []
+    monkeypatch.setattr(engine, "PREFILTER_MAX", 10 * engine.PREFILTER_MAX)
+    assert [patterns.scan(t) for t in texts] == long_hits
+    assert len(prefiltered) == len(texts)
+    assert long_hits[0] == [] and long_hits[1] and long_hits[2]
