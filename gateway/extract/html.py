@@ -66,6 +66,8 @@ _MOVE = {name: (re.compile(name + _VALUE), re.compile(name + _VALUE, re.IGNORECA
          for name in _SHOWN}
 
 
+_NAMED = {name: re.compile(name + r"\s*=") for name in _SHOWN}
+
 _RECORD_WORDS = ("ssn", "social", "student")  # "seguro social" and "student ID" too
 
 
@@ -80,12 +82,14 @@ def _attribute_text(markup: str) -> str:
     lowered = markup.lower()
     # The attributes first: markup without any (much HTML mail) is passed after three
     # searches, not six.
-    names = [name for name in _SHOWN if name + "=" in lowered]
+    # (`alt = "…"` is as valid as `alt="…"`: the name is looked for at C speed, and only
+    # where it occurs is a regex asked whether an `=` follows.)
+    names = [name for name in _SHOWN if name in lowered and _NAMED[name].search(lowered)]
     if not names or not any(word in lowered for word in _RECORD_WORDS):
         return markup
     for name in names:
         exact, caseless = _MOVE[name]
-        pattern = exact if name + "=" in markup else caseless
+        pattern = exact if _NAMED[name].search(markup) else caseless
         for _ in range(3):  # a tag with the attribute twice moves one per pass
             markup, moved = pattern.subn(_moved, markup)
             if not moved:
@@ -170,7 +174,7 @@ def _split_comments(markup: str) -> tuple[str, str]:
 def _drop_code(markup: str) -> str:
     """Remove script/style/head elements in one linear pass (an unclosed one runs to the end)."""
     out, pos = [], 0
-    lowered = markup.lower()
+    lowered = ascii_lower(markup)  # its offsets are used on `markup`: the same length
     while (match := _open_drop(markup, pos)) is not None:
         out.append(markup[pos:match.start()])
         close = lowered.find("</" + match.group(1).lower(), match.end())
@@ -181,6 +185,16 @@ def _drop_code(markup: str) -> str:
         out.append("\n")
     out.append(markup[pos:])
     return "".join(out)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(text: str) -> str:
+    """Lower-case ASCII letters only. str.lower() can change a string's length (`İ` becomes
+    two characters), which would shift offsets found in the copy against the original; tag
+    names are ASCII anyway."""
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
 
 
 def _open_drop(markup: str, pos: int) -> re.Match[str] | None:

@@ -112,9 +112,19 @@ def test_an_unclosed_comment_is_still_read(engine):
     ('<input value="a &lt;b&gt; 3">', "a <b> 3"),  # stays text, never markup
     ('<img alt="Card 1" title="SSN 524-61-3378">', "SSN 524-61-3378"),  # the second one too
     ("<input VALUE=524613378>", "524613378"),
+    ('<img alt = "SSN 524-61-3378" src=x>', "SSN 524-61-3378"),  # spaces around the `=`
+    ('<input\nvalue\n=\n"524-61-3378">', "524-61-3378"),
 ])
 def test_attribute_text_a_reader_can_see_is_read(markup, shown):
     assert shown in html.to_text("<p>Student records</p>" + markup)
+
+
+def test_script_is_dropped_where_lowercasing_would_change_the_length():
+    """`İ` lower-cases to two characters: offsets found in a naive lowered copy would cut the
+    original in the wrong places, leaving script text in or visible text out."""
+    markup = "İİİİ <script>var ssn = 1;</script><p>SSN 524-61-3378</p>"
+    text = html.to_text(markup)
+    assert "var ssn" not in text and "SSN 524-61-3378" in text
 
 
 def test_other_attributes_are_not_text():
