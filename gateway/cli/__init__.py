@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "gateway.cli.check",
     "gateway.cli.policy",
     "gateway.cli.quarantine",
+    "gateway.cli.review",
 )
 
 

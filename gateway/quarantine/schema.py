@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = """
 CREATE TABLE entries (
@@ -82,7 +82,52 @@ CREATE TABLE contacts (
 CREATE INDEX contacts_pair ON contacts (student_id, staff_id, at);
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1}
+# Version 2, the review console: who may see an entry is decided in SQL, so the rules and the
+# schools of an entry are rows one can join on (portable SQL, no JSON functions at query
+# time); accounts, sign-in failures and the console's secret live here so that several
+# console instances share them.
+_V2 = """
+CREATE TABLE entry_rules (
+    entry_id TEXT NOT NULL REFERENCES entries (id) ON DELETE CASCADE,
+    rule     TEXT NOT NULL,
+    PRIMARY KEY (entry_id, rule)
+);
+CREATE INDEX entry_rules_rule ON entry_rules (rule, entry_id);
+INSERT OR IGNORE INTO entry_rules (entry_id, rule)
+    SELECT e.id, j.value FROM entries e, json_each(e.rules) j;
+
+CREATE TABLE entry_schools (
+    entry_id TEXT NOT NULL REFERENCES entries (id) ON DELETE CASCADE,
+    school   TEXT NOT NULL,
+    PRIMARY KEY (entry_id, school)
+);
+CREATE INDEX entry_schools_school ON entry_schools (school, entry_id);
+
+CREATE TABLE review_accounts (
+    name          TEXT PRIMARY KEY,
+    role          TEXT NOT NULL CHECK (role IN ('administrator', 'reviewer')),
+    schools       TEXT NOT NULL,
+    rules         TEXT NOT NULL,
+    email         TEXT,
+    password_hash TEXT,
+    disabled      INTEGER NOT NULL DEFAULT 0,
+    created       TEXT NOT NULL,
+    updated       TEXT NOT NULL
+);
+
+CREATE TABLE review_signin_failures (
+    key TEXT NOT NULL,
+    at  TEXT NOT NULL
+);
+CREATE INDEX review_signin_failures_key ON review_signin_failures (key, at);
+
+CREATE TABLE review_state (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
 
 
 def configure(conn: sqlite3.Connection, *, readonly: bool = False) -> None:

@@ -37,6 +37,7 @@ from gateway.quarantine.base import (
     ReleaseBusy,
 )
 from gateway.quarantine.schema import configure, migrate
+from gateway.quarantine.sqlite_review import SQLiteReviewMixin
 from gateway.quarantine.times import from_db, to_db, utcnow
 
 log = structlog.get_logger("gateway.quarantine")
@@ -56,8 +57,9 @@ def dedup_key(request: HoldRequest) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-class SQLiteStore:
-    """QuarantineStore on one SQLite file (or `:memory:` for an empty read-only stand-in)."""
+class SQLiteStore(SQLiteReviewMixin):
+    """QuarantineStore (and the console's ReviewStore) on one SQLite file, or `:memory:` for
+    an empty read-only stand-in."""
 
     def __init__(self, path: Path | str, *, readonly: bool = False,
                  actor: Actor | None = None):
@@ -122,6 +124,10 @@ class SQLiteStore:
             [(entry_id, rcpt, now) for rcpt in dict.fromkeys(request.recipients)])
         db.execute("INSERT INTO contents (entry_id, data) VALUES (?, ?)",
                    (entry_id, request.content))
+        db.executemany("INSERT INTO entry_rules (entry_id, rule) VALUES (?, ?)",
+                       [(entry_id, rule) for rule in dict.fromkeys(request.rules)])
+        db.executemany("INSERT INTO entry_schools (entry_id, school) VALUES (?, ?)",
+                       [(entry_id, school) for school in dict.fromkeys(request.schools)])
         audit_chain.append(db, self.actor, "hold", entry_id, "held by policy",
                            {"rules": list(request.rules),
                             "recipients": len(set(request.recipients))})
@@ -134,16 +140,28 @@ class SQLiteStore:
         with self._tx(write=False) as db:
             rows = db.execute(f"SELECT {_ENTRY_COLUMNS} FROM entries e WHERE {where}"
                               f" ORDER BY received DESC, id{limit}", params).fetchall()
-            recipients = _recipients(db, [r[0] for r in rows])
-        return [_entry(row, recipients.get(row[0], ())) for row in rows]
+            return self._entries(db, rows)
 
     def get(self, entry_id: str) -> Entry:
         with self._tx(write=False) as db:
-            full_id = _resolve(db, entry_id)
-            row = db.execute(f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE id = ?",
-                             (full_id,)).fetchone()
-            recipients = _recipients(db, [full_id])
-        return _entry(row, recipients.get(full_id, ()))
+            return self._load_entries(db, [_resolve(db, entry_id)])[0]
+
+    def _load_entries(self, db: sqlite3.Connection, ids: list[str]) -> list[Entry]:
+        """Entries by exact id, in the order given (ids that do not exist are skipped)."""
+        found: dict[str, tuple[Any, ...]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for row in db.execute(f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE id IN"
+                                  f" ({', '.join('?' * len(chunk))})", chunk):
+                found[row[0]] = row
+        return self._entries(db, [found[i] for i in ids if i in found])
+
+    def _entries(self, db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[Entry]:
+        ids = [r[0] for r in rows]
+        recipients = _recipients(db, ids)
+        schools = _schools(db, ids)
+        return [_entry(row, recipients.get(row[0], ()), schools.get(row[0], ()))
+                for row in rows]
 
     def content(self, entry_id: str) -> bytes | None:
         with self._tx(write=False) as db:
@@ -413,13 +431,25 @@ def _recipients(db: sqlite3.Connection,
     return {k: tuple(v) for k, v in out.items()}
 
 
-def _entry(row: tuple[Any, ...], recipients: tuple[RecipientState, ...]) -> Entry:
+def _schools(db: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for entry_id, school in db.execute(
+                "SELECT entry_id, school FROM entry_schools"
+                f" WHERE entry_id IN ({', '.join('?' * len(chunk))}) ORDER BY school", chunk):
+            out.setdefault(entry_id, []).append(school)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _entry(row: tuple[Any, ...], recipients: tuple[RecipientState, ...],
+           schools: tuple[str, ...] = ()) -> Entry:
     (entry_id, queue_id, received, client_ip, mail_from, message_id, subject, size, sha256,
      status, rules, reasons, findings, samples) = row
     return Entry(entry_id, queue_id, from_db(received), client_ip, mail_from, message_id,
                  subject, size, sha256, status, tuple(json.loads(rules)),
                  tuple(json.loads(reasons)), tuple(json.loads(findings)),
-                 tuple(json.loads(samples)), recipients)
+                 tuple(json.loads(samples)), recipients, schools)
 
 
 def _content_problems(db: sqlite3.Connection) -> list[str]:
