@@ -41,7 +41,7 @@ _ID = re.compile(r"^[0-9A-Za-z-]{4,64}$")
 
 def routes() -> list[Route]:
     return [
-        Route("/healthz", healthz), Route("/", home),
+        Route("/healthz", healthz), Route("/", home), Route("/favicon.ico", no_icon),
         Route("/queue", queue), Route("/search", search, methods=["POST"]),
         Route("/bulk", bulk, methods=["POST"]),
         Route("/entry/{entry_id}", entry_page, name="entry"),
@@ -113,6 +113,10 @@ async def _store(request: Request, method: str, *args: Any, **kwargs: Any) -> An
 
 async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok\n")
+
+
+async def no_icon(request: Request) -> Response:
+    return Response(status_code=204)
 
 
 async def home(request: Request) -> Response:
