@@ -168,3 +168,15 @@ async def test_logs_carry_no_message_content(console_app: Any, world: World,
 async def test_healthz_needs_no_session(client: Console) -> None:
     response = await client.http.get("/healthz")
     assert response.status_code == 200 and response.text == "ok\n"
+
+
+async def test_instances_on_one_store_share_the_generated_session_secret(
+        world: World) -> None:
+    first = create_app(world.settings, world.store, None)
+    second = create_app(world.settings, world.store, None)  # another instance, same store
+    c = await signed_in(first, "lincoln")
+    other = Console(second)
+    other.http.cookies = c.http.cookies
+    assert (await other.http.get("/queue")).status_code == 200
+    await c.aclose()
+    await other.aclose()
