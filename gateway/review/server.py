@@ -44,6 +44,10 @@ def serve(settings: Settings) -> int:
     """Run until SIGINT/SIGTERM; the store and the upstream connections close on the way out."""
     if settings.review.listen is None:
         raise ConsoleNotConfigured("review.listen is not configured (e.g. \"127.0.0.1:8025\")")
+    if not settings.review.secure_cookies and settings.review.listen.host not in (
+            "127.0.0.1", "::1", "localhost"):
+        log.warning("review_insecure_cookies", listen=settings.review.listen.host,
+                    advice="review.secure_cookies: false belongs on loopback trials only")
     store = open_store(settings)
     relay = Relay(settings.upstream, settings.smtp.hostname)
     try:
