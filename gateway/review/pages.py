@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -313,9 +314,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _store_error(request: Request, exc: Exception) -> Response:
-    log.error("review_store_error", error=str(exc))
-    return PlainTextResponse("The quarantine store could not be read; try again.\n", 503)
+    """The store is unreachable, locked past its timeout or broken: say so, reveal nothing."""
+    log.error("review_store_error", error=type(exc).__name__)
+    return PlainTextResponse("The quarantine cannot be read right now; try again shortly.\n",
+                             503, headers={"Retry-After": "30"})
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {HTTPException: _http_error,
-                                      QuarantineError: _store_error}
+                                      QuarantineError: _store_error,
+                                      sqlite3.Error: _store_error}

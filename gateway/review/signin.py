@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from typing import Any
 
 import structlog
 from starlette.requests import Request
@@ -90,8 +89,14 @@ async def signin_oidc(request: Request) -> Response:
     if c.oidc is None:
         return render(request, "signin.html", {"error": "No identity provider is configured."},
                       404)
-    response: Any = await c.oidc.authorize_redirect(request, _callback_url(request))
-    return response  # type: ignore[no-any-return]
+    try:
+        response: Response = await c.oidc.authorize_redirect(request, _callback_url(request))
+    except Exception as exc:  # the provider's discovery document cannot be fetched or read
+        log.error("review_oidc_unavailable", error=type(exc).__name__)
+        return render(request, "signin.html", {
+            "error": "The district's sign-in service cannot be reached right now. Try again "
+                     "in a few minutes, or sign in with a console password."}, 502)
+    return response
 
 
 async def oidc_callback(request: Request) -> Response:

@@ -108,3 +108,14 @@ async def test_a_forged_callback_without_the_state_is_refused(oidc_world: World,
     assert done.status_code == 401
     assert (await c.http.get("/queue")).status_code == 303
     await c.aclose()
+
+
+async def test_an_unreachable_provider_is_said_and_local_sign_in_still_works(
+        oidc_world: World, issuer: Issuer) -> None:
+    await issuer.stop()
+    c = Console(create_app(oidc_world.settings, oidc_world.store, None))
+    response = await c.http.get("/signin/oidc")
+    assert response.status_code == 502 and "cannot be reached" in response.text
+    assert (await c.sign_in("admin")).status_code == 303
+    await c.aclose()
+    await issuer.start()  # the fixture stops it again

@@ -180,3 +180,13 @@ async def test_instances_on_one_store_share_the_generated_session_secret(
     assert (await other.http.get("/queue")).status_code == 200
     await c.aclose()
     await other.aclose()
+
+
+async def test_a_broken_store_is_503_and_reveals_nothing(console_app: Any,
+                                                         world: World) -> None:
+    c = await signed_in(console_app, "admin")
+    world.store._conn.close()  # the database goes away under the console
+    response = await c.http.get("/queue")
+    assert response.status_code == 503
+    assert "Retry-After" in response.headers and "sqlite" not in response.text.lower()
+    await c.aclose()
