@@ -198,24 +198,6 @@ async def download(request: Request, account: Account) -> Response:
 
 
 @signed_in
-async def release(request: Request, account: Account) -> Response:
-    form = await checked_form(request)
-    entry = await _scoped(request, account)
-    reason = _reason(form)
-    request.session["notice"] = await release_one(request, account, entry, reason)
-    return RedirectResponse(f"/entry/{entry.id}", 303)
-
-
-@signed_in
-async def delete(request: Request, account: Account) -> Response:
-    form = await checked_form(request)
-    entry = await _scoped(request, account)
-    reason = _reason(form)
-    request.session["notice"] = await delete_one(request, account, entry, reason)
-    return RedirectResponse(f"/entry/{entry.id}", 303)
-
-
-@signed_in
 async def bulk(request: Request, account: Account) -> Response:
     form = await checked_form(request)
     action = (form.get("action") or [""])[0]
@@ -271,6 +253,22 @@ async def delete_one(request: Request, account: Account, entry: Entry, reason: s
         return f"{entry.id}: being released right now; not deleted."
     log.info("review_delete", id=entry.id, account=account.name, changed=deleted)
     return f"{entry.id}: deleted." if deleted else f"{entry.id}: was already deleted."
+
+
+def _decision(one: Callable[[Request, Account, Entry, str], Awaitable[str]]
+              ) -> Callable[[Request], Awaitable[Response]]:
+    """The release or delete form of one entry: CSRF, scope, reason, act, back to the entry."""
+    @signed_in
+    async def decide(request: Request, account: Account) -> Response:
+        form = await checked_form(request)
+        entry = await _scoped(request, account)
+        request.session["notice"] = await one(request, account, entry, _reason(form))
+        return RedirectResponse(f"/entry/{entry.id}", 303)
+    return decide
+
+
+release = _decision(release_one)
+delete = _decision(delete_one)
 
 
 async def _scoped(request: Request, account: Account) -> Entry:
