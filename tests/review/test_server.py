@@ -33,5 +33,5 @@ review: {listen: "[::1]:8443", tls: {cert: review.crt, key: review.key}}
 
 
 def test_no_listen_no_console(tmp_path: Path) -> None:
-    with pytest.raises(ConsoleNotConfigured, match="review.listen is not configured"):
+    with pytest.raises(ConsoleNotConfigured, match=r"review\.listen is not configured"):
         uvicorn_config(write_quarantine_settings(tmp_path), app=None)
