@@ -49,14 +49,16 @@ async def signin_local(request: Request) -> Response:
     client = client_address(request)
     now = utcnow()
     if await asyncio.to_thread(c.throttle.blocked, c.store, name, client, now):
-        log.warning("review_signin_throttled", account=name, client=client)
+        log.warning("review_signin_throttled", client=client)
         return render(request, "signin.html", {
             "error": "Too many failed sign-ins. Wait a few minutes and try again."}, 429)
     account = await asyncio.to_thread(c.store.account, name) if name else None
     ok = await asyncio.to_thread(accounts.check_password, account, password)
     if not ok or account is None:
         await asyncio.to_thread(c.throttle.failed, c.store, name, client, now)
-        log.warning("review_signin_failed", account=name, client=client, method="password")
+        # A name that is no account is not logged: people type passwords into name fields.
+        log.warning("review_signin_failed", account=account.name if account else None,
+                    client=client, method="password")
         return render(request, "signin.html", {"error": "Wrong name or password.",
                                                "name": name}, 401)
     await asyncio.to_thread(c.throttle.succeeded, c.store, name, client)
