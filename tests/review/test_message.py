@@ -43,4 +43,6 @@ def test_unparseable_or_deleted_messages_say_so() -> None:
     assert safe_message(None).problem == "The held copy has been deleted."
     shown = safe_message(b"Subject: x\r\nContent-Type: text/plain; charset=bogus-9\r\n"
                          b"Content-Transfer-Encoding: base64\r\n\r\n!!!!\r\n")
-    assert shown.problem is not None or shown.text is not None  # never an exception
+    assert shown.headers == (("Subject", "x"),) and shown.text == ""  # shown, not raised
+    garbage = safe_message(b"\xff\xfe no headers at all")
+    assert garbage.text is not None and "no headers at all" in garbage.text
