@@ -139,7 +139,8 @@ CREATE TABLE review_accounts (
     password_hash text,
     disabled      integer NOT NULL DEFAULT 0,
     created       timestamptz NOT NULL,
-    updated       timestamptz NOT NULL
+    updated       timestamptz NOT NULL,
+    session_epoch integer NOT NULL DEFAULT 0
 );
 
 CREATE TABLE review_signin_failures (

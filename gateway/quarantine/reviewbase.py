@@ -1,9 +1,9 @@
 """What the review console needs from a store, beyond the daemon's and the CLI's protocol.
 
-Kept apart from `base.QuarantineStore` so that a backend can be written in two steps; the
-SQLite store implements both (`sqlite_review.py`). The rule that matters here: **scope is
-applied in the query**. A reviewer's `Scope` goes into every read as SQL conditions, so an
-entry outside it is never loaded, whatever page or id a request names.
+Kept apart from `base.QuarantineStore` because only the console needs it; both backends
+implement it in one SQL (`reviewsql.py`, part of `sqlstore.SQLStore`). The rule that matters
+here: **scope is applied in the query**. A reviewer's `Scope` goes into every read as SQL
+conditions, so an entry outside it is never loaded, whatever page or id a request names.
 
 Accounts, sign-in failures and the console's session secret live in the store too: several
 console instances behind a load balancer must agree on who may sign in and must accept each
@@ -50,6 +50,9 @@ class Account:
     password_hash: str | None = None
     disabled: bool = False
     created: datetime | None = None
+    # Goes up when the account's sessions must end (sign-out, disabled, new password); a
+    # session cookie carries the value it began with and is refused once it differs.
+    session_epoch: int = 0
 
     @property
     def scope(self) -> Scope:
@@ -111,7 +114,12 @@ class ReviewStore(Protocol):
                        schools: tuple[str, ...] | None = None,
                        rules: tuple[str, ...] | None = None,
                        email: str | None = None) -> Account:
-        """Change an account (QuarantineError if unknown); audited, never the hash itself."""
+        """Change an account (QuarantineError if unknown); audited, never the hash itself.
+        Disabling it or setting its password ends its sessions."""
+        ...
+
+    def end_sessions(self, name: str) -> None:
+        """End every session of the account, on every console instance (sign-out)."""
         ...
 
     def account(self, name: str) -> Account | None: ...

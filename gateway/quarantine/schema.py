@@ -131,7 +131,8 @@ CREATE TABLE review_accounts (
     password_hash TEXT,
     disabled      INTEGER NOT NULL DEFAULT 0,
     created       TEXT NOT NULL,
-    updated       TEXT NOT NULL
+    updated       TEXT NOT NULL,
+    session_epoch INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE review_signin_failures (

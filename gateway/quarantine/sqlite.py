@@ -26,12 +26,11 @@ from gateway.quarantine import audit as audit_chain
 from gateway.quarantine.base import Actor, QuarantineError
 from gateway.quarantine.rows import to_json
 from gateway.quarantine.schema import configure, migrate
-from gateway.quarantine.sqlite_review import SQLiteReviewMixin
 from gateway.quarantine.sqlstore import SQLStore
 from gateway.quarantine.times import from_db, to_db
 
 
-class SQLiteStore(SQLStore, SQLiteReviewMixin):
+class SQLiteStore(SQLStore):
     """QuarantineStore (and the console's ReviewStore) on one SQLite file, or `:memory:` for
     an empty read-only stand-in."""
 

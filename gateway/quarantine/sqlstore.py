@@ -35,6 +35,7 @@ from gateway.quarantine.base import (
     RecipientState,
     ReleaseBusy,
 )
+from gateway.quarantine.reviewsql import ReviewSQL
 from gateway.quarantine.rows import (
     DIGEST,
     dedup_key,
@@ -52,8 +53,9 @@ ENTRY_COLUMNS = ("id, queue_id, received, client_ip, mail_from, message_id, subj
 Cursor = Any  # sqlite3.Connection, or psycopg's cursor behind `?` translation
 
 
-class SQLStore:
-    """The protocol's transactions; see the module docstring for what a backend supplies."""
+class SQLStore(ReviewSQL):
+    """The protocol's transactions, and the review console's (reviewsql.py); see the module
+    docstring for what a backend supplies."""
 
     readonly: bool
     actor: Actor

@@ -96,8 +96,9 @@ async def _account(request: Request) -> Account | None:
         request.session.clear()
         return None
     account: Account | None = await asyncio.to_thread(c.store.account, name)
-    if account is None or account.disabled:
-        request.session.clear()
+    if account is None or account.disabled \
+            or request.session.get("epoch") != account.session_epoch:
+        request.session.clear()  # disabled, signed out elsewhere, or a new password since
         return None
     return account
 

@@ -1,6 +1,9 @@
 """Sign-in and sign-out: local accounts (argon2) and the district's OpenID Connect provider.
 
-A session is the signed cookie holding the account name, when it began and the CSRF token.
+A session is the signed cookie holding the account name, when it began, the account's session
+epoch and the CSRF token. Signing out, disabling the account or setting its password moves
+the epoch on in the store, which ends every session begun before (whatever cookie copies
+exist).
 Signing in starts a fresh session (nothing from before survives, the CSRF token included).
 Failures say only "wrong name or password" and are counted per name and per client address
 (`accounts.Throttle`); past the limit the form answers 429 without checking the password.
@@ -18,6 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from gateway.quarantine import Actor
+from gateway.quarantine.reviewbase import Account
 from gateway.quarantine.times import utcnow
 from gateway.review import accounts
 from gateway.review.oidc import finish
@@ -64,24 +68,30 @@ async def signin_local(request: Request) -> Response:
     await asyncio.to_thread(c.throttle.succeeded, c.store, name, client)
     if account.password_hash and accounts.needs_rehash(account.password_hash):
         new_hash = await asyncio.to_thread(accounts.hash_password, password)
-        await asyncio.to_thread(c.store.update_account, name, Actor(name, "console"),
-                                password_hash=new_hash)
-    return begin_session(request, account.name, "password")
+        # A new hash ends the account's sessions; this one begins after it.
+        account = await asyncio.to_thread(c.store.update_account, name,
+                                          Actor(name, "console"), password_hash=new_hash)
+    return begin_session(request, account, "password")
 
 
-def begin_session(request: Request, name: str, method: str) -> Response:
+def begin_session(request: Request, account: Account, method: str) -> Response:
     request.session.clear()
-    request.session.update({"account": name, "since": int(time.time()),
+    request.session.update({"account": account.name, "since": int(time.time()),
+                            "epoch": account.session_epoch,
                             CSRF_FIELD: secrets.token_urlsafe(32)})
-    log.info("review_signin", account=name, client=client_address(request), method=method)
+    log.info("review_signin", account=account.name, client=client_address(request),
+             method=method)
     return RedirectResponse("/queue", 303)
 
 
 async def signout(request: Request) -> Response:
+    """Ends the account's sessions in the store, not only this cookie: a copy of the cookie
+    (another browser, a stolen one) is refused from now on, by every console instance."""
     await checked_form(request)
     name = request.session.get("account")
     request.session.clear()
-    if name:
+    if isinstance(name, str) and name:
+        await asyncio.to_thread(console(request).store.end_sessions, name)
         log.info("review_signout", account=name, client=client_address(request))
     return RedirectResponse("/signin", 303)
 
@@ -121,7 +131,7 @@ async def oidc_callback(request: Request) -> Response:
         return render(request, "signin.html", {
             "error": "You signed in, but you have no review console account. Ask IT to add "
                      "one for " + name + "."}, 403)
-    return begin_session(request, account.name, "oidc")
+    return begin_session(request, account, "oidc")
 
 
 def _callback_url(request: Request) -> str:

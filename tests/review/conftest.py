@@ -54,8 +54,10 @@ class World:
     ids: dict[str, str]  # lincoln, washington, p10
 
 
-def build_world(tmp_path: Path, upstream_port: int = 9, extra: str = CONSOLE_YAML) -> World:
-    settings = write_quarantine_settings(tmp_path, upstream_port, extra=extra)
+def build_world(tmp_path: Path, upstream_port: int = 9, extra: str = CONSOLE_YAML,
+                url: str | None = None) -> World:
+    """The world on the SQLite file, or on the PostgreSQL database at `url`."""
+    settings = write_quarantine_settings(tmp_path, upstream_port, extra=extra, url=url)
     store = open_store(settings)
     hashed = hash_password(PASSWORD)
     for account in ACCOUNTS.values():
@@ -74,9 +76,18 @@ def build_world(tmp_path: Path, upstream_port: int = 9, extra: str = CONSOLE_YAM
     return World(settings, store, ids)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """Each console test once on SQLite (None) and once on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = build_world(tmp_path)
+def world(tmp_path: Path, store_url: str | None) -> Iterator[World]:
+    w = build_world(tmp_path, url=store_url)
     yield w
     w.store.close()
 

@@ -3,12 +3,14 @@ through the real release path to an aiosmtpd upstream, delete, bulk actions, sea
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gateway.quarantine import open_store
 from gateway.quarantine.reviewbase import QueueQuery, Scope
 from gateway.review.app import create_app
 from gateway.smtp.client import Relay
@@ -201,3 +203,33 @@ def test_the_store_applies_scope_in_the_query(world: World) -> None:
     assert total == 1 and [e.id for e in entries] == [world.ids["lincoln"]]
     entries, total = world.store.queue(QueueQuery(scope=Scope()))
     assert (entries, total) == ([], 0)  # an empty scope sees nothing
+
+
+async def test_two_consoles_releasing_one_entry_at_once_deliver_it_once(
+        tmp_path: Path, upstream: Any, store_url: str | None) -> None:
+    """Two console instances on one store (two stores here: two connection pools on
+    PostgreSQL), two reviewers pressing release at the same moment: one delivery, one
+    release in the audit trail, and the other reviewer is told."""
+    w = build_world(tmp_path, upstream.port, url=store_url)
+    second_store = open_store(w.settings)
+    relay = Relay(w.settings.upstream, w.settings.smtp.hostname)
+    apps = [create_app(w.settings, w.store, relay.send),
+            create_app(w.settings, second_store, relay.send)]
+    clients = [await signed_in(app, who) for app, who in zip(apps, ("lincoln", "admin"),
+                                                                strict=True)]
+    entry = w.ids["lincoln"]
+    tokens = [await c.token(f"/entry/{entry}") for c in clients]
+    await asyncio.gather(*(c.http.post(f"/entry/{entry}/release",
+                                       data={"csrf": t, "reason": "fine"})
+                           for c, t in zip(clients, tokens, strict=True)))
+    assert len(upstream.messages) == 1
+    assert [r.action for r in w.store.audit(entry)].count("release") == 1
+    pages = [(await c.http.get(f"/entry/{entry}")).text for c in clients]
+    assert sum("released to 1 recipient" in p for p in pages) == 1
+    assert sum("releasing it right now" in p or "nothing was still held" in p
+               for p in pages) == 1
+    for c in clients:
+        await c.aclose()
+    await relay.close()
+    second_store.close()
+    w.store.close()

@@ -6,12 +6,13 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.routing import Route
 from structlog.testing import capture_logs
 
 from gateway.quarantine import Actor
-from gateway.review.accounts import Throttle
+from gateway.review.accounts import Throttle, hash_password
 from gateway.review.app import create_app
 from tests.factories import crlf, hold_request, message
 from tests.review.conftest import (
@@ -148,12 +149,45 @@ async def test_a_disabled_account_is_signed_out_at_its_next_request(console_app:
     await c.aclose()
 
 
-async def test_sign_out_ends_the_session(console_app: Any) -> None:
+async def test_sign_out_ends_the_session_and_every_copy_of_its_cookie(
+        console_app: Any) -> None:
     c = await signed_in(console_app, "lincoln")
+    copy = Console(console_app)  # the same cookie elsewhere: another tab, or a stolen copy
+    copy.http.cookies = httpx.Cookies(c.http.cookies)
+    assert (await copy.http.get("/queue")).status_code == 200
     token = await c.token()
     assert (await c.http.post("/signout", data={"csrf": token})).status_code == 303
     assert (await c.http.get("/queue")).status_code == 303
+    assert (await copy.http.get("/queue")).status_code == 303  # refused by the server
+    again = await signed_in(console_app, "lincoln")  # signing in again works
+    assert (await again.http.get("/queue")).status_code == 200
+    for client in (c, copy, again):
+        await client.aclose()
+
+
+async def test_a_new_password_ends_the_sessions_begun_before(console_app: Any,
+                                                             world: World) -> None:
+    c = await signed_in(console_app, "lincoln")
+    assert (await c.http.get("/queue")).status_code == 200
+    world.store.update_account(ACCOUNTS["lincoln"].name, Actor("it", "root"),
+                               password_hash=hash_password("a brand new passphrase"))
+    assert (await c.http.get("/queue")).status_code == 303
+    assert (await c.sign_in(ACCOUNTS["lincoln"].name,
+                            "a brand new passphrase")).status_code == 303
+    assert (await c.http.get("/queue")).status_code == 200
     await c.aclose()
+
+
+async def test_instances_on_one_store_share_sign_outs(world: World) -> None:
+    first = create_app(world.settings, world.store, None)
+    second = create_app(world.settings, world.store, None)  # another instance, same store
+    c = await signed_in(first, "lincoln")
+    other = Console(second)
+    other.http.cookies = httpx.Cookies(c.http.cookies)
+    await c.http.post("/signout", data={"csrf": await c.token()})
+    assert (await other.http.get("/queue")).status_code == 303
+    await c.aclose()
+    await other.aclose()
 
 
 async def test_logs_carry_no_message_content(console_app: Any, world: World) -> None:
@@ -192,8 +226,9 @@ async def test_instances_on_one_store_share_the_generated_session_secret(
 async def test_a_broken_store_is_503_and_reveals_nothing(console_app: Any,
                                                          world: World) -> None:
     c = await signed_in(console_app, "admin")
-    world.store._conn.close()  # the database goes away under the console
+    world.store.close()  # the database goes away under the console
     response = await c.http.get("/queue")
     assert response.status_code == 503
-    assert "Retry-After" in response.headers and "sqlite" not in response.text.lower()
+    assert "Retry-After" in response.headers
+    assert "sqlite" not in response.text.lower() and "postgres" not in response.text.lower()
     await c.aclose()

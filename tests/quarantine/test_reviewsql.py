@@ -1,16 +1,21 @@
-"""The console's store methods on SQLite: scope in SQL, counts, search, audit by scope,
-accounts, sign-in failures, the shared secret, and the upgrade of a version-1 database."""
+"""The console's store methods, each test on SQLite and on a real PostgreSQL server: scope in
+SQL, counts, search, audit by scope, accounts, sessions ended in the store, sign-in failures
+and the secret shared by several store instances, the upgrades of older schemas, and the copy
+of the console's tables from SQLite into PostgreSQL."""
 
 from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from gateway.config import Settings
+from gateway.cli import main
 from gateway.quarantine import (
     Actor,
     EntryNotFound,
@@ -18,13 +23,23 @@ from gateway.quarantine import (
     QuarantineStore,
     SQLiteStore,
     open_store,
+    pgschema,
 )
 from gateway.quarantine.reviewbase import EVERYTHING, Account, QueueQuery, Scope
 from gateway.quarantine.schema import _V1
-from tests.factories import PARENT, held_message, hold_request
+from tests.factories import PARENT, held_message, hold_request, write_quarantine_settings
+from tests.quarantine.conftest import Backend
 
 IT = Actor("it", "root")
 NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+def store(backend: Backend) -> Iterator[QuarantineStore]:
+    """The store of each backend (this module's tests all run on both)."""
+    s = backend.open()
+    yield s
+    s.close()
 
 
 def hold(store: QuarantineStore, subject: str, schools: tuple[str, ...] = (),
@@ -120,17 +135,65 @@ def test_accounts_and_failures(store: QuarantineStore) -> None:
     assert store.signin_failures("account:a", NOW - timedelta(days=1)) == 0
 
 
-def test_the_console_secret_is_made_once(store: QuarantineStore,
-                                         settings: Settings) -> None:
-    first = store.console_secret("s", "one")
-    other = open_store(settings)
+def test_the_console_secret_is_made_once_by_instances_starting_together(
+        backend: Backend) -> None:
+    stores = [backend.open() for _ in range(4)]
+    got: list[str] = []
+    start = threading.Barrier(len(stores))
+
+    def make(store: QuarantineStore, mine: str) -> None:
+        start.wait()
+        got.append(store.console_secret("s", mine))
+
+    threads = [threading.Thread(target=make, args=(s, f"secret-{i}"))
+               for i, s in enumerate(stores)]
     try:
-        assert other.console_secret("s", "two") == first == "one"
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     finally:
-        other.close()
+        for s in stores:
+            s.close()
+    assert len(got) == 4 and len(set(got)) == 1 and got[0].startswith("secret-")
 
 
-def test_a_version_1_database_is_upgraded_with_its_rules_joinable(tmp_path: Path) -> None:
+def test_sign_in_failures_are_counted_across_instances(backend: Backend) -> None:
+    """Two console instances on one store: a guesser switching between them is counted
+    once per attempt, whichever instance took it."""
+    first, second = backend.open(), backend.open()
+    try:
+        threads = [threading.Thread(target=s.record_signin_failure,
+                                    args=(("account:jones", "client:10.0.0.9"), NOW))
+                   for s in (first, second) * 3]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        since = NOW - timedelta(minutes=15)
+        assert first.signin_failures("account:jones", since) == 6
+        assert second.signin_failures("client:10.0.0.9", since) == 6
+        second.clear_signin_failures("account:jones")
+        assert first.signin_failures("account:jones", since) == 0
+    finally:
+        first.close()
+        second.close()
+
+
+def test_sign_out_disable_and_a_new_password_end_sessions(store: QuarantineStore) -> None:
+    store.add_account(Account("jones", "reviewer", ("Lincoln",), password_hash="h1"), IT)
+    start = store.account("jones")
+    assert start is not None and start.session_epoch == 0
+    store.end_sessions("Jones")
+    assert store.account("jones").session_epoch == 1
+    assert store.update_account("jones", IT, email="j@x.example").session_epoch == 1
+    assert store.update_account("jones", IT, password_hash="h2").session_epoch == 2
+    assert store.update_account("jones", IT, disabled=True).session_epoch == 3
+    assert store.update_account("jones", IT, disabled=False).session_epoch == 3
+    assert "h2" not in str([a.detail for a in store.audit()])  # never the hash itself
+
+
+def test_a_sqlite_version_1_database_is_upgraded_with_its_rules_joinable(tmp_path: Path) -> None:
     path = tmp_path / "q.db"
     db = sqlite3.connect(path)
     db.executescript(_V1)
@@ -148,3 +211,56 @@ def test_a_version_1_database_is_upgraded_with_its_rules_joinable(tmp_path: Path
         assert total == 1 and found[0].rules == ("P7", "P8") and found[0].schools == ()
     finally:
         store.close()
+
+
+def test_a_postgres_version_1_database_is_migrated_with_its_rules_joinable(
+        tmp_path: Path, postgres_url: str) -> None:
+    """A database made before the console: refused until `gateway quarantine migrate`, which
+    makes the existing entries' rules joinable."""
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(pgschema.MIGRATIONS[1])
+        conn.execute("INSERT INTO gateway_schema (version) VALUES (1)")
+        conn.execute("INSERT INTO entries VALUES ('20250101-aaaa0001', 'Q', now(), NULL, 'a@b',"
+                     " NULL, 's', 1, 'x', 'k', 'held', '[\"P7\", \"P8\"]', '[]', '[]', '[]',"
+                     " now(), NULL, NULL)")
+        conn.execute("INSERT INTO entry_recipients VALUES ('20250101-aaaa0001', 0, %s, 'held',"
+                     " now(), '')", (PARENT,))
+    settings = write_quarantine_settings(tmp_path, url=postgres_url)
+    with pytest.raises(QuarantineError, match="gateway quarantine migrate"):
+        open_store(settings)
+    assert main(["quarantine", "migrate", "--config", str(settings.source)]) == 0
+    store = open_store(settings)
+    try:
+        found, total = store.queue(QueueQuery(scope=Scope(rules=frozenset({"P8"}))))
+        assert total == 1 and found[0].rules == ("P7", "P8") and found[0].schools == ()
+        store.add_account(Account("admin", "administrator"), IT)
+    finally:
+        store.close()
+
+
+def test_copy_to_postgres_brings_the_console_along(tmp_path: Path, postgres_url: str) -> None:
+    sqlite_path = tmp_path / "old" / "quarantine.db"
+    sqlite_path.parent.mkdir()
+    old = SQLiteStore(sqlite_path)
+    lincoln = hold(old, "trip", ("Lincoln",), ("P1", "P7"))
+    hold(old, "other", ("Washington",))
+    old.add_account(Account("jones", "reviewer", ("Lincoln",), email="j@x.example",
+                            password_hash="h"), IT)
+    old.end_sessions("jones")
+    old.record_signin_failure(("client:10.0.0.9",), NOW)
+    secret = old.console_secret("review_session_secret", "kept")
+    old.close()
+    settings = write_quarantine_settings(tmp_path, url=postgres_url)
+    assert main(["quarantine", "copy", "--from", str(sqlite_path),
+                 "--config", str(settings.source)]) == 0
+    new = open_store(settings)
+    try:
+        jones = new.account("jones")
+        assert jones is not None and jones.password_hash == "h" and jones.session_epoch == 1
+        found, total = new.queue(QueueQuery(scope=jones.scope))
+        assert total == 1 and found[0].id == lincoln and found[0].schools == ("Lincoln",)
+        assert new.queue_counts(jones.scope).held_by_rule == {"P1": 1, "P7": 1}
+        assert new.signin_failures("client:10.0.0.9", NOW - timedelta(minutes=1)) == 1
+        assert new.console_secret("review_session_secret", "new") == secret
+    finally:
+        new.close()
