@@ -21,6 +21,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from gateway.auth.seal import sealer_for
 from gateway.config import Settings
 from gateway.quarantine.base import QuarantineStore
 from gateway.quarantine.reviewbase import ReviewStore
@@ -45,6 +46,7 @@ class Console:
     templates: Jinja2Templates
     throttle: Throttle
     oidc: Any = None  # authlib StarletteOAuth2App when review.oidc is configured
+    seal: Any = None  # ARC-seals released copies that annotations change, as the daemon does
 
 
 def create_app(settings: Settings, store: Any, send: Any, *,
@@ -55,7 +57,9 @@ def create_app(settings: Settings, store: Any, send: Any, *,
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals["oidc_label"] = review.oidc.label if review.oidc else None
     oidc = oidc_client(review.oidc) if review.oidc is not None else None
-    console = Console(settings, store, send, templates, throttle or Throttle(), oidc)
+    sealer = sealer_for(settings)
+    console = Console(settings, store, send, templates, throttle or Throttle(), oidc,
+                      sealer.seal if sealer is not None else None)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

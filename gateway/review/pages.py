@@ -232,7 +232,7 @@ async def release_one(request: Request, account: Account, entry: Entry, reason: 
         outcome = await release_entry(
             console(request).store, entry.id, actor(account), reason, console(request).send,
             hostname=settings.smtp.hostname,
-            lease_seconds=settings.upstream.timeout * 4 + 60)
+            lease_seconds=settings.upstream.timeout * 4 + 60, seal=console(request).seal)
     except ReleaseBusy:
         return f"{entry.id}: someone else is releasing it right now; try again in a minute."
     log.info("review_release", id=entry.id, account=account.name,
