@@ -27,6 +27,7 @@ from gateway.quarantine.base import (
     QuarantineError,
 )
 from gateway.quarantine.reviewbase import ROLES, Account, QueueCounts, QueueQuery, Scope
+from gateway.quarantine.rows import escape_like
 from gateway.quarantine.times import from_db, utcnow
 
 _ACCOUNT_COLUMNS = ("name, role, schools, rules, email, password_hash, disabled, created,"
@@ -88,7 +89,7 @@ class ReviewSQL:
             clauses.append(f"e.id IN ({_marks(query.ids)})")
             params.extend(query.ids)
         if query.text and query.text.strip():
-            pattern = "%" + _escape_like(query.text.strip().lower()) + "%"
+            pattern = "%" + escape_like(query.text.strip().lower()) + "%"
             fields = ("e.id", "e.mail_from", "e.subject", "coalesce(e.message_id, '')")
             ors = [f"lower({f}) LIKE ? ESCAPE '\\'" for f in fields]
             ors.append("EXISTS (SELECT 1 FROM entry_recipients tr WHERE tr.entry_id = e.id"
@@ -279,7 +280,3 @@ def _check_role(role: str) -> None:
 
 def _marks(values: Any) -> str:
     return ", ".join("?" * len(values))
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

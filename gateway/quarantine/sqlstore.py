@@ -39,6 +39,7 @@ from gateway.quarantine.reviewsql import ReviewSQL
 from gateway.quarantine.rows import (
     DIGEST,
     dedup_key,
+    escape_like,
     hold_audit_detail,
     is_retry,
     log_hold,
@@ -432,7 +433,7 @@ def _resolve(db: Cursor, entry_id: str, *, allow_purged: bool = False) -> str:
                                    (entry_id,)).fetchone():
         return entry_id
     if len(entry_id) >= 4:
-        pattern = entry_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = escape_like(entry_id) + "%"
         rows = db.execute("SELECT id FROM entries WHERE id LIKE ? ESCAPE '\\' LIMIT 2",
                           (pattern,)).fetchall()
         if len(rows) == 1:
