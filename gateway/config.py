@@ -118,6 +118,34 @@ class QuarantineSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OidcSettings:
+    """The district's OpenID Connect provider for console sign-in (Google, Entra, ...)."""
+
+    issuer: str  # discovery at ISSUER/.well-known/openid-configuration
+    client_id: str
+    client_secret: str
+    label: str = "Sign in with your district account"  # the button on the sign-in page
+    # Only e-mail addresses in these domains may sign in (empty: any the provider vouches for).
+    domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewSettings:
+    """The web review console (`gateway review`)."""
+
+    listen: Endpoint | None = None
+    public_url: str | None = None  # how reviewers reach it: digest links, OIDC redirect
+    session_secret: str | None = None  # None: generated once and kept in the store
+    session_lifetime: float = 8 * 3600.0
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    trusted_proxies: tuple[str, ...] = ()  # whose X-Forwarded-For/-Proto to believe
+    attachment_roles: tuple[str, ...] = ("administrator",)
+    secure_cookies: bool = True  # False only for plain-HTTP development on loopback
+    oidc: OidcSettings | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class InspectionSettings:
     max_depth: int = 5
     max_parts: int = 200
@@ -175,6 +203,7 @@ class Settings:
     inspection: InspectionSettings = InspectionSettings()
     log: LogSettings = LogSettings()
     authentication: AuthSettings = AuthSettings()
+    review: ReviewSettings = ReviewSettings()
     postmaster: str = "postmaster@localhost"
     monitor_only: bool = False  # global monitor mode: decide and log, but relay
     # is_trusted's answers by client address: each RCPT and each message asks for the same
@@ -230,10 +259,14 @@ def load_settings(path: str | Path | None = None) -> Settings:
 _SECTIONS: dict[str, set[str]] = {
     "": {"listen", "upstream", "trusted_networks", "district", "directory", "policies",
          "quarantine", "metrics", "smtp", "inspection", "log", "postmaster", "monitor_only",
-         "authentication"},
+         "authentication", "review"},
     "authentication": {"enabled", "resolvers", "timeout", "deadline", "cache_size",
                        "authserv_id", "max_signatures", "trusted_arc_sealers", "arc_seal"},
     "authentication.arc_seal": {"domain", "selector", "key"},
+    "review": {"listen", "public_url", "session_secret", "session_lifetime", "tls",
+               "trusted_proxies", "attachment_roles", "secure_cookies", "oidc"},
+    "review.tls": {"cert", "key"},
+    "review.oidc": {"issuer", "client_id", "client_secret", "label", "domains"},
     "listen": {"host", "port"},
     "upstream": {"host", "port", "timeout", "pool_size", "idle_timeout", "starttls", "helo",
                  "pipelining"},
@@ -391,6 +424,7 @@ class _Reader:
             directory=self.directory(),
             policies=self.path(("policies",)),
             quarantine=self.quarantine(),
+            review=self.review(),
             metrics_listen=metrics,
             smtp=self.smtp(),
             inspection=self.inspection(),
@@ -482,14 +516,60 @@ class _Reader:
         )
 
     def metrics_listen(self) -> Endpoint | None:
-        value = self.get(("metrics", "listen"), str, None)
+        return self.host_port(("metrics", "listen"))
+
+    def host_port(self, path: YamlPath) -> Endpoint | None:
+        value = self.get(path, str, None)
         if not value:
             return None
         host, sep, port = value.rpartition(":")
         if not sep or not (port.isascii() and port.isdigit()) or int(port) > 65535:
-            self.fail(("metrics", "listen"), "metrics listen must be HOST:PORT")
+            self.fail(path, f"{' '.join(str(p) for p in path)} must be HOST:PORT")
             return None
         return Endpoint(host.strip("[]") or "127.0.0.1", int(port))
+
+    def review(self) -> ReviewSettings:
+        p = ("review",)
+        cert, key = self.path((*p, "tls", "cert")), self.path((*p, "tls", "key"))
+        if (cert is None) != (key is None):
+            self.fail((*p, "tls"), "review tls needs both 'cert' and 'key'")
+        public_url = self.get((*p, "public_url"), str, None)
+        if public_url is not None and not re.match(r"^https?://[^/\s]+", public_url):
+            self.fail((*p, "public_url"), "public_url must be an http(s):// URL")
+            public_url = None
+        roles = self.str_list((*p, "attachment_roles")) or ("administrator",)
+        for i, role in enumerate(roles):
+            if role not in ("administrator", "reviewer"):
+                self.fail((*p, "attachment_roles", i),
+                          "attachment roles are administrator and reviewer")
+        secret = self.get((*p, "session_secret"), str, None)
+        if secret is not None and len(secret) < 32:
+            self.fail((*p, "session_secret"), "session_secret must be at least 32 characters")
+            secret = None
+        return ReviewSettings(
+            listen=self.host_port((*p, "listen")),
+            public_url=public_url.rstrip("/") if public_url else None,
+            session_secret=secret,
+            session_lifetime=self.number((*p, "session_lifetime"), 8 * 3600.0, minimum=60),
+            tls_cert=cert, tls_key=key,
+            trusted_proxies=self.str_list((*p, "trusted_proxies")),
+            attachment_roles=roles,
+            secure_cookies=self.get((*p, "secure_cookies"), bool, True),
+            oidc=self.oidc((*p, "oidc")),
+        )
+
+    def oidc(self, p: YamlPath) -> OidcSettings | None:
+        if not self.section(p):
+            return None
+        values = {k: self.get((*p, k), str, "") for k in ("issuer", "client_id", "client_secret")}
+        for k, v in values.items():
+            if not v:
+                self.fail(p, f"review oidc needs '{k}'")
+        if values["issuer"] and not values["issuer"].startswith(("https://", "http://")):
+            self.fail((*p, "issuer"), "issuer must be an https:// URL")
+        return OidcSettings(
+            **values, label=self.get((*p, "label"), str, "Sign in with your district account"),
+            domains=tuple(d.lower().lstrip("@") for d in self.str_list((*p, "domains"))))
 
     def smtp(self) -> SmtpSettings:
         p = ("smtp",)

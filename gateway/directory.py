@@ -28,6 +28,9 @@ from gateway.model import Party, Role
 from gateway.yamlsrc import SourceError, SourceErrors
 
 PEOPLE_COLUMNS = ("address", "role", "person_id", "name", "supervisor", "students")
+# Optional: the school(s) or building(s) a person belongs to, `;`-separated. It scopes what a
+# reviewer sees in the review console (a principal sees the held mail of their school).
+SCHOOL_COLUMN = "school"
 RELATIONSHIP_COLUMNS = ("staff_id", "student_id", "relationship", "reported_to", "reported_on")
 _ROLES = {"staff": Role.STAFF, "student": Role.STUDENT, "parent": Role.PARENT}
 
@@ -47,6 +50,7 @@ class _Row:
     name: str
     supervisor: str | None
     children: frozenset[str]
+    schools: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -92,7 +96,7 @@ class Directory:
         if row is not None:
             return Party(norm, row.role, district, row.person_id, row.name or None,
                          self.supervisor_of(row.person_id) if row.role is Role.STAFF else None,
-                         row.children)
+                         row.children, self.schools_of(row.person_id))
         if domain in self.staff_domains:
             return Party(norm, Role.STAFF, True)
         if domain in self.student_domains:
@@ -123,6 +127,10 @@ class Directory:
         staff = {r.person_id for r in self.rows.values() if r.role is Role.STAFF}
         return sorted((pid for pid in staff if not self.supervisor_of(pid)),
                       key=lambda pid: self.lines.get(pid, 0))
+
+    def schools_of(self, person_id: str) -> frozenset[str]:
+        """Every school named on any of the person's rows."""
+        return frozenset().union(*(r.schools for r in self.by_person.get(person_id, ())))
 
     def students(self) -> Iterator[tuple[str, str]]:
         """(person_id, full name) once per student, for the name and number detectors."""
@@ -216,8 +224,10 @@ def _load_people(path: Path, directory: Directory) -> None:
         children = frozenset(s.strip() for s in row["students"].split(";") if s.strip())
         if role is not Role.PARENT:
             children = frozenset()
+        schools = frozenset(s.strip() for s in row.get(SCHOOL_COLUMN, "").split(";")
+                            if s.strip())
         directory.rows[address] = _Row(address, role, row["person_id"], row["name"],
-                                       supervisor, children)
+                                       supervisor, children, schools)
         directory.lines.setdefault(row["person_id"], line)
         if children:
             parent_lines[address] = line

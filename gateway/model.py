@@ -162,6 +162,7 @@ class Party:
     name: str | None = None
     supervisor: str | None = None
     children: frozenset[str] = frozenset()
+    schools: frozenset[str] = frozenset()  # the directory's optional `school` column
 
     @property
     def known(self) -> bool:

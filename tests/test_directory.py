@@ -178,3 +178,25 @@ def test_directory_csv_parse_error_is_a_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceErrors) as info:
         load_directory(load_settings(path))
     assert info.value.errors[0].message.startswith("cannot parse CSV: field larger than")
+
+
+def test_the_optional_school_column_scopes_people(tmp_path: Path) -> None:
+    people = (f"address,role,person_id,name,supervisor,students,school\n"
+              f"jsmith@{STAFF_DOMAIN},staff,T1,Jane Smith,,,Lincoln Elementary; Roosevelt\n"
+              f"jane.home@gmail.example,staff,T1,Jane Smith,,,\n"
+              f"alex@{STUDENT_DOMAIN},student,482913,Alex Jones,,,Lincoln Elementary\n"
+              f"robin@parents.example,parent,P1,Robin Jones,,482913,\n")
+    d = _directory(tmp_path, people=people, relationships="staff_id,student_id,relationship,"
+                   "reported_to,reported_on\n")
+    assert d.problems == []
+    assert d.party(f"jsmith@{STAFF_DOMAIN}").schools == {"Lincoln Elementary", "Roosevelt"}
+    # a personal row without a school is the same person, in the same schools
+    assert d.party("jane.home@gmail.example").schools == {"Lincoln Elementary", "Roosevelt"}
+    assert d.party(f"alex@{STUDENT_DOMAIN}").schools == {"Lincoln Elementary"}
+    assert d.party("robin@parents.example").schools == frozenset()
+    assert d.party("stranger@example.org").schools == frozenset()
+
+
+def test_a_people_file_without_the_school_column_still_loads(d: Directory) -> None:
+    assert d.party(f"jsmith@{STAFF_DOMAIN}").schools == frozenset()
+    assert d.problems == []

@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gateway"
 
 LAYERS: list[tuple[str, ...]] = [
     ("cli",),                   # every command
-    ("service",),               # daemon, workers, health, systemd, logging, the listener
+    ("service", "review"),      # the daemon and its parts | the web review console
     ("actions", "dispatch"),    # carry a decision out | where a message is decided
     ("pipeline",),              # Envelope -> Decision
     ("runtime",),               # what the core needs, loaded and swapped as one

@@ -290,7 +290,14 @@ def hold_request(decision: Decision, verdicts: Sequence[Verdict]) -> HoldRequest
         recipients=tuple(v.envelope_address for v in verdicts),
         message_id=decision.inspection.message_id, subject=decision.inspection.subject,
         content=env.content, rules=rules, reasons=reasons,
-        findings=tuple(f.public() for f in decision.findings), samples=samples)
+        findings=tuple(f.public() for f in decision.findings), samples=samples,
+        schools=held_schools(decision, verdicts))
+
+
+def held_schools(decision: Decision, verdicts: Sequence[Verdict]) -> tuple[str, ...]:
+    """The schools of the sender and the held recipients: whose reviewers see the entry."""
+    parties = (decision.sender, *(v.recipient for v in verdicts))
+    return tuple(sorted(frozenset().union(*(p.schools for p in parties))))
 
 
 def bounce_hold_request(decision: Decision, dsn: bytes, upstream_code: str) -> HoldRequest:

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "gateway.cli.policy",
     "gateway.cli.quarantine",
     "gateway.cli.init",
+    "gateway.cli.review",
 )
 
 

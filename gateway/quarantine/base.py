@@ -40,6 +40,7 @@ class HoldRequest:
     reasons: tuple[dict[str, Any], ...]  # [{"recipient", "rule", "reason", "action"}]
     findings: tuple[dict[str, Any], ...]  # Finding.public() dicts
     samples: tuple[dict[str, Any], ...] = field(default=())  # masked samples, reviewers only
+    schools: tuple[str, ...] = ()  # the sender's and held recipients' schools (review scope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +212,7 @@ class Entry:
     findings: tuple[dict[str, Any], ...]
     samples: tuple[dict[str, Any], ...]
     recipients: tuple[RecipientState, ...]
+    schools: tuple[str, ...] = ()
 
     @property
     def held_recipients(self) -> tuple[str, ...]:

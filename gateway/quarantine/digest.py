@@ -4,6 +4,12 @@
 daemon's periodic task calls `digest_entries` on the store and then sends the result. The digest
 names ids, rules, senders and subjects so a reviewer can triage from a phone, but never a
 finding's value: findings appear only as detector names, the same as in the logs.
+
+Who gets which: the addresses in `quarantine.reviewers` get everything held; each enabled
+review-console account with an e-mail address gets only what its scope lets it see, with
+links to the console (`review.public_url`). A link opens the console's sign-in page when there
+is no session, and only shows the entry: releasing or deleting is a signed-in form, never a
+link, so a forwarded digest gives nobody anything.
 """
 
 from __future__ import annotations
@@ -11,9 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from gateway.model import Notification
 from gateway.quarantine.base import Entry, EntryQuery, QuarantineStore
+from gateway.quarantine.reviewbase import Account, QueueQuery
 from gateway.quarantine.times import as_utc
 
 DIGEST_RULE = "quarantine-digest"
@@ -30,7 +38,8 @@ def digest_entries(store: QuarantineStore, since: datetime,
 
 
 def build_digest(entries: Sequence[Entry], *, since: datetime, until: datetime, to: str,
-                 waiting: int | None = None) -> Notification | None:
+                 waiting: int | None = None,
+                 console_url: str | None = None) -> Notification | None:
     """One reviewer's digest, or None when nothing was held in the period (no empty mail)."""
     if not entries:
         return None
@@ -39,20 +48,47 @@ def build_digest(entries: Sequence[Entry], *, since: datetime, until: datetime, 
     if waiting is not None:
         subject += f", {waiting} awaiting review"
     return Notification(kind="reviewers", to=to, subject=subject,
-                        body=_body(entries, since, until, waiting), rule=DIGEST_RULE)
+                        body=_body(entries, since, until, waiting, console_url),
+                        rule=DIGEST_RULE)
+
+
+def reviewer_digests(store: QuarantineStore, *, since: datetime, until: datetime,
+                     reviewers: Sequence[str],
+                     console_url: str | None = None) -> tuple[Notification, ...]:
+    """Every digest of a period: the whole quarantine to `reviewers`, and to each console
+    account with an e-mail address only its own scope (read through the scoped query)."""
+    notes: list[Notification] = []
+    if reviewers:
+        entries, waiting = digest_entries(store, since, until)
+        notes += digest_notifications(entries, since=since, until=until, reviewers=reviewers,
+                                      waiting=waiting, console_url=console_url)
+    console: Any = store if hasattr(store, "accounts") else None  # a ReviewStore too
+    accounts: Sequence[Account] = console.accounts() if console is not None else ()
+    for account in accounts:
+        if account.disabled or not account.email or account.email in reviewers:
+            continue
+        recent, _ = console.queue(QueueQuery(
+            scope=account.scope, status=None, received_since=since, received_before=until,
+            limit=MAX_ROWS * 5))
+        waiting = console.queue_counts(account.scope).by_status.get("held", 0)
+        note = build_digest(recent, since=since, until=until, to=account.email,
+                            waiting=waiting, console_url=console_url)
+        if note is not None:
+            notes.append(note)
+    return tuple(notes)
 
 
 def digest_notifications(entries: Sequence[Entry], *, since: datetime, until: datetime,
-                         reviewers: Sequence[str],
-                         waiting: int | None = None) -> tuple[Notification, ...]:
+                         reviewers: Sequence[str], waiting: int | None = None,
+                         console_url: str | None = None) -> tuple[Notification, ...]:
     """One digest per configured reviewer (`quarantine.reviewers`)."""
-    notes = (build_digest(entries, since=since, until=until, to=r, waiting=waiting)
-             for r in reviewers)
+    notes = (build_digest(entries, since=since, until=until, to=r, waiting=waiting,
+                          console_url=console_url) for r in reviewers)
     return tuple(n for n in notes if n is not None)
 
 
 def _body(entries: Sequence[Entry], since: datetime, until: datetime,
-          waiting: int | None) -> str:
+          waiting: int | None, console_url: str | None) -> str:
     lines = [f"Messages held by the district mail gateway between {_when(since)} and "
              f"{_when(until)}: {len(entries)}"]
     if waiting is not None:
@@ -65,21 +101,27 @@ def _body(entries: Sequence[Entry], since: datetime, until: datetime,
     lines.append("By rule: " + ", ".join(f"{r} {n}" for r, n in sorted(rules.items())))
     lines.append("")
     for entry in sorted(entries, key=lambda e: e.received)[:MAX_ROWS]:
-        lines += _entry_lines(entry)
+        lines += _entry_lines(entry, console_url)
     if len(entries) > MAX_ROWS:
         lines.append(f"... and {len(entries) - MAX_ROWS} more (gateway quarantine list)")
-    lines += ["", "Review with `gateway quarantine show ID`; release or delete with "
-              "`gateway quarantine release|delete ID --reason TEXT`."]
+    if console_url:
+        lines += ["", f"Review them in the console: {console_url}/queue",
+                  "The links ask you to sign in; nothing is released or deleted by opening "
+                  "them."]
+    else:
+        lines += ["", "Review with `gateway quarantine show ID`; release or delete with "
+                  "`gateway quarantine release|delete ID --reason TEXT`."]
     return "\n".join(lines) + "\n"
 
 
-def _entry_lines(entry: Entry) -> list[str]:
+def _entry_lines(entry: Entry, console_url: str | None = None) -> list[str]:
     detectors = sorted({str(f.get("detector", "")) for f in entry.findings} - {""})
     return [
         f"{entry.id}  {_when(entry.received)}  [{entry.status}]  rules {','.join(entry.rules)}",
         f"    from {_clean(entry.mail_from)} to {len(entry.recipients)} recipient(s)",
         f"    subject: {_clean(entry.subject)[:100] or '(none)'}",
         *([f"    findings: {', '.join(detectors)}"] if detectors else []),
+        *([f"    {console_url}/entry/{entry.id}"] if console_url else []),
     ]
 
 

@@ -21,7 +21,7 @@ import psycopg
 
 from gateway.quarantine.base import SchemaMismatch
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # pg_advisory_xact_lock keys: arbitrary constants, the same in every instance.
 SCHEMA_LOCK = 0x6761_7465_0001  # creating or upgrading the schema
 AUDIT_LOCK = 0x6761_7465_0002  # appending to the audit chain
@@ -109,8 +109,54 @@ CREATE TABLE digest_state (
 );
 """
 
+# Version 2, the review console (SQLite's version 3): an entry's rules and schools as rows, so
+# a reviewer's scope is a join in SQL; the console's accounts, sign-in failures and session
+# secret, shared by every console instance.
+_V2 = """
+CREATE TABLE entry_rules (
+    entry_id text NOT NULL REFERENCES entries (id) ON DELETE CASCADE,
+    rule     text NOT NULL,
+    PRIMARY KEY (entry_id, rule)
+);
+CREATE INDEX entry_rules_rule ON entry_rules (rule, entry_id);
+INSERT INTO entry_rules (entry_id, rule)
+    SELECT e.id, r.value FROM entries e, jsonb_array_elements_text(e.rules) r
+    ON CONFLICT DO NOTHING;
+
+CREATE TABLE entry_schools (
+    entry_id text NOT NULL REFERENCES entries (id) ON DELETE CASCADE,
+    school   text NOT NULL,
+    PRIMARY KEY (entry_id, school)
+);
+CREATE INDEX entry_schools_school ON entry_schools (school, entry_id);
+
+CREATE TABLE review_accounts (
+    name          text PRIMARY KEY,
+    role          text NOT NULL CHECK (role IN ('administrator', 'reviewer')),
+    schools       text NOT NULL,
+    rules         text NOT NULL,
+    email         text,
+    password_hash text,
+    disabled      integer NOT NULL DEFAULT 0,
+    created       timestamptz NOT NULL,
+    updated       timestamptz NOT NULL,
+    session_epoch integer NOT NULL DEFAULT 0
+);
+
+CREATE TABLE review_signin_failures (
+    key text NOT NULL,
+    at  timestamptz NOT NULL
+);
+CREATE INDEX review_signin_failures_key ON review_signin_failures (key, at);
+
+CREATE TABLE review_state (
+    name  text PRIMARY KEY,
+    value text NOT NULL
+);
+"""
+
 # version → the statements that bring the schema from version-1 to it.
-MIGRATIONS: dict[int, str] = {1: _V1}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
 
 
 def schema_version(conn: psycopg.Connection) -> int | None:

@@ -55,3 +55,8 @@ def log_hold(request: HoldRequest, result: HoldResult) -> None:
     log.info("quarantine_hold", id=result.id, rules=list(request.rules),
              recipients=len(set(request.recipients)), size=len(request.content),
              duplicate=result.duplicate)
+
+
+def escape_like(text: str) -> str:
+    """`text` matched literally by `LIKE … ESCAPE '\\'` (its % and _ are not wildcards)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -12,6 +12,9 @@ Why this shape:
   idempotent per message: a client's retry is not a second contact.
 - `digest_state` (version 2) remembers where the last reviewers' digest ended, so a restart
   neither repeats nor skips a period.
+- `entry_rules` and `entry_schools` (version 3) are an entry's rules and schools as rows, so
+  the review console's scope is a join in SQL; `review_accounts`, `review_signin_failures` and
+  `review_state` are the console's accounts, sign-in throttling and session secret.
 
 An older schema is upgraded when the store opens: one process owns an SQLite file, and the
 upgrade is one transaction (a copy of the file is its backup).
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = """
 CREATE TABLE entries (
@@ -98,7 +101,53 @@ CREATE TABLE digest_state (
 );
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
+# Version 3, the review console: who may see an entry is decided in SQL, so the rules and the
+# schools of an entry are rows one can join on (portable SQL, no JSON functions at query
+# time); accounts, sign-in failures and the console's secret live here so that several
+# console instances share them.
+_V3 = """
+CREATE TABLE entry_rules (
+    entry_id TEXT NOT NULL REFERENCES entries (id) ON DELETE CASCADE,
+    rule     TEXT NOT NULL,
+    PRIMARY KEY (entry_id, rule)
+);
+CREATE INDEX entry_rules_rule ON entry_rules (rule, entry_id);
+INSERT OR IGNORE INTO entry_rules (entry_id, rule)
+    SELECT e.id, j.value FROM entries e, json_each(e.rules) j;
+
+CREATE TABLE entry_schools (
+    entry_id TEXT NOT NULL REFERENCES entries (id) ON DELETE CASCADE,
+    school   TEXT NOT NULL,
+    PRIMARY KEY (entry_id, school)
+);
+CREATE INDEX entry_schools_school ON entry_schools (school, entry_id);
+
+CREATE TABLE review_accounts (
+    name          TEXT PRIMARY KEY,
+    role          TEXT NOT NULL CHECK (role IN ('administrator', 'reviewer')),
+    schools       TEXT NOT NULL,
+    rules         TEXT NOT NULL,
+    email         TEXT,
+    password_hash TEXT,
+    disabled      INTEGER NOT NULL DEFAULT 0,
+    created       TEXT NOT NULL,
+    updated       TEXT NOT NULL,
+    session_epoch INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE review_signin_failures (
+    key TEXT NOT NULL,
+    at  TEXT NOT NULL
+);
+CREATE INDEX review_signin_failures_key ON review_signin_failures (key, at);
+
+CREATE TABLE review_state (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
 
 
 def configure(conn: sqlite3.Connection, *, readonly: bool = False) -> None:

@@ -31,7 +31,8 @@ from gateway.quarantine.times import from_db, to_db
 
 
 class SQLiteStore(SQLStore):
-    """QuarantineStore on one SQLite file (or `:memory:` for an empty read-only stand-in)."""
+    """QuarantineStore (and the console's ReviewStore) on one SQLite file, or `:memory:` for
+    an empty read-only stand-in."""
 
     RULE_FILTER = "EXISTS (SELECT 1 FROM json_each(e.rules) WHERE value = ?)"
     RECIPIENT_ORDER = "rowid"

@@ -35,9 +35,11 @@ from gateway.quarantine.base import (
     RecipientState,
     ReleaseBusy,
 )
+from gateway.quarantine.reviewsql import ReviewSQL
 from gateway.quarantine.rows import (
     DIGEST,
     dedup_key,
+    escape_like,
     hold_audit_detail,
     is_retry,
     log_hold,
@@ -52,8 +54,9 @@ ENTRY_COLUMNS = ("id, queue_id, received, client_ip, mail_from, message_id, subj
 Cursor = Any  # sqlite3.Connection, or psycopg's cursor behind `?` translation
 
 
-class SQLStore:
-    """The protocol's transactions; see the module docstring for what a backend supplies."""
+class SQLStore(ReviewSQL):
+    """The protocol's transactions, and the review console's (reviewsql.py); see the module
+    docstring for what a backend supplies."""
 
     readonly: bool
     actor: Actor
@@ -119,6 +122,13 @@ class SQLStore:
         self._insert_recipients(db, entry_id, dict.fromkeys(request.recipients), now)
         db.execute("INSERT INTO contents (entry_id, data) VALUES (?, ?)",
                    (entry_id, request.content))
+        # The rules and schools as rows: the review console's scope is a join on them.
+        for rule in dict.fromkeys(request.rules):
+            db.execute("INSERT INTO entry_rules (entry_id, rule) VALUES (?, ?)",
+                       (entry_id, rule))
+        for school in dict.fromkeys(request.schools):
+            db.execute("INSERT INTO entry_schools (entry_id, school) VALUES (?, ?)",
+                       (entry_id, school))
         self._audit(db, self.actor, "hold", entry_id, "held by policy",
                     hold_audit_detail(request))
         return entry_id
@@ -137,16 +147,29 @@ class SQLStore:
         with self._tx(write=False) as db:
             rows = db.execute(f"SELECT {ENTRY_COLUMNS} FROM entries e WHERE {where}"
                               f" ORDER BY received DESC, id{limit}", params).fetchall()
-            recipients = self._recipients(db, [r[0] for r in rows])
-        return [self._entry(row, recipients.get(row[0], ())) for row in rows]
+            return self._entries(db, rows)
 
     def get(self, entry_id: str) -> Entry:
         with self._tx(write=False) as db:
-            full_id = _resolve(db, entry_id)
-            row = db.execute(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE id = ?",
-                             (full_id,)).fetchone()
-            recipients = self._recipients(db, [full_id])
-        return self._entry(row, recipients.get(full_id, ()))
+            return self._load_entries(db, [_resolve(db, entry_id)])[0]
+
+    def _load_entries(self, db: Cursor, ids: list[str]) -> list[Entry]:
+        """Entries by exact id, in the order given (ids that do not exist are skipped)."""
+        found: dict[str, tuple[Any, ...]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for row in db.execute(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE id IN"
+                                  f" ({', '.join('?' * len(chunk))})", chunk).fetchall():
+                found[row[0]] = row
+        return self._entries(db, [found[i] for i in ids if i in found])
+
+    def _entries(self, db: Cursor, rows: list[tuple[Any, ...]]) -> list[Entry]:
+        """Rows of ENTRY_COLUMNS made into entries, with their recipients and schools."""
+        ids = [r[0] for r in rows]
+        recipients = self._recipients(db, ids)
+        schools = _schools(db, ids)
+        return [self._entry(row, recipients.get(row[0], ()), schools.get(row[0], ()))
+                for row in rows]
 
     def held_summary(self) -> tuple[int, datetime | None]:
         # Served by the (status, received) index: no table scan however large the store.
@@ -386,13 +409,14 @@ class SQLStore:
                     RecipientState(address, status, self._datetime(updated), detail))
         return {k: tuple(v) for k, v in out.items()}
 
-    def _entry(self, row: tuple[Any, ...], recipients: tuple[RecipientState, ...]) -> Entry:
+    def _entry(self, row: tuple[Any, ...], recipients: tuple[RecipientState, ...],
+               schools: tuple[str, ...] = ()) -> Entry:
         (entry_id, queue_id, received, client_ip, mail_from, message_id, subject, size, sha256,
          status, rules, reasons, findings, samples) = row
         return Entry(entry_id, queue_id, self._datetime(received), client_ip, mail_from,
                      message_id, subject, size, sha256, status, tuple(self._unjson(rules)),
                      tuple(self._unjson(reasons)), tuple(self._unjson(findings)),
-                     tuple(self._unjson(samples)), recipients)
+                     tuple(self._unjson(samples)), recipients, schools)
 
     def _entry_problems(self, db: Cursor) -> list[str]:
         return [f"entry {entry_id}: has no recipients" for (entry_id,) in db.execute(
@@ -409,7 +433,7 @@ def _resolve(db: Cursor, entry_id: str, *, allow_purged: bool = False) -> str:
                                    (entry_id,)).fetchone():
         return entry_id
     if len(entry_id) >= 4:
-        pattern = entry_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = escape_like(entry_id) + "%"
         rows = db.execute("SELECT id FROM entries WHERE id LIKE ? ESCAPE '\\' LIMIT 2",
                           (pattern,)).fetchall()
         if len(rows) == 1:
@@ -422,3 +446,15 @@ def _resolve(db: Cursor, entry_id: str, *, allow_purged: bool = False) -> str:
 def _count_held(db: Cursor, entry_id: str) -> int:
     return int(db.execute("SELECT count(*) FROM entry_recipients WHERE entry_id = ?"
                           " AND status = 'held'", (entry_id,)).fetchone()[0])
+
+
+def _schools(db: Cursor, ids: list[str]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for entry_id, school in db.execute(
+                "SELECT entry_id, school FROM entry_schools"
+                f" WHERE entry_id IN ({', '.join('?' * len(chunk))})"
+                " ORDER BY entry_id, school", chunk).fetchall():
+            out.setdefault(entry_id, []).append(school)
+    return {k: tuple(v) for k, v in out.items()}

@@ -2,12 +2,12 @@
 
 Everything is copied as it is, in one PostgreSQL transaction: entries with their ids, retry
 keys, review status and leases, the held bytes, the P5/P6 contact history, the digest's
-bookkeeping, and the audit trail row for row with its sequence numbers, timestamps and hashes,
-so the chain verifies on the new database exactly as on the old one (`verify` runs after the
-copy). The target must be empty: an audit chain cannot be spliced onto another one. The
-source is opened read-only and never changed; stop the gateway (or every instance writing to
-it) first so that nothing is held in the file after the copy began.
-"""
+bookkeeping, the review console's accounts, scope rows and session secret, and the audit trail
+row for row with its sequence numbers, timestamps and hashes, so the chain verifies on the new
+database exactly as on the old one (`verify` runs after the copy). The target must be empty: an
+audit chain cannot be spliced onto another one. The source is opened read-only and never
+changed; stop the gateway (or every instance writing to it) first so that nothing is held in
+the file after the copy began."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def copy_sqlite_to_postgres(source: Path, url: str, *, timeout: float = 30.0,
 
 
 def _require_empty(dst: psycopg.Connection) -> None:
-    for table in ("entries", "audit", "contacts"):
+    for table in ("entries", "audit", "contacts", "review_accounts"):
         (count,) = dst.execute(f"SELECT count(*) FROM {table}").fetchone()  # type: ignore[misc]
         if count:
             raise QuarantineError(f"the PostgreSQL quarantine is not empty ({count} rows in "
@@ -115,12 +115,45 @@ def _copy(src: sqlite3.Connection, dst: psycopg.Connection,
         _batches(src, dst, "digest_state", "SELECT name, period_end FROM digest_state",
                  "INSERT INTO digest_state (name, period_end) VALUES (%s, %s)",
                  lambda r: (r[0], from_db(r[1])), progress)
+    _copy_review(src, dst, progress)
     # New rows continue after the copied ones.
     for table, column in (("audit", "seq"), ("contacts", "id")):
         dst.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'),"
                     f" coalesce((SELECT max({column}) FROM {table}), 0) + 1, false)")
     head = src.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     return CopyReport(entries, audit_rows, contacts, head[0] if head else GENESIS)
+
+
+def _copy_review(src: sqlite3.Connection, dst: psycopg.Connection,
+                 progress: Callable[[str, int], None]) -> None:
+    """The review console's tables. A file from before the console has none: its entries'
+    rules become `entry_rules` rows (as the SQLite upgrade makes them), and no entry has
+    schools (the directory's school column reaches only what is held from now on)."""
+    tables = {r[0] for r in src.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "entry_rules" in tables:
+        _batches(src, dst, "entry_rules", "SELECT entry_id, rule FROM entry_rules",
+                 "INSERT INTO entry_rules (entry_id, rule) VALUES (%s, %s)", tuple, progress)
+    else:
+        dst.execute("INSERT INTO entry_rules (entry_id, rule) SELECT e.id, r.value"
+                    " FROM entries e, jsonb_array_elements_text(e.rules) r"
+                    " ON CONFLICT DO NOTHING")
+    if "entry_schools" not in tables:
+        return
+    _batches(src, dst, "entry_schools", "SELECT entry_id, school FROM entry_schools",
+             "INSERT INTO entry_schools (entry_id, school) VALUES (%s, %s)", tuple, progress)
+    _batches(src, dst, "review_accounts", (
+        "SELECT name, role, schools, rules, email, password_hash, disabled, created, updated,"
+        " session_epoch FROM review_accounts ORDER BY name"),
+        "INSERT INTO review_accounts (name, role, schools, rules, email, password_hash,"
+        " disabled, created, updated, session_epoch)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        lambda r: (*r[:7], from_db(r[7]), from_db(r[8]), r[9]), progress)
+    _batches(src, dst, "review_signin_failures", "SELECT key, at FROM review_signin_failures",
+             "INSERT INTO review_signin_failures (key, at) VALUES (%s, %s)",
+             lambda r: (r[0], from_db(r[1])), progress)
+    # The session secret too: cookies issued by the SQLite console stay valid.
+    _batches(src, dst, "review_state", "SELECT name, value FROM review_state",
+             "INSERT INTO review_state (name, value) VALUES (%s, %s)", tuple, progress)
 
 
 def _entry_row(r: tuple[Any, ...]) -> tuple[Any, ...]:

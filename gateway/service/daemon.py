@@ -25,7 +25,7 @@ from gateway.config import Settings, load_settings
 from gateway.pdfhelper import client as pdfhelper
 from gateway.quarantine import open_store
 from gateway.quarantine.base import QuarantineStore
-from gateway.quarantine.digest import digest_entries, digest_notifications
+from gateway.quarantine.digest import reviewer_digests
 from gateway.runtime import Runtime, load_runtime
 from gateway.service import sdnotify
 from gateway.service.backlog import BacklogCollector
@@ -233,7 +233,7 @@ class Daemon:
         each digest, and a restart neither repeats nor skips a period."""
         while True:
             q = self.gateway.settings.quarantine
-            if not (q.digest_interval and q.reviewers):
+            if not q.digest_interval:
                 await asyncio.sleep(60)  # re-checked so a reload can switch it on
                 continue
             await asyncio.sleep(min(q.digest_interval, 60))
@@ -266,9 +266,9 @@ class Daemon:
         if since is None:
             return False
         try:
-            entries, waiting = await asyncio.to_thread(digest_entries, self.store, since, until)
-            notices = digest_notifications(entries, since=since, until=until,
-                                           reviewers=q.reviewers, waiting=waiting)
+            notices = await asyncio.to_thread(
+                reviewer_digests, self.store, since=since, until=until, reviewers=q.reviewers,
+                console_url=self.gateway.settings.review.public_url)
             await self.gateway.executor.send_notifications(notices, "digest")
         except BaseException:
             with contextlib.suppress(Exception):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.actions.execute import Outcome, _fold, _policy_refusals
+from gateway.actions.execute import Outcome, _fold, _policy_refusals, hold_request
 from gateway.model import Action, Decision, Envelope, Party, Role, RuleMatch, Verdict
 from gateway.smtp.replies import POLICY_REJECT
 
@@ -145,3 +145,15 @@ def test_policy_refusals_are_keyed_by_envelope_address_with_code_and_text() -> N
                                         reject_text="553 5.7.1 Use the District account")])
     assert refused == {"A@Students.Example": (550, f"{POLICY_REJECT[1]} (P7)"),
                        C: (553, "5.7.1 Use the District account")}
+
+
+def test_a_held_copy_carries_the_schools_of_sender_and_held_recipients() -> None:
+    teacher = Party("teacher@staff.example", Role.STAFF, True, "T1",
+                    schools=frozenset({"Lincoln"}))
+    student = Party(A, Role.STUDENT, False, "S1", schools=frozenset({"Roosevelt"}))
+    other = Party(B, Role.STUDENT, False, "S2", schools=frozenset({"Washington"}))
+    held = Verdict(student, Action.HOLD, (RuleMatch("P1", Action.HOLD, "P1 matched"),))
+    relayed = Verdict(other, Action.RELAY)
+    envelope = Envelope(teacher.address, (A, B), b"Subject: x\r\n\r\nhi\r\n", queue_id="Q7")
+    request = hold_request(Decision(envelope, teacher, (held, relayed)), [held])
+    assert request.schools == ("Lincoln", "Roosevelt")  # not the relayed copy's school

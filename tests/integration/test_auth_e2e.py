@@ -18,13 +18,18 @@ import pytest
 
 from gateway.cli import main as cli
 from gateway.config import load_settings
-from gateway.quarantine import open_store
+from gateway.quarantine import Actor, open_store
+from gateway.quarantine.reviewbase import Account
+from gateway.review.accounts import hash_password
+from gateway.review.app import create_app
 from gateway.runtime import load_runtime
 from gateway.service.listener import Gateway
+from gateway.smtp.client import Relay
 from tests.auth.helpers import resolver_at, sign
 from tests.authzones import auth_world
 from tests.factories import REPO
 from tests.harness import send, wait_for
+from tests.review.conftest import PASSWORD, signed_in
 
 __all__ = ["auth_world"]
 
@@ -191,3 +196,26 @@ async def test_a_released_annotated_copy_is_sealed_too(config, gateway, upstream
     msg = delivered(upstream)
     assert msg["Subject"].startswith("[UNVERIFIED]")
     assert msg["ARC-Seal"] is not None and "d=sealer.example" in msg["ARC-Seal"]
+
+
+async def test_a_copy_released_in_the_review_console_is_sealed_too(config, gateway, upstream):
+    """The console releases through the same path as the command, sealing included."""
+    content = mail(f"Jane Smith <{JSMITH}>", STUDENT_DISTRICT, "hello", "Nobody likes you.")
+    await send(gateway.port, "spoof@evil.example", [STUDENT_DISTRICT], content)
+    [entry] = gateway.store.list_entries()
+    settings = load_settings(config)
+    gateway.store.add_account(Account("admin", "administrator",
+                                      password_hash=hash_password(PASSWORD)),
+                              Actor("it", "root"))
+    relay = Relay(settings.upstream, settings.smtp.hostname)
+    client = await signed_in(create_app(settings, gateway.store, relay.send), "admin")
+    try:
+        response = await client.http.post(f"/entry/{entry.id}/release", data={
+            "csrf": await client.token(f"/entry/{entry.id}"), "reason": "reviewed"})
+        assert response.status_code == 303
+        msg = delivered(upstream)
+        assert msg["Subject"].startswith("[UNVERIFIED]")
+        assert msg["ARC-Seal"] is not None and "d=sealer.example" in msg["ARC-Seal"]
+    finally:
+        await client.aclose()
+        await relay.close()

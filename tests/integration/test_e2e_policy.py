@@ -325,3 +325,23 @@ async def test_p15_reply_to_personal_and_p7_another_students_records(config, ups
             ((STUDENT,), ("P15",)), ((STUDENT,), ("P7",))]
     finally:
         await stop(gw)
+
+
+async def test_a_held_copy_carries_the_schools_the_directory_gives(config, upstream):
+    """The optional `school` column reaches the quarantine: the review console's scope."""
+    people = config.parent / "people.csv"
+    rows = people.read_text().splitlines()
+    schools = {"T1001": "Lincoln Elementary", "482913": "Lincoln Elementary;Roosevelt Middle"}
+    people.write_text("\n".join(
+        [rows[0] + ",school"] + [row + "," + schools.get(row.split(",")[2], "")
+                                 for row in rows[1:]]) + "\n")
+    gw = await start(config)
+    try:
+        content = plain("Field trip", "Bring a lunch.", sender=STAFF, to=STUDENT)
+        errors, _ = await send(gw.port, STAFF, [STUDENT, STUDENT_PERSONAL], content)
+        assert errors == {}
+        [entry] = gw.store.list_entries()
+        assert entry.held_recipients == (STUDENT_PERSONAL,)
+        assert entry.schools == ("Lincoln Elementary", "Roosevelt Middle")
+    finally:
+        await stop(gw)

@@ -70,6 +70,8 @@ def test_the_wheel_carries_the_samples_and_init_writes_them(wheel: Path,
                  "config/relationships.csv", "systemd/gateway.service",
                  "systemd/gateway.yaml"):
         assert f"gateway/samples/{name}" in names
+    for name in ("templates/base.html", "templates/queue.html", "static/console.css"):
+        assert f"gateway/review/{name}" in names  # the console's pages, not only its code
     # The unpacked wheel first on the path, run from elsewhere: the package's own files.
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
     where = subprocess.run([sys.executable, "-c", "import gateway; print(gateway.__file__)"],

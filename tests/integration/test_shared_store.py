@@ -154,6 +154,36 @@ async def test_the_digest_goes_out_once_per_period_from_two_instances(
             await proc.close()
 
 
+async def test_console_accounts_get_their_digest_without_quarantine_reviewers(
+        tmp_path: Path, upstream: Upstream, postgres_url: str) -> None:
+    """No `quarantine.reviewers`: a review-console account with an address still gets its
+    digest, with a link to the console, once per period from two instances."""
+    extra = ("  digest_interval: 1\nreview:\n  listen: \"127.0.0.1:0\"\n"
+             "  public_url: \"https://review.example.org\"")
+    procs = await start_instances(tmp_path, upstream, postgres_url, extra=extra)
+    try:
+        added = await run_cli("review", "account", "add", "privacy@staff.example.org",
+                              "--role", "administrator",
+                              "--config", str(tmp_path / "site1" / "gateway.yaml"))
+        assert added.returncode == 0, added.stderr
+        await asyncio.sleep(1.5)  # the first claim starts the first period
+        content = make_message("Held", "Your report card.\n", sender=STAFF,
+                               to=STUDENT_PERSONAL)
+        assert (await send(procs[0].smtp_port, STAFF, [STUDENT_PERSONAL], content))[0] == {}
+
+        def digests() -> list[Any]:
+            return [m for m in upstream.messages
+                    if m.rcpt_tos == ["privacy@staff.example.org"]]
+
+        await wait_for(lambda: len(digests()) >= 1, 30)
+        await asyncio.sleep(3)  # several more periods on both instances
+        [digest] = digests()
+        assert b"https://review.example.org/entry/" in digest.content
+    finally:
+        for proc in procs:
+            await proc.close()
+
+
 # --- the database stopped under load ---------------------------------------------------------
 
 @pytest.fixture

@@ -193,3 +193,30 @@ def test_sysusers_and_tmpfiles_create_the_account_and_private_folders(tmp_path: 
     assert (state.st_mode & 0o777, state.st_uid, state.st_gid) == (0o700, int(uid), int(gid))
     conf = (tmp_path / "etc" / "gateway").stat()
     assert (conf.st_mode & 0o777, conf.st_uid, conf.st_gid) == (0o750, 0, int(gid))
+
+
+REVIEW_UNIT = REPO / "systemd" / "gateway-review.service"
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")
+def test_the_review_console_unit_verifies_and_is_sandboxed(tmp_path: Path) -> None:
+    copy = tmp_path / "gateway-review.service"
+    copy.write_text(REVIEW_UNIT.read_text().replace("/usr/bin/gateway", sys.executable))
+    result = subprocess.run(["systemd-analyze", "verify", str(copy)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "gateway-review.service" not in result.stderr, result.stderr
+    security = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "--no-pager", str(copy)],
+        capture_output=True, text=True, timeout=60)
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", security.stdout)
+    if match is None and "--offline" in security.stderr:
+        pytest.skip("systemd-analyze security --offline needs systemd >= 252")
+    assert match and float(match.group(1)) <= 2.0, security.stdout + security.stderr
+
+
+def test_the_review_console_unit_runs_the_console_as_the_service_account() -> None:
+    assert unit_values(REVIEW_UNIT, "Service", "ExecStart") == [
+        "/usr/bin/gateway review --config /etc/gateway/gateway.yaml"]
+    assert unit_values(REVIEW_UNIT, "Service", "User") == ["gateway"]
+    assert unit_values(REVIEW_UNIT, "Service", "CapabilityBoundingSet") == [""]

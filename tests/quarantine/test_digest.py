@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +14,9 @@ from gateway.quarantine.digest import (
     build_digest,
     digest_entries,
     digest_notifications,
+    reviewer_digests,
 )
+from gateway.quarantine.reviewbase import Account
 from tests.factories import PARENT, held_message, hold_request, write_quarantine_settings
 
 NOW = datetime(2025, 1, 31, 9, 0, tzinfo=UTC)
@@ -74,3 +78,40 @@ def test_digest_query_takes_the_period_and_counts_waiting(tmp_path: Path) -> Non
         assert waiting == 2
     finally:
         store.close()
+
+
+def test_console_accounts_get_their_scope_only_with_links_to_the_console(
+        tmp_path: Path) -> None:
+    settings = write_quarantine_settings(tmp_path)
+    store = open_store(settings)
+    try:
+        setup = Actor("it", "root")
+        store.add_account(Account("principal@staff.example.org", "reviewer",
+                                  schools=("Lincoln",), email="principal@staff.example.org"),
+                          setup)
+        store.add_account(Account("nomail", "reviewer", schools=("Lincoln",)), setup)
+        store.add_account(Account("gone@staff.example.org", "reviewer", schools=("Lincoln",),
+                                  email="gone@staff.example.org", disabled=True), setup)
+        mine = store.hold(dataclasses.replace(hold_request(held_message("Mine")),
+                                              schools=("Lincoln",))).id
+        other = store.hold(dataclasses.replace(hold_request(held_message("Other"),
+                                                            queue_id="Q2"),
+                                               schools=("Washington",))).id
+        now = datetime.now(UTC)
+        notes = reviewer_digests(store, since=now - timedelta(hours=1), until=now,
+                                 reviewers=["privacy@staff.example.org"],
+                                 console_url="https://review.example.org")
+    finally:
+        store.close()
+    by_to = {n.to: n for n in notes}
+    assert set(by_to) == {"privacy@staff.example.org", "principal@staff.example.org"}
+    everything, principal = by_to["privacy@staff.example.org"], by_to[
+        "principal@staff.example.org"]
+    assert mine in everything.body and other in everything.body
+    assert mine in principal.body and other not in principal.body
+    assert principal.subject.endswith("1 message held, 1 awaiting review")
+    assert f"https://review.example.org/entry/{mine}" in principal.body
+    assert "nothing is released or deleted by opening them" in principal.body
+    links = re.findall(r"https://\S+", principal.body)
+    assert links == [f"https://review.example.org/entry/{mine}",
+                     "https://review.example.org/queue"]  # pages to look at, no actions
