@@ -16,10 +16,11 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/gateway
 WORKDIR /src
-# Dependencies first, straight from pyproject.toml, so code edits do not re-download them.
-COPY pyproject.toml ./
+# Dependencies first, straight from pyproject.toml, so code edits do not re-download them; at
+# the versions constraints.txt pins, the ones the release was tested with.
+COPY pyproject.toml constraints.txt ./
 RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['fast']))" > /tmp/requirements.txt \
- && /opt/gateway/bin/pip install -r /tmp/requirements.txt
+ && /opt/gateway/bin/pip install -c constraints.txt -r /tmp/requirements.txt
 COPY README.md ./
 COPY gateway/ gateway/
 RUN /opt/gateway/bin/pip install --no-deps . \

@@ -16,7 +16,8 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 CONFIG_FILES = ("policies.yaml", "people.csv", "relationships.csv")
-SYSTEMD_FILES = ("gateway.service", "gateway-venv.conf", "gateway.sysusers", "gateway.tmpfiles")
+SYSTEMD_FILES = ("gateway.service", "gateway-venv.conf", "gateway.sysusers", "gateway.tmpfiles",
+                 "gateway-review.service")
 # The directory CSVs will hold student data once filled in, the config a database password:
 # readable by the owner and the service's group only.
 FILE_MODE = 0o640

@@ -25,8 +25,9 @@ def test_init_writes_a_configuration_that_checks_clean(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     written = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
     assert written == ["gateway.yaml", "people.csv", "policies.yaml", "relationships.csv",
-                       "systemd/gateway-venv.conf", "systemd/gateway.service",
-                       "systemd/gateway.sysusers", "systemd/gateway.tmpfiles"]
+                       "systemd/gateway-review.service", "systemd/gateway-venv.conf",
+                       "systemd/gateway.service", "systemd/gateway.sysusers",
+                       "systemd/gateway.tmpfiles"]
     production = REPO / "systemd" / "gateway.yaml"
     assert (target / "gateway.yaml").read_bytes() == production.read_bytes()
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o640 for p in target.rglob("*") if p.is_file())

@@ -141,6 +141,13 @@ def test_requirements_come_from_pyproject() -> None:
                                               + project["optional-dependencies"]["fast"])
 
 
+def test_dependencies_are_installed_at_the_pinned_versions() -> None:
+    run = next(ins.args for ins in INSTRUCTIONS
+               if ins.keyword == "RUN" and "-r /tmp/requirements.txt" in ins.args)
+    assert "-c constraints.txt" in run  # the same versions as `pip install -c constraints.txt`
+    assert "constraints.txt" in _copy_sources()
+
+
 def _ignored(path: str, patterns: list[str]) -> bool:
     ignored = False
     for pattern in patterns:
