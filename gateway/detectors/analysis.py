@@ -245,9 +245,11 @@ def _bounded(data: bytes, start: int, end: int) -> bool:
 
 
 def _embedded(data: bytes, start: int, end: int) -> bool:
-    """Part of a longer separated number (a phone number, 555-482913, 482913.25)."""
-    before = start >= 2 and data[start - 1] in b"-./" and data[start - 2] in _DIGITS
-    after = end + 1 < len(data) and data[end] in b"-./" and data[end + 1] in _DIGITS
+    """Part of a longer separated number (a phone number, 555-482913, 482913.25). A number
+    written in groups ("482 913") is part of a longer one with a space too: "555 482 913"."""
+    seps = b"-./" if data[start:end].isalnum() else b"-./ "
+    before = start >= 2 and data[start - 1] in seps and data[start - 2] in _DIGITS
+    after = end + 1 < len(data) and data[end] in seps and data[end + 1] in _DIGITS
     return before or after
 
 
