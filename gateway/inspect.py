@@ -296,7 +296,8 @@ def _may_name_ssn(subject: str) -> bool:
 
 def _spellings(words: list[str]) -> list[str]:
     """"First Last" and "Last, First", each also with two spaces at one break: a CRLF line
-    end wrapping the name (two bytes, both made spaces by `prepare`) or a doubled space."""
+    end wrapping the name (two bytes, both made spaces by `prepare`, which drops the next
+    line's indentation) or a doubled space."""
     out = []
     for names in (words, [words[-1] + ",", *words[:-1]]):
         out.append(" ".join(names))

@@ -182,6 +182,12 @@ CLASSES: tuple[CaseClass, ...] = (
               "student_name", "record_category"),
         _case("tab", _body("Maria\tGarcia was absent all week."),
               "student_name", "record_category"),
+        _case("crlf-indented", _smtp("The counselor asked about Alex\n   Jones: he was "
+                                     "suspended on Monday."), "student_name", "record_category"),
+        _case("crlf-tab", _smtp("Final grades are in for Sam\n\tLee, see the transcript."),
+              "student_name", "record_category"),
+        _case("lf-indented", _body("Can you send the IEP for Maria\n        Garcia?"),
+              "student_name", "record_category"),
     )),
     CaseClass("harassment", LEAK, (
         _case("profanity", _body("Honestly you are a fucking idiot, fix the schedule."),
