@@ -248,7 +248,8 @@ def _directory_literals(students: Sequence[tuple[str, str]]) -> tuple[list[bytes
     for pid, full_name in students:
         pid = str(pid).strip()
         if pid:
-            index.setdefault(("number", pid.lower().encode()), []).append(pid)
+            for spelling in _number_spellings(pid):
+                index.setdefault(("number", spelling.lower().encode()), []).append(pid)
         words = str(full_name or "").split()
         if len(words) >= 2:
             for variant in _spellings(words):
@@ -257,6 +258,31 @@ def _directory_literals(students: Sequence[tuple[str, str]]) -> tuple[list[bytes
     directory = StudentIndex(tuple(k for k, _ in keys),
                           tuple(tuple(dict.fromkeys(index[k])) for k in keys))
     return [lit for _, lit in keys], directory
+
+
+# How people write a long number so it can be read: "482-913", "482 913", "482.913" (groups
+# of three from either end, or two halves). Only the roster's own numbers get these
+# spellings: an exact match on a number the district issued identifies the student, where a
+# format pattern loosened the same way would also match phone numbers, dates and lot numbers.
+_SEPARATORS = ("-", " ", ".")
+_SEPARATED_DIGITS = range(5, 13)
+
+
+def _number_spellings(number: str) -> list[str]:
+    """The number as written in the directory, and, when it is all digits, with a separator
+    between its groups (see `_SEPARATORS`). `gateway.detectors.analysis` still rejects a
+    spelling that is part of a longer number ("555-482-913", "482 913 7")."""
+    if not (number.isascii() and number.isdigit() and len(number) in _SEPARATED_DIGITS):
+        return [number]
+    n = len(number)
+    cuts = {tuple(range(3, n, 3)), tuple(range(n % 3 or 3, n, 3))}
+    if n % 2 == 0:
+        cuts.add((n // 2,))
+    out = [number]
+    for positions in sorted(cuts):
+        groups = [number[a:b] for a, b in zip((0, *positions), (*positions, n), strict=True)]
+        out += [sep.join(groups) for sep in _SEPARATORS]
+    return out
 
 
 _SSN_HINTS = ("ss", "s.", "s ", "soc", "tax", "segur")  # in every SSN keyword
@@ -270,7 +296,8 @@ def _may_name_ssn(subject: str) -> bool:
 
 def _spellings(words: list[str]) -> list[str]:
     """"First Last" and "Last, First", each also with two spaces at one break: a CRLF line
-    end wrapping the name (two bytes, both made spaces by `prepare`) or a doubled space."""
+    end wrapping the name (two bytes, both made spaces by `prepare`, which drops the next
+    line's indentation) or a doubled space."""
     out = []
     for names in (words, [words[-1] + ",", *words[:-1]]):
         out.append(" ".join(names))

@@ -3,7 +3,8 @@
 IT edits policies.yaml; these cases say "this mail, to this recipient, must be held by P7" so
 an edit that changes behaviour is caught before a reload. A case is an .eml file or an inline
 envelope (built into real MIME, so the real inspection runs), plus the expected action and,
-optionally, the exact rules per recipient.
+optionally, the exact rules per recipient. A case from an untrusted network may say what sender
+authentication found (`auth:`), so rules that depend on it (P13) can be pinned offline.
 """
 
 from __future__ import annotations
@@ -11,21 +12,28 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from gateway.cli.dryrun import envelope_for
-from gateway.model import Action, Decision
+from gateway.model import Action, AuthCheck, AuthResults, Decision
 from gateway.policy.schema import Reader
 from gateway.runtime import Runtime
 from gateway.yamlsrc import SourceErrors, YamlPath, load_yaml
 
 _CASE_KEYS = {"name", "eml", "mail_from", "rcpt", "from", "subject", "body", "html",
-              "attachments", "headers", "client_ip", "history", "expect"}
+              "attachments", "headers", "client_ip", "history", "auth", "expect"}
 _ACTIONS = tuple(a.value for a in Action)
+# The results each method can record (RFC 8601), as `gateway check --json` shows them.
+_AUTH_RESULTS = {
+    "spf": ("pass", "fail", "softfail", "neutral", "none", "temperror", "permerror"),
+    "dkim": ("pass", "fail", "neutral", "none", "policy", "temperror", "permerror"),
+    "dmarc": ("pass", "fail", "none", "temperror", "permerror"),
+}
+_AUTH_KEYS = {*_AUTH_RESULTS, "from_domain_verified"}
 
 
 class FixedHistory:
@@ -59,6 +67,8 @@ class Case:
     client_ip: str | None
     earlier_contacts: int
     expect: tuple[Expectation, ...]
+    auth: AuthResults | None = None  # recorded sender authentication, when the case gives it
+    auth_where: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +107,71 @@ def _case(r: Reader, p: YamlPath, base: Path) -> Case | None:
     history = r.mapping((*p, "history"), {"earlier_contacts"})
     earlier = r.number((*p, "history", "earlier_contacts"), 0) if history else 0
     expect = _expectations(r, (*p, "expect"))
+    auth = _auth(r, p)
     if raw is None or not expect:
         return None
+    auth_line, auth_col = r.src.where((*p, "auth"), key=True) if auth else (line, col)
     return Case(name, where, raw, r.get((*p, "mail_from"), str, None),
                 r.str_list((*p, "rcpt")), r.get((*p, "client_ip"), str, None), earlier,
-                tuple(expect))
+                tuple(expect), auth, f"{r.src.file}:{auth_line}:{auth_col}")
+
+
+def _auth(r: Reader, p: YamlPath) -> AuthResults | None:
+    """`auth: {spf: pass, dkim: pass, dmarc: pass, from_domain_verified: true}`: what sender
+    authentication found, as `serve` would have recorded it. SPF is about the envelope
+    sender's domain, DKIM and DMARC about the From domain. A pass of SPF or DKIM verifies its
+    domain (relaxed alignment, as `serve` decides it); `dmarc` and `from_domain_verified`
+    say whether the From domain passed, and must agree with each other and with an aligned
+    pass. Any method left out was not recorded."""
+    q: YamlPath = (*p, "auth")
+    if r.value(q) is None:
+        return None
+    node = r.mapping(q, _AUTH_KEYS)
+    if not node:
+        if isinstance(r.value(q), dict):
+            r.fail(q, "'auth' needs at least one of: " + ", ".join(sorted(_AUTH_KEYS)))
+        return None
+    from gateway.auth.dmarc import organisational_domain
+
+    results = {m: r.choice((*q, m), choices, "") for m, choices in _AUTH_RESULTS.items()}
+    stated = r.get((*q, "from_domain_verified"), bool, None)
+    mail_from = r.get((*p, "mail_from"), str, "") or ""
+    from_address = r.get((*p, "from"), str, mail_from) or ""
+    mail_domain = mail_from.rpartition("@")[2].lower().rstrip(".")
+    from_domain = from_address.rpartition("@")[2].lower().rstrip(".").strip(">")
+    org = {d: organisational_domain(d) for d in (mail_domain, from_domain) if d}
+    verified = set()
+    if results["spf"] == "pass" and mail_domain:
+        verified.add(org[mail_domain])
+    if results["dkim"] == "pass" and from_domain:
+        verified.add(org[from_domain])
+    aligned = bool(from_domain) and org[from_domain] in verified
+    dmarc = results["dmarc"]
+    if dmarc and stated is not None and (dmarc == "pass") != stated:
+        r.fail((*q, "from_domain_verified"), f"'from_domain_verified: {str(stated).lower()}' "
+               f"contradicts 'dmarc: {dmarc}'")
+        return None
+    from_verified = stated if stated is not None else (dmarc == "pass" if dmarc else aligned)
+    if aligned and not from_verified:
+        r.fail((*q, "dmarc" if dmarc else "from_domain_verified"),
+               "an SPF or DKIM pass aligned with the From domain verifies it: the From "
+               "domain cannot be unverified here")
+        return None
+    if from_verified:
+        if not from_domain:
+            r.fail((*q, "from_domain_verified"), "the case has no From domain to verify")
+            return None
+        verified.add(org[from_domain])
+    checks = [AuthCheck("spf", results["spf"], (("smtp.mailfrom", mail_from),),
+                        domain=mail_domain)] if results["spf"] else []
+    if results["dkim"]:
+        checks.append(AuthCheck("dkim", results["dkim"], (("header.d", from_domain),),
+                                domain=from_domain))
+    if dmarc or stated is not None:
+        checks.append(AuthCheck("dmarc", dmarc or ("pass" if from_verified else "fail"),
+                                (("header.from", from_domain),), domain=from_domain))
+    temporary = any(c.result == "temperror" for c in checks)
+    return AuthResults(tuple(checks), frozenset(verified), temporary, org)
 
 
 def _message(r: Reader, p: YamlPath, base: Path) -> bytes | None:
@@ -183,6 +253,11 @@ def run_case(case: Case, runtime: Runtime) -> CaseResult:
 
     envelope = envelope_for(case.raw, runtime.settings, mail_from=case.mail_from,
                             rcpts=case.rcpts, client_ip=case.client_ip)
+    if case.auth is not None:
+        if envelope.client_trusted:  # serve never authenticates a trusted network's mail
+            return CaseResult(case, (f"{case.auth_where}: 'auth' is for mail from an untrusted "
+                                     f"client_ip; {envelope.client_ip} is in trusted_networks",))
+        envelope = replace(envelope, auth=case.auth)
     decision = decide(envelope, runtime, FixedHistory(case.earlier_contacts))
     return CaseResult(case, tuple(compare(decision, case.expect)))
 

@@ -1,11 +1,12 @@
 """One scan of one part, resolved into the facts every detector reads.
 
-The part's text is encoded once (UTF-8, line breaks and tabs turned into spaces so a name split
-across lines still matches) and scanned once by each engine. Here the raw hits become facts:
-which known student numbers and names occur (with word boundaries), which format numbers stand
-near a student keyword, which SSNs are valid and have a keyword, which dates stand near a birth
-keyword, and where record-category words are. Detectors then only combine these facts.
-All offsets are byte offsets into `data`.
+The part's text is encoded once (UTF-8, line breaks and tabs turned into spaces and the
+indentation after a line break dropped, so a name split across lines still matches) and
+scanned once by each engine. Here the raw hits become facts: which known student numbers and
+names occur (with word boundaries), which format numbers stand near a student keyword, which
+SSNs are valid and have a keyword, which dates stand near a birth keyword, and where
+record-category words are. Detectors then only combine these facts. All offsets are byte
+offsets into `data`.
 """
 
 from __future__ import annotations
@@ -79,15 +80,27 @@ class Analysis:
 
 
 def prepare(text: str) -> bytes:
-    """UTF-8, with line breaks and tabs as spaces (one byte for one byte: offsets hold, and
-    the replacement is the fastest there is). A CRLF line end is then two spaces: the
+    """UTF-8, without the indentation that starts a line, and with line breaks and tabs as
+    spaces.
+
+    A CRLF line end is two spaces, an LF one, and a wrapped line that goes on indented
+    (folded or quoted text: "Alex\\r\\n   Jones") loses its indentation first: the
     directory's names are matched with one or two spaces between their words
-    (`gateway.inspect`), so "Alex\\r\\nJones" is Alex Jones."""
+    (`gateway.inspect`), so every such wrap is still Alex Jones. None of the detectors'
+    patterns needs the blanks that start a line (they use `\\s+`, `\\s*` or one exact space
+    between words); offsets are into this `data` only. The replacements are the fastest there
+    are; the indentation pass looks only at line breaks (a search for runs of blanks is
+    several times slower: spaces are everywhere)."""
     data = text.encode("utf-8", "replace")
+    if b"\n" in data:
+        data = _INDENTATION.sub(b"\n", data)
     for ws in (b"\r", b"\n", b"\t"):  # replace() is several times faster than translate()
         if ws in data:
             data = data.replace(ws, b" ")
     return data
+
+
+_INDENTATION = re.compile(rb"\n[ \t]+")
 
 
 def analyse(part: Part, data: bytes, hits: Sequence[tuple[str, str, int, int]],
@@ -245,9 +258,11 @@ def _bounded(data: bytes, start: int, end: int) -> bool:
 
 
 def _embedded(data: bytes, start: int, end: int) -> bool:
-    """Part of a longer separated number (a phone number, 555-482913, 482913.25)."""
-    before = start >= 2 and data[start - 1] in b"-./" and data[start - 2] in _DIGITS
-    after = end + 1 < len(data) and data[end] in b"-./" and data[end + 1] in _DIGITS
+    """Part of a longer separated number (a phone number, 555-482913, 482913.25). A number
+    written in groups ("482 913") is part of a longer one with a space too: "555 482 913"."""
+    seps = b"-./" if data[start:end].isalnum() else b"-./ "
+    before = start >= 2 and data[start - 1] in seps and data[start - 2] in _DIGITS
+    after = end + 1 < len(data) and data[end] in seps and data[end + 1] in _DIGITS
     return before or after
 
 

@@ -53,3 +53,66 @@ def test_shipped_cases_pass_with_real_inspection(capsys: pytest.CaptureFixture[s
                    *files])
     out = capsys.readouterr().out
     assert status == 0, out
+
+
+def _auth_case(name: str, auth: str, client_ip: str = "203.0.113.9", action: str = "relay",
+               mail_from: str = f"principal@{STAFF_DOMAIN}") -> str:
+    return f"""\
+- name: {name}
+  mail_from: {mail_from}
+  from: principal@{STAFF_DOMAIN}
+  rcpt: [mbrown@{STAFF_DOMAIN}]
+  client_ip: {client_ip}
+  auth: {auth}
+  expect: {{mbrown@{STAFF_DOMAIN}: {action}}}
+"""
+
+
+def test_recorded_authentication_decides_p13(tmp_path: Path, scripted: None,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_district_config(tmp_path)
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        _auth_case("verified", "{spf: pass, dkim: pass, dmarc: pass, from_domain_verified: true}")
+        + _auth_case("dkim only", "{dkim: pass}", mail_from="bounce@mailer.example")
+        + _auth_case("unverified", "{spf: fail, dmarc: fail}", action="annotate")
+        + _auth_case("outside spf pass", "{spf: pass}", mail_from="x@lookalike.example",
+                     action="annotate")
+        + _auth_case("dns failed", "{spf: temperror, dmarc: temperror}", action="annotate"))
+    status = main(["policy", "test", "--config", str(config), str(cases)])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "5 passed, 0 failed" in out
+    # Without `auth:` the same verified mail is decided as not authenticated: tagged.
+    cases.write_text(_auth_case("verified", "{dmarc: pass}").replace("  auth: {dmarc: pass}\n",
+                                                                      ""))
+    assert main(["policy", "test", "--config", str(config), str(cases)]) == 1
+    assert "expected relay, got annotate (rules: P13)" in capsys.readouterr().out
+
+
+def test_auth_errors_name_their_position(tmp_path: Path, scripted: None,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_district_config(tmp_path)
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(_auth_case("typo", "{spf: passed, dkm: pass}")
+                     + _auth_case("contradiction", "{dmarc: fail, from_domain_verified: true}")
+                     + _auth_case("aligned", "{spf: pass, dmarc: fail}")
+                     + _auth_case("scalar", "pass"))
+    assert main(["policy", "test", "--config", str(config), str(cases)]) == 2
+    err = capsys.readouterr().err
+    assert "cases.yaml:6:15: 'spf' must be one of pass, fail, softfail" in err
+    assert "(did you mean 'pass'?)" in err
+    assert "cases.yaml:6:23: unknown key 'dkm' (did you mean 'dkim'?)" in err
+    assert "cases.yaml:13:45: 'from_domain_verified: true' contradicts 'dmarc: fail'" in err
+    assert "cases.yaml:20:28: an SPF or DKIM pass aligned with the From domain verifies it" in err
+    assert "cases.yaml:27:9: 'auth' must be a mapping" in err
+
+
+def test_auth_on_a_trusted_client_is_a_failure(tmp_path: Path, scripted: None,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_district_config(tmp_path)
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(_auth_case("trusted", "{dmarc: pass}", client_ip="127.0.0.1"))
+    assert main(["policy", "test", "--config", str(config), str(cases)]) == 1
+    assert ("cases.yaml:6:3: 'auth' is for mail from an untrusted client_ip; 127.0.0.1 is in "
+            "trusted_networks") in capsys.readouterr().out

@@ -133,6 +133,14 @@ CLASSES: tuple[CaseClass, ...] = (
         _case("student-number-shy", _body("Please update the file for 482\u00ad913 today."),
               "student_number"),
     )),
+    CaseClass("student-number-separated", LEAK, (
+        _case("dash", _body("Please update the file for 482-913 today."), "student_number"),
+        _case("space", _body("Can you pull the records of 482 913 before Friday?"),
+              "student_number"),
+        _case("dot", _body("Transfer request for 517.204 is approved."), "student_number"),
+        _case("line-end", _smtp("Please pull the file for\n482 913 today."),
+              "student_number"),
+    )),
     CaseClass("xlsx-number-format", LEAK, (
         _case("ssn-column", lambda: message("list", attachments=[
             ("staff.xlsx", _xlsx_formatted("SSN"), OCTET)]), "ssn", counts={"ssn": 2}),
@@ -173,6 +181,12 @@ CLASSES: tuple[CaseClass, ...] = (
         _case("two-spaces", _body("Sam  Lee has an IEP meeting on Tuesday."),
               "student_name", "record_category"),
         _case("tab", _body("Maria\tGarcia was absent all week."),
+              "student_name", "record_category"),
+        _case("crlf-indented", _smtp("The counselor asked about Alex\n   Jones: he was "
+                                     "suspended on Monday."), "student_name", "record_category"),
+        _case("crlf-tab", _smtp("Final grades are in for Sam\n\tLee, see the transcript."),
+              "student_name", "record_category"),
+        _case("lf-indented", _body("Can you send the IEP for Maria\n        Garcia?"),
               "student_name", "record_category"),
     )),
     CaseClass("harassment", LEAK, (
@@ -216,6 +230,13 @@ CLASSES: tuple[CaseClass, ...] = (
         _case("asset-tag", _body("Student Chromebook asset tag 612346 is in the library.")),
         _case("chromebook-id", _body("Please return Chromebook 612347 (asset ID) to room 12.")),
         _case("batch", _body("Batch no. 600778 of the lunch trays is fine.")),
+    )),
+    CaseClass("separated-number-lookalikes", FALSE_ALARM, (
+        _case("phone", _body("Questions? Call the office at 555-482-9130.")),
+        _case("phone-spaces", _body("Questions? Call the office at 555 482 913.")),
+        _case("date", _body("The ledger entry is dated 48.29.13, see page 2.")),
+        _case("lot", _body("Lot 482-913 of the glue sticks was recalled.")),
+        _case("grouped-amount", _body("The grant is 1 482 913 euros over three years.")),
     )),
     CaseClass("birthday-not-dob", FALSE_ALARM, (
         _case("party", _body("Alex Jones's birthday party is on 05/20/2024 at the park.")),

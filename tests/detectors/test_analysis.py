@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.detectors.analysis import Mention, near, valid_ssn
+from gateway.detectors.analysis import Mention, near, prepare, valid_ssn
 
 
 @pytest.mark.parametrize(("value", "valid"), [
@@ -38,3 +38,14 @@ def test_near_reads_only_the_window_not_the_tail() -> None:
     findings_in = near(items, starts, Mention(500_000, 500_006, "x"))
     assert len(findings_in) == 12  # every 50 characters within ±300, less the one at m itself
     assert _CountingList.read <= len(findings_in) + 2
+
+
+@pytest.mark.parametrize(("text", "data"), [
+    ("Alex\r\n   Jones", b"Alex  Jones"), ("Alex\r\n\tJones", b"Alex  Jones"),
+    ("Alex\n \t Jones", b"Alex Jones"), ("Alex\r\nJones", b"Alex  Jones"),
+    ("Alex\nJones", b"Alex Jones"), ("Alex\tJones", b"Alex Jones"),
+    ("a   b\n", b"a   b "),  # blanks inside a line stay: only a line's indentation goes
+    ("Jos\u00e9", "Jos\u00e9".encode()),
+])
+def test_prepare_turns_line_breaks_and_indentation_into_at_most_two_spaces(text, data):
+    assert prepare(text) == data
